@@ -1,0 +1,38 @@
+# Set-up and everyday commands. Every target installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench lint supervise stop clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/mm run --duration $${DURATION:-30} --report report.json
+
+test: install
+	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable tests bench
+
+bench: install
+	$(BIN)/pytest -q -p no:cacheprovider bench --benchmark-columns=min,median,mean,max,rounds --benchmark-sort=name
+
+lint: install
+	$(BIN)/python -m compileall -q mm processes ipc tests bench
+
+supervise: install
+	mkdir -p run/logs
+	$(BIN)/supervisord -c supervisor.conf
+	@echo "supervisord started: $(BIN)/supervisorctl -c supervisor.conf status"
+
+stop:
+	-$(BIN)/supervisorctl -c supervisor.conf shutdown
+
+clean:
+	rm -rf $(VENV) build *.egg-info report.json

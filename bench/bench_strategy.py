@@ -1,0 +1,137 @@
+"""Strategy hot paths: signal per book event (20 levels), quote + requote plan per event,
+pre-trade check per order. Inputs are a seeded synthetic BTCUSDT-like stream prepared outside
+the timed call (no capture ships with the repo yet)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mm.config import QuoterConfig, RiskConfig, SignalConfig
+from mm.quoting import Quote, WorkingOrder, compute_quote, plan_requote
+from mm.risk_rules import Exposure, MarketView, OrderCheck, RateWindow, TradingState, check_order
+from mm.signal import SignalModel
+
+DEPTH = 20
+EVENTS = 4_096
+S = 1_000_000_000
+
+
+def synthetic_books(events: int = EVENTS, depth: int = DEPTH, seed: int = 7):
+    """(ts_ns, bid_px, bid_qty, ask_px, ask_qty) per event: a random-walk mid at ~60 000.00."""
+    rng = np.random.default_rng(seed)
+    mid_low = 6_000_000 + np.cumsum(rng.integers(-3, 4, events))
+    spreads = rng.integers(1, 4, events)
+    gaps_ns = rng.exponential(0.01 * S, events).astype(np.int64) + 1
+    books = []
+    ts_ns = 1_700_000_000 * S
+    offsets = np.arange(depth, dtype=np.int64)
+    for i in range(events):
+        ts_ns += int(gaps_ns[i])
+        bid_px = mid_low[i] - offsets
+        ask_px = mid_low[i] + spreads[i] + offsets
+        bid_qty = rng.integers(1, 5_000, depth).astype(np.int64)
+        ask_qty = rng.integers(1, 5_000, depth).astype(np.int64)
+        books.append((ts_ns, bid_px, bid_qty, ask_px, ask_qty))
+    return books
+
+
+@pytest.fixture(scope="module")
+def books():
+    return synthetic_books()
+
+
+@pytest.mark.benchmark(group="strategy")
+def test_bench_signal_on_book_per_event(benchmark, books):
+    model = SignalModel(SignalConfig())
+    cursor = [0]
+
+    def on_next_book():
+        ts_ns, bid_px, bid_qty, ask_px, ask_qty = books[cursor[0] % EVENTS]
+        cursor[0] += 1
+        return model.on_book(ts_ns, bid_px, bid_qty, ask_px, ask_qty, DEPTH, DEPTH)
+
+    prediction = benchmark(on_next_book)
+
+    assert prediction.healthy
+    assert -1.0 <= prediction.imbalance <= 1.0
+    assert prediction.volatility_bps_per_s > 0
+
+
+@pytest.mark.benchmark(group="strategy")
+def test_bench_quote_and_plan_requote_per_event(benchmark, books):
+    cfg = QuoterConfig()
+    rng = np.random.default_rng(11)
+    inputs = [
+        (int(b[1][0]), int(b[3][0]), int(rng.integers(-5_000, 5_000)), float(rng.normal(0, 1e-5)),
+         float(rng.uniform(0.5, 3.0)))
+        for b in books
+    ]
+    working = [
+        WorkingOrder("mm-1", 1, 5_999_990, cfg.size_lot, 1_700_000_000 * S),
+        WorkingOrder("mm-2", -1, 6_000_010, cfg.size_lot, 1_700_000_000 * S),
+    ]
+    max_age_ns = int(cfg.max_order_age_s * S)
+    now_ns = 1_700_000_001 * S
+    cursor = [0]
+
+    def quote_and_plan():
+        best_bid_tick, best_ask_tick, position_lot, predicted_return, volatility = inputs[cursor[0] % EVENTS]
+        cursor[0] += 1
+        quote = compute_quote(
+            cfg,
+            best_bid_tick=best_bid_tick,
+            best_ask_tick=best_ask_tick,
+            position_lot=position_lot,
+            max_position_lot=10_000,
+            predicted_return=predicted_return,
+            volatility_bps_per_s=volatility,
+        )
+        return quote, plan_requote(
+            quote, working, tolerance_ticks=cfg.requote_tolerance_ticks, max_age_ns=max_age_ns, now_ns=now_ns
+        )
+
+    quote, actions = benchmark(quote_and_plan)
+
+    assert isinstance(quote, Quote)
+    assert quote.bid_px_tick < quote.ask_px_tick
+    assert len(actions) <= 4
+
+
+@pytest.mark.benchmark(group="strategy")
+def test_bench_check_order_per_order(benchmark):
+    limits = RiskConfig(
+        max_order_lot=2_000,
+        max_position_lot=10_000,
+        max_notional_quote=2_000.0,
+        price_band_bps=50.0,
+        max_orders_per_s=1e9,
+        max_book_age_ms=2_000.0,
+        max_signal_age_ms=5_000.0,
+    )
+    now_ns = 1_700_000_000 * S
+    order = OrderCheck(1, 5_999_990, 100)
+    exposure = Exposure(1_200, 100, 100, 5_999_980, 6_000_020)
+    market = MarketView(6_000_000.5, now_ns - 1_000_000, now_ns - 2_000_000)
+    window = RateWindow()
+    for i in range(20):
+        window.record(now_ns - i * 10_000_000)
+
+    def check():
+        return check_order(
+            limits,
+            order,
+            exposure,
+            market,
+            tick_size=0.01,
+            lot_size=0.00001,
+            now_ns=now_ns,
+            state=TradingState.ACTIVE,
+            paused=False,
+            peers_alive=True,
+            recent_orders=window,
+        )
+
+    result = benchmark(check)
+
+    assert result is None

@@ -1,0 +1,259 @@
+"""Every message that crosses a process boundary, as tagged frozen msgspec Structs.
+
+Wire: multipart `[topic, payload]`, payload msgpack of an array_like Struct tagged by its class
+name. Stamps: `ts_recv_ns` is the receive time of the market event that caused the message (the
+capture's time in replay), `ts_feed_ns` the wall clock when the event entered the pipeline, and
+each later stage adds `ts_<stage>_ns`; tick-to-order is `gateway send - ts_feed_ns`.
+Rules: commands imperative, events past tense; new fields go last with defaults, never reorder.
+Side is +1 buy / -1 sell. Prices and sizes are int ticks and lots.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+Levels = list[tuple[int, int]]  # (px_tick, qty_lot); qty 0 removes the level
+
+
+class Msg(msgspec.Struct, frozen=True, array_like=True, tag_field="t", tag=str.lower):
+    """Base of every IPC message: immutable, positional on the wire, tagged by class name."""
+
+
+# ---- market data: feed -> book (and the gateway's fill model in sim / replay) ----------------
+
+
+class BookSnapshot(Msg, gc=False):
+    symbol: str
+    last_id: int
+    ts_event_ns: int
+    ts_recv_ns: int
+    ts_feed_ns: int
+    bids: Levels
+    asks: Levels
+
+
+class DepthDiff(Msg, gc=False):
+    symbol: str
+    first_id: int  # venue update ids this diff covers (Binance U, u)
+    final_id: int
+    prev_final_id: int  # futures `pu`; -1 where the venue has none (spot)
+    ts_event_ns: int
+    ts_recv_ns: int
+    ts_feed_ns: int
+    bids: Levels
+    asks: Levels
+
+
+class Trade(Msg):
+    symbol: str
+    trade_id: int
+    px_tick: int
+    qty_lot: int
+    taker_side: int  # +1 the aggressor bought (lifted the ask), -1 it sold
+    ts_event_ns: int
+    ts_recv_ns: int
+    ts_feed_ns: int
+
+
+class BookTicker(Msg):
+    symbol: str
+    update_id: int
+    bid_px_tick: int
+    bid_qty_lot: int
+    ask_px_tick: int
+    ask_qty_lot: int
+    ts_event_ns: int
+    ts_recv_ns: int
+    ts_feed_ns: int
+
+
+class SnapshotRequest(Msg):
+    """book -> feed: (re)send a snapshot of `symbol` in-stream, because of `reason`."""
+
+    symbol: str
+    reason: str
+    ts_ns: int
+
+
+class EndOfStream(Msg):
+    """The last message a stage sends downstream; `sent` counts what preceded it."""
+
+    process: str
+    sent: int
+    ts_ns: int
+
+
+# ---- book -> signal, quoter; signal -> quoter -------------------------------------------------
+
+
+class BookChanged(Msg):
+    """The shared-memory top-of-book slot `seq` now holds update `update_id` of `symbol`."""
+
+    symbol: str
+    seq: int
+    update_id: int
+    ts_recv_ns: int
+    ts_feed_ns: int
+    ts_book_ns: int
+
+
+class SignalUpdated(Msg):
+    symbol: str
+    seq: int
+    ts_ns: int
+
+
+# ---- order path: quoter -> risk -> gateway ----------------------------------------------------
+
+
+class PlaceOrder(Msg):
+    client_id: str
+    symbol: str
+    side: int
+    px_tick: int
+    qty_lot: int
+    post_only: bool
+    ts_recv_ns: int
+    ts_feed_ns: int
+    ts_book_ns: int
+    ts_quoter_ns: int
+    ts_risk_ns: int = 0
+
+
+class CancelOrder(Msg):
+    client_id: str
+    symbol: str
+    ts_recv_ns: int
+    ts_feed_ns: int
+    ts_book_ns: int
+    ts_quoter_ns: int
+    ts_risk_ns: int = 0
+
+
+class CancelAll(Msg):
+    symbol: str  # "" = every symbol; only this pipeline's own orders
+    reason: str
+    ts_ns: int
+
+
+OrderCommand = PlaceOrder | CancelOrder | CancelAll | EndOfStream
+
+
+# ---- order events: gateway -> risk, quoter ----------------------------------------------------
+
+
+class OrderAccepted(Msg):
+    client_id: str
+    venue_order_id: str
+    symbol: str
+    side: int
+    px_tick: int
+    qty_lot: int
+    ts_ns: int
+
+
+class OrderRejected(Msg):
+    client_id: str
+    symbol: str
+    reason: str
+    ts_ns: int
+
+
+class OrderCanceled(Msg):
+    client_id: str
+    symbol: str
+    leaves_lot: int
+    ts_ns: int
+
+
+class OrderFilled(Msg):
+    client_id: str
+    symbol: str
+    side: int
+    px_tick: int
+    qty_lot: int
+    leaves_lot: int
+    fee_quote: float  # fee paid in quote currency (negative = rebate)
+    is_maker: bool
+    ts_event_ns: int
+    ts_ns: int
+
+
+class RiskRejected(Msg):
+    """risk -> quoter: a command of the quoter's that a pre-trade check refused."""
+
+    client_id: str
+    symbol: str
+    reason: str
+    ts_ns: int
+
+
+OrderEvent = OrderAccepted | OrderRejected | OrderCanceled | OrderFilled | RiskRejected | EndOfStream
+
+
+# ---- control: every process's ctl PUB ---------------------------------------------------------
+
+
+class Heartbeat(Msg):
+    process: str
+    pid: int
+    seq: int
+    state: str
+    ts_ns: int
+    core: int  # -1 when not pinned
+    msgs_in: int
+    msgs_out: int
+    lag: int = 0  # frames waiting at the last poll
+
+
+class Drained(Msg):
+    """`process` has consumed `upstream`'s end-of-stream marker: upstream may close."""
+
+    process: str
+    upstream: str
+    received: int
+    ts_ns: int
+
+
+class RiskStatus(Msg):
+    trading: str  # active / reducing / halted
+    paused: bool
+    position_lot: int
+    ts_ns: int
+
+
+class SetParam(Msg):
+    """risk -> all: an operator changed a runtime parameter (validated already)."""
+
+    section: str
+    key: str
+    value: str
+    ts_ns: int
+
+
+class ShutdownRequest(Msg):
+    """An operator asked the pipeline to stop."""
+
+    reason: str
+    ts_ns: int
+
+
+FeedMsg = BookSnapshot | DepthDiff | Trade | BookTicker | EndOfStream
+FeedControl = SnapshotRequest
+BookMsg = BookChanged | EndOfStream
+SignalMsg = SignalUpdated | EndOfStream
+ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | ShutdownRequest
+
+
+# ---- operator console: REQ/REP on the control endpoint (JSON for humans) ----------------------
+
+
+class ConsoleRequest(msgspec.Struct, frozen=True, kw_only=True):
+    command: str
+    args: list[str] = []
+
+
+class ConsoleReply(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    result: dict = {}
+    error: str = ""

@@ -1,0 +1,140 @@
+"""ZeroMQ sockets of one actor: creation with linger and high-water marks, the hello handshake
+that proves a subscriber is connected, and typed msgpack framing.
+
+Hello handshake (fixes the slow joiner): every publisher is an XPUB; a subscriber subscribes to its
+data topics first and then to `hello.<its name>`. Subscriptions on one connection arrive in order,
+so when the XPUB reads `hello.<name>` that subscriber's data subscription is in force.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zmq
+
+from ipc.endpoints import ENDPOINTS, endpoint, socket_path
+from mm.config import Config
+
+log = logging.getLogger(__name__)
+
+HELLO_PREFIX = b"hello."
+
+
+class Publisher:
+    """An XPUB that knows which named subscribers are connected."""
+
+    def __init__(self, sock: zmq.Socket, name: str) -> None:
+        self.sock = sock
+        self.name = name
+        self.subscribers: set[str] = set()
+
+    def on_subscriptions(self) -> list[str]:
+        """Read pending subscription frames; return subscribers that said hello just now."""
+        joined: list[str] = []
+        while True:
+            try:
+                frame = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return joined
+            if frame[:1] == b"\x01" and frame[1:].startswith(HELLO_PREFIX):
+                who = frame[1 + len(HELLO_PREFIX):].decode("ascii", "replace")
+                self.subscribers.add(who)
+                joined.append(who)
+
+
+class SocketSet:
+    """The sockets of one process, all made in the thread that owns this set."""
+
+    def __init__(self, config: Config, owner: str, ctx: zmq.Context | None = None) -> None:
+        self.config = config
+        self.owner = owner
+        self.ctx = ctx or zmq.Context()
+        self._sockets: list[tuple[zmq.Socket, int]] = []
+
+    def _make(self, kind: int, linger_ms: int = 0) -> zmq.Socket:
+        sock = self.ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, linger_ms)
+        hwm = self.config.ipc.hwm
+        sock.setsockopt(zmq.SNDHWM, hwm)
+        sock.setsockopt(zmq.RCVHWM, hwm)
+        self._sockets.append((sock, linger_ms))
+        return sock
+
+    def _bind(self, sock: zmq.Socket, name: str) -> None:
+        if ENDPOINTS[name] != self.owner:
+            raise ValueError(f"{self.owner} may not bind {name!r}: it belongs to {ENDPOINTS[name]}")
+        address = endpoint(self.config, name)
+        if address.startswith("ipc://"):
+            path = socket_path(self.config, name)
+            ensure_private_dir(path.parent)
+            if path.exists():  # left by a crashed run: we are the only binder of this name
+                path.unlink()
+        sock.bind(address)
+        if address.startswith("ipc://"):
+            os.chmod(socket_path(self.config, name), stat.S_IRUSR | stat.S_IWUSR)
+
+    def publisher(self, name: str) -> Publisher:
+        sock = self._make(zmq.XPUB)
+        sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every hello reaches us, also a repeated one
+        self._bind(sock, name)
+        return Publisher(sock, name)
+
+    def subscriber(self, names: list[str], topics: list[bytes]) -> zmq.Socket:
+        sock = self._make(zmq.SUB)
+        for topic in topics:
+            sock.setsockopt(zmq.SUBSCRIBE, topic)
+        sock.setsockopt(zmq.SUBSCRIBE, HELLO_PREFIX + self.owner.encode())
+        for name in names:
+            sock.connect(endpoint(self.config, name))
+        return sock
+
+    def pull(self, name: str) -> zmq.Socket:
+        sock = self._make(zmq.PULL)
+        self._bind(sock, name)
+        return sock
+
+    def push(self, name: str, *, linger_ms: int = 0) -> zmq.Socket:
+        sock = self._make(zmq.PUSH, linger_ms)
+        sock.connect(endpoint(self.config, name))
+        return sock
+
+    def reply(self, name: str) -> zmq.Socket:
+        sock = self._make(zmq.REP)
+        self._bind(sock, name)
+        return sock
+
+    def close(self) -> None:
+        for sock, linger_ms in self._sockets:
+            sock.close(linger=linger_ms)
+        self._sockets.clear()
+        self.ctx.term()
+
+
+def ensure_private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+class Codec:
+    """One reused decoder per message union; every bad frame raises msgspec.DecodeError."""
+
+    def __init__(self, union: Any) -> None:
+        self.decoder = msgspec.msgpack.Decoder(union)
+
+    def decode(self, payload: bytes) -> Any:
+        try:
+            return self.decoder.decode(payload)
+        except UnicodeDecodeError as e:  # msgspec 0.22 lets this through for a tag with invalid UTF-8
+            raise msgspec.DecodeError(f"invalid UTF-8 in frame: {e}") from None
+
+
+ENCODER = msgspec.msgpack.Encoder()
+
+
+def send(sock: zmq.Socket, topic: bytes, msg: msgspec.Struct) -> None:
+    sock.send_multipart((topic, ENCODER.encode(msg)))

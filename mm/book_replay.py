@@ -1,0 +1,152 @@
+"""The book builder over captures: the core of `mm book FEED... [--depth N] [--json]`.
+
+Drives one `BookSync` per symbol from the capture's depth diffs and REST snapshots, with the
+same rules the book process uses (`mm.book_sync`), and writes the final top N levels back as the
+venue wrote them. Each symbol's grid is inferred from the first level seen (`mm.ticks`). A diff
+with an off-grid, NaN or negative value is dropped and counted (`invalid`); the next diff then
+finds the gap and the symbol resyncs. A capture holds one snapshot per symbol, so a resync
+only completes if the file holds a later snapshot; otherwise the symbol ends `synced: false`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from mm.book import ASK, BID
+from mm.book_sync import BookSync, Outcome
+from mm.capture import CaptureEvent, CaptureStats, DepthSnapshot, DepthUpdate, read_capture
+from mm.errors import OffGridError
+from mm.ticks import TickGrid, format_price, format_qty, infer_grid, parse_levels
+
+
+class SymbolBook:
+    """One symbol's grid (None until its first level is seen), sync state and input drops."""
+
+    __slots__ = ("symbol", "grid", "sync", "invalid", "last_error")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.grid: TickGrid | None = None
+        self.sync = BookSync(symbol)
+        self.invalid = 0  # frames dropped for an off-grid / NaN / negative value
+        self.last_error = ""
+
+    def parse(self, bids: list[tuple[str, str]], asks: list[tuple[str, str]]):
+        grid = self.grid
+        if grid is None:
+            first = bids[0] if bids else asks[0] if asks else None
+            if first is None:
+                return [], []
+            grid = self.grid = infer_grid(self.symbol, first[0], first[1])
+        return parse_levels(grid, bids), parse_levels(grid, asks)
+
+    def top(self, depth: int) -> dict:
+        book = self.sync.book
+        grid = self.grid
+        sides = {}
+        for name, side in (("bids", BID), ("asks", ASK)):
+            levels = book.levels(side, depth) if grid is not None else []
+            sides[name] = [[format_price(grid, px), format_qty(grid, qty)] for px, qty in levels]
+        sync = self.sync
+        return {
+            **sides,
+            "updates": sync.updates,
+            "gaps": sync.gaps,
+            "resyncs": sync.resyncs,
+            "crossed": sync.crossed,
+            "stale": sync.stale,
+            "invalid": self.invalid,
+            "synced": sync.is_synced,
+            "last_update_id": sync.last_id,
+            "market": sync.market.value if sync.market is not None else None,
+        }
+
+
+class BookReplay:
+    """Feeds capture events to per-symbol books; `on_event` returns the sync outcome of a
+    diff or snapshot (None for other frames and for dropped invalid ones)."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, SymbolBook] = {}
+
+    def book_of(self, symbol: str) -> SymbolBook:
+        state = self.books.get(symbol)
+        if state is None:
+            state = self.books[symbol] = SymbolBook(symbol)
+        return state
+
+    def on_event(self, event: CaptureEvent) -> Outcome | None:
+        frame = event.frame
+        if type(frame) is DepthUpdate:
+            state = self.book_of(event.symbol)
+            try:
+                bids, asks = state.parse(frame.b, frame.a)
+            except OffGridError as e:
+                state.invalid += 1
+                state.last_error = str(e)
+                return None
+            return state.sync.on_diff(frame.U, frame.u, frame.pu, bids, asks)
+        if type(frame) is DepthSnapshot:
+            state = self.book_of(event.symbol)
+            try:
+                bids, asks = state.parse(frame.bids, frame.asks)
+            except OffGridError as e:
+                state.invalid += 1
+                state.last_error = str(e)
+                return None
+            return state.sync.on_snapshot(frame.lastUpdateId, bids, asks)
+        return None
+
+    def result(self, depth: int) -> dict[str, dict]:
+        return {symbol: self.books[symbol].top(depth) for symbol in sorted(self.books)}
+
+
+def replay_events(events: Iterable[CaptureEvent]) -> BookReplay:
+    replay = BookReplay()
+    on_event = replay.on_event
+    for event in events:
+        on_event(event)
+    return replay
+
+
+def build_books(
+    paths: list[Path], depth: int, stats: CaptureStats | None = None
+) -> dict[str, dict]:
+    """{SYMBOL: {"bids": [[price, qty], ...] best first, "asks": ..., "updates", "gaps",
+    "resyncs", "crossed", "stale", "invalid", "synced", "last_update_id", "market"}}.
+
+    `stats` (optional) collects what the read saw, malformed lines included.
+    """
+    if depth < 0:
+        raise ValueError(f"depth must be >= 0, was {depth}")
+    return replay_events(read_capture(paths, stats)).result(depth)
+
+
+def format_table(result: dict[str, dict]) -> str:
+    """Human output of `mm book` without --json: per symbol a counts line and the ladder."""
+    blocks = []
+    for symbol, book in result.items():
+        state = "synced" if book.get("synced", True) else "NOT SYNCED"
+        head = (
+            f"{symbol}  {state}  updates={book['updates']} gaps={book['gaps']} "
+            f"resyncs={book.get('resyncs', 0)} crossed={book.get('crossed', 0)} "
+            f"stale={book.get('stale', 0)} invalid={book.get('invalid', 0)}"
+        )
+        bids, asks = book["bids"], book["asks"]
+        rows = [(f"{q}", f"{p}", f"{ap}", f"{aq}") for (p, q), (ap, aq) in zip(bids, asks)]
+        rows += [(q, p, "", "") for p, q in bids[len(asks) :]]
+        rows += [("", "", p, q) for p, q in asks[len(bids) :]]
+        header = ("bid qty", "bid", "ask", "ask qty")
+        widths = [max([len(header[i])] + [len(row[i]) for row in rows]) for i in range(4)]
+        lines = [head, _table_row(header, widths)]
+        lines += [_table_row(row, widths) for row in rows]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "(no books)"
+
+
+def _table_row(cells: tuple[str, str, str, str], widths: list[int]) -> str:
+    qty_bid, bid, ask, qty_ask = cells
+    return (
+        f"{qty_bid:>{widths[0]}}  {bid:>{widths[1]}} | {ask:<{widths[2]}}  {qty_ask:<{widths[3]}}"
+    ).rstrip()

@@ -1,0 +1,249 @@
+"""Reader of the capture line format `<recv_ts_ns> <json>` (gzip'd or plain, several files in order).
+
+Binance frames decode straight into typed msgspec Structs: the stream name is read off the
+line's prefix (`{"stream":"<name>",`) and picks a reused `msgspec.json.Decoder` of
+`Combined[<payload type>]`, so each line is decoded once. A line in another key order falls back
+to a `msgspec.Raw` envelope plus a second decode. REST replies come wrapped as
+`{"rest": "<path>?<query>", "data": ...}`; only depth snapshots are used (symbol from the query's
+`symbol=`). Other streams (kline, markPrice, partial depth, ...) are counted as skipped by kind.
+A malformed line is counted and reported as `file:line: reason`; it never stops the run.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Generic, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+
+TextLevels = list[tuple[str, str]]  # [[price, qty], ...] as the venue wrote them
+MAX_REPORTED = 100  # malformed lines kept verbatim in CaptureStats.malformed
+
+
+class DepthUpdate(msgspec.Struct, gc=False):
+    """`depthUpdate`: spot has no `T`/`pu`; futures send `pu` (previous event's `u`)."""
+
+    s: str
+    U: int
+    u: int
+    b: TextLevels
+    a: TextLevels
+    E: int = 0
+    T: int = 0
+    pu: int = -1
+
+
+class BookTickerFrame(msgspec.Struct):
+    """`bookTicker`: best bid/ask; `u` is on the depth stream's update-id sequence."""
+
+    u: int
+    s: str
+    b: str
+    B: str
+    a: str
+    A: str
+    E: int = 0
+    T: int = 0
+
+
+class TradeFrame(msgspec.Struct):
+    s: str
+    t: int
+    p: str
+    q: str
+    T: int
+    m: bool  # buyer is the maker: the aggressor sold
+    E: int = 0
+
+
+class AggTradeFrame(msgspec.Struct):
+    s: str
+    a: int
+    p: str
+    q: str
+    f: int
+    l: int  # noqa: E741 - the venue's field name
+    T: int
+    m: bool
+    E: int = 0
+
+
+class DepthSnapshot(msgspec.Struct, gc=False):
+    """REST `/api/v3/depth` or `/fapi|dapi/v1/depth` reply (futures add `E`, `T`)."""
+
+    lastUpdateId: int
+    bids: TextLevels
+    asks: TextLevels
+    E: int = 0
+    T: int = 0
+
+
+Frame = DepthUpdate | BookTickerFrame | TradeFrame | AggTradeFrame | DepthSnapshot
+PayloadT = TypeVar("PayloadT")
+
+
+class Combined(msgspec.Struct, Generic[PayloadT]):
+    stream: str
+    data: PayloadT
+
+
+class RestReply(msgspec.Struct):
+    rest: str
+    data: msgspec.Raw
+
+
+class Envelope(msgspec.Struct):
+    stream: str = ""
+    rest: str = ""
+    data: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class CaptureEvent(msgspec.Struct, gc=False):
+    recv_ts_ns: int
+    symbol: str  # upper case, as the venue names it in payloads
+    frame: Frame
+
+
+class CaptureStats:
+    """What a read saw: events by kind, skipped streams by kind, malformed lines (`file:line`)."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.events: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.malformed_count = 0
+        self.malformed: list[str] = []  # the first MAX_REPORTED, as "file:line: reason"
+
+    def add_malformed(self, where: str, reason: str) -> None:
+        self.malformed_count += 1
+        if len(self.malformed) < MAX_REPORTED:
+            self.malformed.append(f"{where}: {reason}")
+
+    def as_dict(self) -> dict:
+        return {
+            "lines": self.lines,
+            "events": dict(self.events),
+            "skipped": dict(self.skipped),
+            "malformed": self.malformed_count,
+            "malformed_lines": list(self.malformed),
+        }
+
+
+_PAYLOAD_OF_KIND: dict[str, type] = {
+    "depth": DepthUpdate,
+    "bookTicker": BookTickerFrame,
+    "trade": TradeFrame,
+    "aggTrade": AggTradeFrame,
+}
+_STREAM_PREFIX = b'{"stream":"'
+_REST_PREFIX = b'{"rest":"'
+
+
+def stream_kind(stream: str) -> str:
+    """`btcusdt@depth@100ms` -> "depth" (a diff stream); partial depth `@depth5` stays "depth5"."""
+    _, _, kind = stream.partition("@")
+    if kind == "depth" or kind.startswith("depth@"):
+        return "depth"
+    return kind
+
+
+def symbol_of_rest(path: str) -> str:
+    values = parse_qs(urlsplit(path).query).get("symbol")
+    return values[0].upper() if values else ""
+
+
+class FrameDecoder:
+    """Decodes one capture body (the JSON after the timestamp) into (symbol, Frame) or a skip."""
+
+    def __init__(self) -> None:
+        self._combined = {
+            kind: msgspec.json.Decoder(Combined[payload]) for kind, payload in _PAYLOAD_OF_KIND.items()
+        }
+        self._payload = {
+            kind: msgspec.json.Decoder(payload) for kind, payload in _PAYLOAD_OF_KIND.items()
+        }
+        self._snapshot = msgspec.json.Decoder(DepthSnapshot)
+        self._rest = msgspec.json.Decoder(RestReply)
+        self._envelope = msgspec.json.Decoder(Envelope)
+        self._kind_of_stream: dict[bytes, str] = {}
+
+    def decode(self, body: bytes) -> tuple[str, Frame] | str:
+        """(symbol, frame), or the kind of a skipped frame as a str. Raises msgspec.DecodeError
+        or ValueError on a malformed body."""
+        if body.startswith(_STREAM_PREFIX):
+            end = body.find(b'"', len(_STREAM_PREFIX))
+            name = body[len(_STREAM_PREFIX) : end]
+            kind = self._kind_of_stream.get(name)
+            if kind is None:
+                kind = self._kind_of_stream[name] = stream_kind(name.decode())
+            decoder = self._combined.get(kind)
+            if decoder is None:
+                return kind
+            payload = decoder.decode(body).data
+            return payload.s.upper(), payload
+        if body.startswith(_REST_PREFIX):
+            reply = self._rest.decode(body)
+            return self._rest_frame(reply.rest, reply.data)
+        envelope = self._envelope.decode(body)  # any other key order
+        if envelope.rest:
+            return self._rest_frame(envelope.rest, envelope.data)
+        if not envelope.stream:
+            return "unknown"
+        kind = stream_kind(envelope.stream)
+        decoder = self._payload.get(kind)
+        if decoder is None:
+            return kind
+        payload = decoder.decode(envelope.data)
+        return payload.s.upper(), payload
+
+    def _rest_frame(self, path: str, data: msgspec.Raw) -> tuple[str, Frame] | str:
+        if "/depth" not in path:
+            return "rest"
+        symbol = symbol_of_rest(path)
+        if not symbol:
+            raise ValueError(f"REST reply {path!r} names no symbol=")
+        return symbol, self._snapshot.decode(data)
+
+
+def open_capture(path: Path):
+    """Binary line iterator over a capture file, gzip'd (by its magic bytes) or plain."""
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def read_capture(
+    paths: Iterable[Path | str], stats: CaptureStats | None = None
+) -> Iterator[CaptureEvent]:
+    """Every decodable Binance event of the files, in file then line order."""
+    stats = CaptureStats() if stats is None else stats
+    decoder = FrameDecoder()
+    decode = decoder.decode
+    events = stats.events
+    skipped = stats.skipped
+    for path in paths:
+        path = Path(path)
+        with open_capture(path) as lines:
+            for line_no, line in enumerate(lines, 1):
+                stats.lines += 1
+                if not line.strip():
+                    continue
+                ts_text, _, body = line.rstrip(b"\r\n").partition(b" ")
+                try:
+                    recv_ts_ns = int(ts_text)
+                    result = decode(body)
+                except (msgspec.DecodeError, ValueError, UnicodeDecodeError) as e:
+                    stats.add_malformed(f"{path}:{line_no}", str(e) or type(e).__name__)
+                    continue
+                if type(result) is str:
+                    skipped[result] += 1
+                    continue
+                symbol, frame = result
+                events[type(frame).__name__] += 1
+                yield CaptureEvent(recv_ts_ns, symbol, frame)

@@ -1,0 +1,118 @@
+"""The `mm` command line: the outermost shell (nothing else in mm/ imports it).
+
+Exit codes: 0 ok, 2 bad usage or config, 1 runtime failure; errors go to stderr in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mm.config import Config, load_config
+from mm.errors import ConfigError, MMError
+
+
+class UsageError(MMError):
+    """Bad command-line usage."""
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="pipeline config (TOML); default: the built-in sim config")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mm", description="High-frequency market maker: six processes over ZeroMQ.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the whole pipeline (default: the built-in simulated venue)")
+    _add_config(run)
+    run.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: until Ctrl-C)")
+    run.add_argument("--report", type=Path, default=None, help="write the JSON run report here")
+    run.add_argument("--quiet", action="store_true", help="no status line each second")
+
+    console = sub.add_parser("console", help="the operator console (one-shot or interactive)")
+    _add_config(console)
+    console.add_argument("--json", action="store_true", help="print replies as JSON")
+    console.add_argument("--timeout-ms", type=int, default=1000, help="per-try reply timeout (Lazy Pirate)")
+    console.add_argument("words", nargs="*", help="COMMAND [ARGS]; none = interactive")
+
+    book = sub.add_parser("book", help="the book builder alone over captures")
+    book.add_argument("feeds", nargs="+", type=Path, metavar="FEED")
+    book.add_argument("--depth", type=int, default=10)
+    book.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="benchmarks of the whole pipeline")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    latency = bench_sub.add_parser("latency", help="tick-to-order latency of the six-process pipeline")
+    _add_config(latency)
+    latency.add_argument("--pin", action="store_true", help="pin each process to its own core where there are enough")
+    latency.add_argument("--json", action="store_true")
+    latency.add_argument("--events", type=int, default=3000, help="synthetic events (warm-up dropped)")
+    latency.add_argument("--rate", type=float, default=1000.0, help="events per second")
+    return parser
+
+
+def _config(path: str | None) -> Config:
+    return load_config(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from processes.launcher import run_pipeline
+
+    config = _config(args.config)
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration must be > 0, was {args.duration}")
+    return run_pipeline(config, args.config, duration_s=args.duration, report_path=args.report, quiet=args.quiet)
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from processes.console import run_console
+
+    return run_console(_config(args.config), args.words, as_json=args.json, timeout_ms=args.timeout_ms)
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    from mm.book_replay import build_books, format_table
+
+    if args.depth < 1:
+        raise UsageError(f"--depth must be >= 1, was {args.depth}")
+    for path in args.feeds:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such capture file")
+    result = build_books(args.feeds, args.depth)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from processes.latency_bench import run_latency_bench
+
+    if args.events < 100:
+        raise UsageError(f"--events must be >= 100, was {args.events}")
+    return run_latency_bench(_config(args.config), events=args.events, rate_hz=args.rate, pin=args.pin,
+                             as_json=args.json)
+
+
+COMMANDS: dict[str, Any] = {"run": cmd_run, "console": cmd_console, "book": cmd_book, "bench": cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, UsageError) as e:
+        print(f"mm {args.command}: {e}", file=sys.stderr)
+        return 2
+    except MMError as e:
+        print(f"mm {args.command}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The one config of a pipeline: a TOML file decoded into frozen msgspec Structs.
+
+Every process loads the same file. Unknown keys and bad values fail before any socket opens,
+with one line naming the file and the key. Risk limits have no defaults. Secrets never live here.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from mm.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.toml")
+
+Core = Annotated[int, Meta(ge=-1, le=1023)]  # -1 = not pinned
+PositiveInt = Annotated[int, Meta(gt=0)]
+NonNegInt = Annotated[int, Meta(ge=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+NonNegFloat = Annotated[float, Meta(ge=0)]
+Bps = Annotated[float, Meta(ge=-100, le=1_000)]
+Ratio = Annotated[float, Meta(ge=0, le=1)]
+DecimalText = Annotated[str, Meta(pattern=r"^[0-9]+(\.[0-9]+)?$")]
+Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every config section."""
+
+
+class PipelineConfig(Section):
+    name: Name = "default"
+    mode: Literal["sim", "replay", "paper", "live"] = "sim"
+    run_dir: str = ""  # "" = /tmp/mm-$USER/<name>
+
+
+class InstrumentConfig(Section):
+    symbol: Name = "BTCUSDT"
+    tick_size: DecimalText = "0.01"
+    lot_size: DecimalText = "0.00001"
+
+    def __post_init__(self) -> None:
+        if Decimal(self.tick_size) <= 0:
+            raise ValueError(f"'tick_size' must be > 0, was {self.tick_size}")
+        if Decimal(self.lot_size) <= 0:
+            raise ValueError(f"'lot_size' must be > 0, was {self.lot_size}")
+
+
+class IpcConfig(Section):
+    transport: Literal["ipc", "tcp"] = "ipc"
+    tcp_host: str = "127.0.0.1"
+    tcp_base_port: Annotated[int, Meta(ge=1024, le=65000)] = 17300
+    hwm: NonNegInt = 0  # 0 = no limit: the pipeline never drops market data or orders
+    heartbeat_interval_s: Annotated[float, Meta(gt=0, le=10)] = 0.1
+    liveness: Annotated[int, Meta(ge=1, le=100)] = 3
+    startup_timeout_s: PositiveFloat = 30.0
+    shutdown_deadline_s: PositiveFloat = 5.0
+    order_linger_ms: NonNegInt = 1000
+
+
+class SimConfig(Section):
+    """The built-in simulated market (feed side) and its realism knobs."""
+
+    seed: int = 7
+    start_px: PositiveFloat = 60_000.0
+    vol_bps_per_s: PositiveFloat = 1.2  # calm-regime 1 s mid-return std
+    high_vol_multiplier: Annotated[float, Meta(ge=1)] = 3.0
+    regime_switch_per_min: NonNegFloat = 0.5
+    jump_per_min: NonNegFloat = 0.3
+    jump_bps: NonNegFloat = 8.0
+    trades_per_s: PositiveFloat = 30.0
+    depth_updates_per_s: PositiveFloat = 10.0
+    levels: Annotated[int, Meta(ge=5, le=1000)] = 200
+    paced: bool = True  # False: generate as fast as the pipeline takes it
+
+
+class FeedConfig(Section):
+    cpu: Core = -1
+    synthetic_hz: NonNegFloat = 0.0  # > 0: a paced synthetic ladder instead of the sim (latency bench)
+    synthetic_events: NonNegInt = 0  # how many synthetic events before end of stream (0 = until stopped)
+
+
+class BookConfig(Section):
+    cpu: Core = -1
+    depth: Annotated[int, Meta(ge=1, le=100)] = 20
+    trade_ring_capacity: PositiveInt = 4096
+
+
+class SignalConfig(Section):
+    cpu: Core = -1
+    imbalance_levels: Annotated[int, Meta(ge=1, le=50)] = 5
+    ewma_halflife_s: PositiveFloat = 2.0
+    vol_halflife_s: PositiveFloat = 30.0
+    imbalance_coef_bps: float = 0.5  # predicted return per unit of imbalance (until issue 5's model)
+    vol_prior_bps_per_s: PositiveFloat = 1.2
+
+
+class QuoterConfig(Section):
+    cpu: Core = -1
+    size_lot: PositiveInt = 100
+    min_half_spread_ticks: PositiveFloat = 0.5  # 0.5 joins the touch of a one-tick market
+    vol_spread_mult: NonNegFloat = 0.1  # half-spread >= this x the 1 s mid-move std (ticks)
+    skew_ticks_per_lot: NonNegFloat = 0.01
+    alpha_weight: NonNegFloat = 1.0
+    requote_tolerance_ticks: NonNegInt = 1
+    max_order_age_s: PositiveFloat = 30.0
+
+
+class RiskConfig(Section, kw_only=True):
+    """Pre-trade limits. No defaults: a pipeline must state its limits."""
+
+    cpu: Core = -1
+    max_order_lot: PositiveInt
+    max_position_lot: PositiveInt
+    max_notional_quote: PositiveFloat
+    price_band_bps: Annotated[float, Meta(gt=0, le=10_000)]
+    max_orders_per_s: PositiveFloat
+    max_book_age_ms: PositiveFloat
+    max_signal_age_ms: PositiveFloat
+
+
+class GatewayConfig(Section):
+    cpu: Core = -1
+    venue: Literal["sim"] = "sim"
+    client_id_prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,12}$")] = "mm"
+    order_latency_ms: NonNegFloat = 1.0
+    maker_fee_bps: Bps = 0.0
+    taker_fee_bps: Bps = 4.0
+    queue_cancel_ahead_ratio: Ratio = 0.5  # share of an unexplained level shrink taken from ahead of us
+
+
+class MetricsConfig(Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 9309  # 0 = off
+
+
+class LogConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(Section, kw_only=True):
+    risk: RiskConfig
+    pipeline: PipelineConfig = PipelineConfig()
+    instrument: InstrumentConfig = InstrumentConfig()
+    ipc: IpcConfig = IpcConfig()
+    sim: SimConfig = SimConfig()
+    feed: FeedConfig = FeedConfig()
+    book: BookConfig = BookConfig()
+    signal: SignalConfig = SignalConfig()
+    quoter: QuoterConfig = QuoterConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
+
+
+PROCESS_NAMES: tuple[str, ...] = ("feed", "book", "signal", "quoter", "risk", "gateway")
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Decode and validate `path` (the packaged default when None); raise ConfigError naming it."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
+    return decode_config(raw, str(path))
+
+
+def decode_config(raw: bytes, origin: str) -> Config:
+    try:
+        return msgspec.toml.decode(raw, type=Config)
+    except msgspec.DecodeError as e:  # syntax and validation errors alike, with the key's path
+        raise ConfigError(f"{origin}: {e}") from None
+
+
+def run_dir(config: Config) -> Path:
+    """Where ipc socket files and pid files live: owner-only, one per pipeline name."""
+    if config.pipeline.run_dir:
+        return Path(config.pipeline.run_dir)
+    user = os.environ.get("USER") or getpass.getuser()
+    return Path("/tmp") / f"mm-{user}" / config.pipeline.name
+
+
+def core_of(config: Config, process: str) -> int:
+    return getattr(config, process).cpu
+
+
+RUNTIME_PARAMS: dict[str, frozenset[str]] = {
+    "quoter": frozenset(
+        {"size_lot", "min_half_spread_ticks", "vol_spread_mult", "skew_ticks_per_lot", "alpha_weight",
+         "requote_tolerance_ticks", "max_order_age_s"}
+    ),
+    "signal": frozenset({"imbalance_coef_bps"}),
+    "risk": frozenset(
+        {"max_order_lot", "max_position_lot", "max_notional_quote", "price_band_bps", "max_orders_per_s",
+         "max_book_age_ms", "max_signal_age_ms"}
+    ),
+}
+
+
+def with_param(config: Config, key: str, value: str) -> Config:
+    """Return config with `section.field` set to `value`, validated like the file; raise ConfigError."""
+    section_name, _, field = key.partition(".")
+    if section_name not in RUNTIME_PARAMS or field not in RUNTIME_PARAMS[section_name]:
+        settable = ", ".join(f"{s}.{f}" for s in sorted(RUNTIME_PARAMS) for f in sorted(RUNTIME_PARAMS[s]))
+        raise ConfigError(f"set: '{key}' is not a runtime parameter (one of: {settable})")
+    section = getattr(config, section_name)
+    data = msgspec.to_builtins(section)
+    try:
+        data[field] = msgspec.json.decode(value.encode())
+    except msgspec.DecodeError:
+        raise ConfigError(f"set {key}: value {value!r} is not a number or literal") from None
+    try:
+        new_section = msgspec.convert(data, type=type(section))
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"set {key}: {e}") from None
+    return msgspec.structs.replace(config, **{section_name: new_section})
+
+
+def dump_toml(config: Config) -> str:
+    """The config as TOML text (every section is a flat table of scalars), for child processes."""
+    lines: list[str] = []
+    for section, values in msgspec.to_builtins(config).items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml_scalar(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return msgspec.json.encode(value).decode()  # a JSON string is a valid TOML basic string
+    raise TypeError(f"config value {value!r} has no TOML form here")

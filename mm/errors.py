@@ -1,0 +1,29 @@
+"""The one exception family of mm: one subclass per condition a caller must handle."""
+
+
+class MMError(Exception):
+    """Base of every error mm raises on purpose."""
+
+
+class ConfigError(MMError):
+    """A config file is missing, malformed, or has an unknown key or a bad value."""
+
+
+class IllegalTransitionError(MMError):
+    """A lifecycle or order state machine was asked for a move its table does not list."""
+
+
+class OffGridError(MMError):
+    """A venue price or quantity does not sit on the instrument's tick or lot grid."""
+
+
+class StaleReadError(MMError):
+    """A seqlock reader found no stable snapshot within its retry budget."""
+
+
+class LayoutMismatchError(MMError):
+    """A shared-memory segment's header does not match the layout the reader expects."""
+
+
+class OverrunError(MMError):
+    """A ring-buffer reader was lapped by the writer: records were overwritten before it read them."""

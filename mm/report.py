@@ -1,0 +1,61 @@
+"""The run report: assembled from each stage's final stats, in the keys DESIGN.md fixes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mm.config import PROCESS_NAMES
+
+EMPTY_LATENCY = {"p50": 0, "p90": 0, "p99": 0, "max": 0, "count": 0}
+
+
+def build_report(stats: dict[str, dict[str, Any]], *, duration_s: float, mode: str, pipeline: str,
+                 tick_size: float, lot_size: float) -> dict[str, Any]:
+    """`stats` maps process name -> what it wrote at its clean stop (missing = it did not stop cleanly)."""
+    feed = stats.get("feed", {})
+    book = stats.get("book", {})
+    signal = stats.get("signal", {})
+    risk = stats.get("risk", {})
+    gateway = stats.get("gateway", {})
+    position = risk.get("position", {})
+    top = book.get("top", {})
+    latency = gateway.get("latency_ns", {"tick_to_order": dict(EMPTY_LATENCY)})
+
+    def px(tick: int | None) -> float | None:
+        return None if tick is None else round(tick * tick_size, 12)
+
+    def qty(lot: int | None) -> float | None:
+        return None if lot is None else round(lot * lot_size, 12)
+
+    return {
+        "pipeline": pipeline,
+        "mode": mode,
+        "events": feed.get("events", 0),
+        "duration_s": round(duration_s, 3),
+        "stages": {
+            name: {"in": stats[name].get("in", 0), "out": stats[name].get("out", 0),
+                   "clean_stop": stats[name].get("clean_stop", False)} if name in stats
+            else {"in": 0, "out": 0, "clean_stop": False}
+            for name in PROCESS_NAMES
+        },
+        "latency_ns": latency,
+        "orders": gateway.get("orders", {"sent": 0, "acked": 0, "filled": 0, "cancelled": 0, "rejected": 0}),
+        "fills": gateway.get("fills", 0),
+        "position": position.get("position", 0.0),
+        "position_lot": position.get("position_lot", 0),
+        "pnl": {"realized": position.get("realized", 0.0), "unrealized": position.get("unrealized", 0.0),
+                "fees": position.get("fees", 0.0), "total": position.get("total", 0.0)},
+        "book": {
+            "updates": book.get("updates", 0), "resyncs": book.get("resyncs", 0), "gaps": book.get("gaps", 0),
+            "crossed": book.get("crossed", 0),
+            "top": {"bid_px": px(top.get("bid_px_tick")), "bid_qty": qty(top.get("bid_qty_lot")),
+                    "ask_px": px(top.get("ask_px_tick")), "ask_qty": qty(top.get("ask_qty_lot"))},
+        },
+        "signal": {"predictions": signal.get("predictions", 0), "trades": signal.get("trades", 0),
+                   "volatility_bps_per_s": signal.get("volatility_bps_per_s", 0.0),
+                   "r2_oos": None, "hit_rate": None, "n": 0},
+        "risk": {"halts": risk.get("halts", 0), "soft_stops": risk.get("soft_stops", 0),
+                 "hard_stops": risk.get("hard_stops", 0), "rejected_checks": risk.get("rejected_checks", {}),
+                 "trading": risk.get("trading", "unknown")},
+        "gateway": {"reject_reasons": gateway.get("reject_reasons", {})},
+    }

@@ -1,0 +1,207 @@
+"""Exact decimal text <-> int ticks (price) and lots (quantity) on one symbol's grid.
+
+A `TickGrid` says how the venue writes a symbol's numbers (`price_decimals`, `qty_decimals`:
+Binance writes a fixed number of decimals per symbol and stream, e.g. "61234.56000000") and the
+grid step in units of the last written decimal (`tick_units`, `lot_units`). So
+`px_tick = value / tick_size` and `text = px_tick * tick_size` written with `price_decimals`
+decimals: a round trip gives back the venue's text.
+
+Where the venue's tick and lot sizes are known (config `tick_size`, `lot_size`), use
+`grid_from_sizes`. Captures carry no exchangeInfo, so `infer_grid` takes the grid from the
+number of decimals of the first price and quantity written for the symbol: the tick is one unit
+of the last written decimal (0.00000001 for Binance spot, 0.01 for BTCUSDT USD-M). That grid is
+finer than or equal to the real one, so every venue value fits exactly; a later value with
+more (non-zero) decimals is off that grid and rejected.
+
+Values must be finite, not negative, plain decimals; anything else raises `OffGridError`
+naming the symbol and the value (a NaN or a negative is not on any grid).
+"""
+
+from __future__ import annotations
+
+from decimal import Context, Decimal, InvalidOperation
+
+import msgspec
+
+from mm.errors import OffGridError
+
+INT64_MAX = 2**63 - 1
+MAX_TEXT_LEN = 64  # longer than any int64 number of units, at any decimals
+_EXACT = Context(prec=2 * MAX_TEXT_LEN)  # scaleb never rounds at this precision
+
+
+class TickGrid(msgspec.Struct, frozen=True):
+    symbol: str
+    price_decimals: int  # decimals the venue writes for prices
+    qty_decimals: int  # decimals the venue writes for quantities
+    tick_units: int = 1  # tick size in units of 10**-price_decimals
+    lot_units: int = 1  # lot size in units of 10**-qty_decimals
+
+    @property
+    def tick_size(self) -> Decimal:
+        return Decimal(self.tick_units).scaleb(-self.price_decimals)
+
+    @property
+    def lot_size(self) -> Decimal:
+        return Decimal(self.lot_units).scaleb(-self.qty_decimals)
+
+
+def decimals_of(text: str) -> int:
+    """Number of decimals written: "61234.56000000" -> 8, "24" -> 0."""
+    dot = text.find(".")
+    return 0 if dot < 0 else len(text) - dot - 1
+
+
+def infer_grid(symbol: str, price_text: str, qty_text: str) -> TickGrid:
+    """Grid from how the venue writes one price and one quantity (see module docstring)."""
+    for what, text in (("price", price_text), ("qty", qty_text)):
+        _to_units(symbol, what, text, decimals_of(text))  # validates: NaN, negative, junk
+    return TickGrid(symbol, decimals_of(price_text), decimals_of(qty_text))
+
+
+def grid_from_sizes(
+    symbol: str,
+    tick_size: str,
+    lot_size: str,
+    price_decimals: int | None = None,
+    qty_decimals: int | None = None,
+) -> TickGrid:
+    """Grid from the venue's tick and lot sizes (decimal strings, e.g. "0.01", "0.00001").
+
+    `price_decimals` / `qty_decimals`: how the venue writes numbers (default: as many decimals
+    as the size has, after dropping trailing zeros).
+    """
+    tick = _positive_size(symbol, "tick_size", tick_size)
+    lot = _positive_size(symbol, "lot_size", lot_size)
+    price_decimals = _size_decimals(tick) if price_decimals is None else price_decimals
+    qty_decimals = _size_decimals(lot) if qty_decimals is None else qty_decimals
+    tick_units = tick.scaleb(price_decimals)
+    lot_units = lot.scaleb(qty_decimals)
+    if tick_units != tick_units.to_integral_value() or lot_units != lot_units.to_integral_value():
+        raise ValueError(
+            f"{symbol}: tick_size {tick_size} / lot_size {lot_size} need more decimals than "
+            f"the venue writes ({price_decimals} / {qty_decimals})"
+        )
+    return TickGrid(symbol, price_decimals, qty_decimals, int(tick_units), int(lot_units))
+
+
+def parse_price(grid: TickGrid, text: str) -> int:
+    """Price text -> px_tick; a price must be > 0."""
+    units = _to_units(grid.symbol, "price", text, grid.price_decimals)
+    if units == 0:
+        raise OffGridError(f"{grid.symbol}: price {text!r} must be > 0")
+    return _on_grid(grid.symbol, "price", text, units, grid.tick_units, grid.tick_size)
+
+
+def parse_qty(grid: TickGrid, text: str) -> int:
+    """Quantity text -> qty_lot; 0 is allowed (a diff's "remove this level")."""
+    units = _to_units(grid.symbol, "qty", text, grid.qty_decimals)
+    return _on_grid(grid.symbol, "qty", text, units, grid.lot_units, grid.lot_size)
+
+
+def parse_levels(grid: TickGrid, levels: list[tuple[str, str]]) -> list[tuple[int, int]]:
+    """[[price, qty], ...] text -> [(px_tick, qty_lot), ...]; raises OffGridError on any bad value.
+
+    Hot path: a value written with exactly the grid's decimals, ASCII digits only, on a
+    power-of-ten grid is converted by one `int()`; everything else takes the checked path.
+    """
+    price_decimals = grid.price_decimals
+    qty_decimals = grid.qty_decimals
+    if grid.tick_units != 1 or grid.lot_units != 1:
+        return [(parse_price(grid, px), parse_qty(grid, qty)) for px, qty in levels]
+    out = []
+    append = out.append
+    for px_text, qty_text in levels:
+        digits = px_text.replace(".", "", 1)
+        if (
+            digits.isdigit()
+            and px_text.isascii()
+            and px_text.find(".") == (len(px_text) - price_decimals - 1 if price_decimals else -1)
+        ):
+            px = int(digits)
+            if px == 0:
+                px = parse_price(grid, px_text)  # raises
+        else:
+            px = parse_price(grid, px_text)
+        digits = qty_text.replace(".", "", 1)
+        if (
+            digits.isdigit()
+            and qty_text.isascii()
+            and qty_text.find(".") == (len(qty_text) - qty_decimals - 1 if qty_decimals else -1)
+        ):
+            qty = int(digits)
+        else:
+            qty = parse_qty(grid, qty_text)
+        append((px, qty))
+    return out
+
+
+def format_price(grid: TickGrid, px_tick: int) -> str:
+    """px_tick -> the venue's text, with its number of decimals."""
+    return _format_units(px_tick * grid.tick_units, grid.price_decimals)
+
+
+def format_qty(grid: TickGrid, qty_lot: int) -> str:
+    return _format_units(qty_lot * grid.lot_units, grid.qty_decimals)
+
+
+def _format_units(units: int, decimals: int) -> str:
+    if units < 0:
+        raise ValueError(f"cannot write a negative venue number, was {units}")
+    if not decimals:
+        return str(units)
+    digits = str(units).rjust(decimals + 1, "0")
+    return f"{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+def _to_units(symbol: str, what: str, text: str, decimals: int) -> int:
+    """Exact value of `text` in units of 10**-decimals; OffGridError if not a whole number of them."""
+    if (
+        not isinstance(text, str)
+        or not text.isascii()
+        or not text.strip()
+        or text != text.strip()
+        or len(text) > MAX_TEXT_LEN
+    ):
+        raise OffGridError(f"{symbol}: {what} {text!r} is not a decimal number")
+    lowered = text.lower()
+    if "nan" in lowered or "inf" in lowered or "_" in text:
+        raise OffGridError(f"{symbol}: {what} {text!r} is not a finite decimal number")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise OffGridError(f"{symbol}: {what} {text!r} is not a decimal number") from None
+    if value.is_signed() and value != 0 or text.startswith("-"):
+        raise OffGridError(f"{symbol}: {what} {text!r} is negative")
+    scaled = value.scaleb(decimals, context=_EXACT)
+    if scaled != scaled.to_integral_value():
+        raise OffGridError(
+            f"{symbol}: {what} {text!r} is off the grid: more than {decimals} decimals"
+        )
+    if scaled.adjusted() > 18 or int(scaled) > INT64_MAX:
+        raise OffGridError(f"{symbol}: {what} {text!r} does not fit int64 at {decimals} decimals")
+    return int(scaled)
+
+
+def _on_grid(symbol: str, what: str, text: str, units: int, step_units: int, step: Decimal) -> int:
+    if step_units == 1:
+        return units
+    steps, rest = divmod(units, step_units)
+    if rest:
+        raise OffGridError(f"{symbol}: {what} {text!r} is off the {step} grid")
+    return steps
+
+
+def _positive_size(symbol: str, name: str, text: str) -> Decimal:
+    try:
+        size = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{symbol}: '{name}' must be a decimal number, was {text!r}") from None
+    if not size.is_finite() or size <= 0:
+        raise ValueError(f"{symbol}: '{name}' must be > 0, was {text!r}")
+    return size
+
+
+def _size_decimals(size: Decimal) -> int:
+    exponent = size.normalize().as_tuple().exponent
+    return max(0, -int(exponent))

@@ -1,0 +1,430 @@
+"""The common shell of the six actors: config, pinning, sockets, heartbeats, poll loop, drain.
+
+A subclass declares its inputs (socket + handler + which peer's end-of-stream ends it) and
+outputs, and implements `setup`, `act_once`, `on_timer`, `send_end_of_stream`. The shell owns
+the lifecycle (mm/lifecycle.py), the Paranoid Pirate liveness of every peer, and the shutdown
+protocol: stop producing, wait for the upstream end-of-stream markers, forward our own, wait
+for downstream `Drained` acknowledgements, then close (ZeroMQ drops a closing socket's queue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import msgspec
+import zmq
+
+from ipc.endpoints import pid_path, stats_path
+from ipc.messages import ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, ShutdownRequest
+from ipc.sockets import Codec, Publisher, SocketSet, ensure_private_dir, send
+from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
+from mm.errors import ConfigError
+from mm.lifecycle import State, transition
+from mm.liveness import PeerLiveness
+from processes.logsetup import setup_logging
+
+log = logging.getLogger(__name__)
+
+DRAIN_BATCH = 1000  # frames read from one socket before deciding once (bounded drain)
+LIVE_STATES = frozenset({State.RUNNING.value, State.DEGRADED.value, State.STOPPING.value})
+
+
+class Input:
+    """One input socket: decode each frame with `codec` and hand it to `handler`."""
+
+    def __init__(self, sock: zmq.Socket, codec: Codec, handler: Callable[[bytes, Any], None],
+                 eos_from: str | None) -> None:
+        self.sock = sock
+        self.codec = codec
+        self.handler = handler
+        self.eos_from = eos_from
+
+
+class Actor:
+    name: ClassVar[str]
+    # publisher endpoint -> the processes that must have subscribed before we announce RUNNING
+    consumers: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # upstream peers whose end-of-stream we need before forwarding ours
+    forward_after: ClassVar[tuple[str, ...]] = ()
+    # downstream peers whose Drained(upstream=us) we wait for before closing
+    downstream: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Config, config_path: str | None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.state = State.STARTING
+        self.pid = os.getpid()
+        self.core = pin_to_core(config, self.name)
+        self.sockets = SocketSet(config, self.name)
+        self.poller = zmq.Poller()
+        self.inputs: list[Input] = []
+        self.publishers: list[Publisher] = []
+        self.msgs_in = 0
+        self.msgs_out = 0
+        self.lag = 0
+        self.decode_errors = 0
+        self.stop_requested = False
+        self.stop_started_ns = 0
+        self.eos_seen: dict[str, int] = {}
+        self.eos_expected: set[str] = set()
+        self.drained_by: set[str] = set()
+        self.eos_forwarded = False
+        self.peers = tuple(p for p in PROCESS_NAMES if p != self.name)
+        interval_ns = int(config.ipc.heartbeat_interval_s * 1e9)
+        self.heartbeat_interval_ns = interval_ns
+        self.liveness = PeerLiveness(self.peers, interval_ns=interval_ns, liveness=config.ipc.liveness)
+        self.peer_heartbeats: dict[str, Heartbeat] = {}
+        self._hb_seq = 0
+        self._next_hb_ns = 0
+        self._started_ns = time.monotonic_ns()
+        self._ctl_codec = Codec(ControlMsg)
+
+    # ---- wiring ---------------------------------------------------------------------------
+
+    def add_input(self, sock: zmq.Socket, codec: Codec, handler: Callable[[bytes, Any], None],
+                  eos_from: str | None = None) -> None:
+        self.inputs.append(Input(sock, codec, handler, eos_from))
+        self.poller.register(sock, zmq.POLLIN)
+        if eos_from is not None:
+            self.eos_expected.add(eos_from)
+
+    def add_publisher(self, name: str) -> Publisher:
+        pub = self.sockets.publisher(name)
+        self.publishers.append(pub)
+        self.poller.register(pub.sock, zmq.POLLIN)  # subscription frames
+        return pub
+
+    def _wire_control(self) -> None:
+        self.ctl = self.add_publisher(f"ctl.{self.name}")
+        ctl_sub = self.sockets.subscriber([f"ctl.{p}" for p in self.peers], [b"ctl."])
+        self.add_input(ctl_sub, self._ctl_codec, self._on_control_frame)
+
+    # ---- hooks for subclasses ---------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the data sockets (add_input / add_publisher / sockets.push ...)."""
+
+    def act_once(self, now_ns: int) -> None:
+        """Decide once after a drained burst."""
+
+    def on_timer(self, now_ns: int) -> None:
+        """Periodic work; called every loop turn."""
+
+    def next_timer_ns(self) -> int | None:
+        return None
+
+    def on_peer_died(self, peer: str, now_ns: int) -> None:
+        pass
+
+    def on_peer_revived(self, peer: str, now_ns: int) -> None:
+        pass
+
+    def on_set_param(self, msg: SetParam) -> None:
+        key = f"{msg.section}.{msg.key}"
+        try:
+            self.config = with_param(self.config, key, msg.value)
+        except ConfigError as e:  # risk validated it already; a mismatch is a version skew
+            log.warning("set %s rejected here: %s", key, e)
+            return
+        log.info("set %s = %s", key, msg.value)
+        self.on_config_changed()
+
+    def on_config_changed(self) -> None:
+        pass
+
+    def on_stop_begin(self, now_ns: int) -> None:
+        """Entering STOPPING: stop producing new work."""
+
+    def send_end_of_stream(self, now_ns: int) -> None:
+        """Flush what must leave first, then send EndOfStream on every data output."""
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+    def on_shutdown_request(self, msg: ShutdownRequest) -> None:
+        pass
+
+    # ---- control plane ------------------------------------------------------------------------
+
+    def _on_control_frame(self, topic: bytes, msg: Any) -> None:
+        peer = topic[4:].decode("ascii", "replace")  # b"ctl.<peer>"
+        now_ns = time.monotonic_ns()
+        if self.liveness.on_frame(peer, now_ns) and self.state != State.STARTING:
+            log.info("peer %s alive", peer)
+            self.on_peer_revived(peer, now_ns)
+        match msg:
+            case Heartbeat():
+                self.peer_heartbeats[peer] = msg
+            case Drained(upstream=upstream) if upstream == self.name:
+                self.drained_by.add(msg.process)
+            case Drained():
+                pass
+            case SetParam():
+                if msg.section == self.name:
+                    self.on_set_param(msg)
+            case ShutdownRequest():
+                self.on_shutdown_request(msg)
+            case _:
+                self.on_control(msg)
+
+    def on_control(self, msg: Any) -> None:
+        pass
+
+    def publish_control(self, msg: msgspec.Struct) -> None:
+        send(self.ctl.sock, f"ctl.{self.name}".encode(), msg)
+
+    def heartbeat(self) -> None:
+        self._hb_seq += 1
+        self.publish_control(Heartbeat(
+            process=self.name, pid=self.pid, seq=self._hb_seq, state=self.state.value,
+            ts_ns=time.time_ns(), core=self.core, msgs_in=self.msgs_in, msgs_out=self.msgs_out,
+            lag=self.lag,
+        ))
+
+    def peer_is_up(self, peer: str) -> bool:
+        hb = self.peer_heartbeats.get(peer)
+        return self.liveness.is_alive(peer) and hb is not None and hb.state in LIVE_STATES
+
+    def set_state(self, target: State) -> None:
+        if target == self.state:
+            return
+        self.state = transition(self.state, target)
+        log.info("state %s", target.value)
+        self.heartbeat()
+
+    # ---- end of stream -----------------------------------------------------------------------
+
+    def on_end_of_stream(self, upstream: str, msg: EndOfStream) -> None:
+        self.eos_seen[upstream] = msg.sent
+        self.publish_control(Drained(process=self.name, upstream=upstream, received=msg.sent,
+                                     ts_ns=time.time_ns()))
+        if not self.stop_requested:
+            log.info("end of stream from %s: stopping", upstream)
+            self.request_stop()
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def _upstream_done(self, peer: str) -> bool:
+        return peer in self.eos_seen or (self.liveness.was_seen(peer) and not self.liveness.is_alive(peer))
+
+    def _shutdown_step(self, now_ns: int) -> bool:
+        """Advance the stop protocol; return True when the process may close."""
+        deadline_ns = self.stop_started_ns + int(self.config.ipc.shutdown_deadline_s * 1e9)
+        late = now_ns >= deadline_ns
+        if not self.eos_forwarded:
+            if all(self._upstream_done(p) for p in self.forward_after) or late:
+                if late:
+                    missing = [p for p in self.forward_after if not self._upstream_done(p)]
+                    log.warning("shutdown deadline: forwarding end of stream without %s", missing)
+                    self.clean_stop = False
+                self.send_end_of_stream(now_ns)
+                self.eos_forwarded = True
+            return False
+        inputs_done = all(self._upstream_done(p) for p in self.eos_expected)
+        drained = all(p in self.drained_by or not self.liveness.is_alive(p) for p in self.downstream)
+        if inputs_done and drained:
+            return True
+        if late:
+            log.warning("shutdown deadline: closing with inputs %s, drained by %s",
+                        sorted(set(self.eos_expected) - set(self.eos_seen)), sorted(self.drained_by))
+            self.clean_stop = False
+            return True
+        return False
+
+    # ---- loop ---------------------------------------------------------------------------------
+
+    def _drain(self, inp: Input) -> int:
+        n = 0
+        sock = inp.sock
+        while n < DRAIN_BATCH:
+            try:
+                topic, payload = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            except ValueError:  # not [topic, payload]
+                self.decode_errors += 1
+                log.warning("dropped a frame of the wrong shape on %s", inp.eos_from or "control")
+                continue
+            try:
+                msg = inp.codec.decode(payload)
+            except msgspec.DecodeError as e:
+                self.decode_errors += 1
+                log.warning("dropped undecodable frame topic=%r len=%d: %s", topic, len(payload), e)
+                continue
+            if isinstance(msg, EndOfStream) and inp.eos_from is not None:
+                self.on_end_of_stream(inp.eos_from, msg)
+                continue
+            n += 1
+            inp.handler(topic, msg)
+        if inp.eos_from is not None:
+            self.msgs_in += n
+        return n
+
+    def _poll_timeout_ms(self, now_ns: int) -> int:
+        due = self._next_hb_ns
+        timer = self.next_timer_ns()
+        if timer is not None:
+            due = min(due, timer)
+        return max(0, min(int(self.config.ipc.heartbeat_interval_s * 1000), -((now_ns - due) // 1_000_000)))
+
+    def _on_heartbeat_timer(self, now_ns: int) -> None:
+        if now_ns < self._next_hb_ns:
+            return
+        self._next_hb_ns = now_ns + self.heartbeat_interval_ns
+        self.heartbeat()
+        if self.state == State.STARTING:
+            return
+        for peer in self.liveness.tick(now_ns):
+            log.error("peer %s silent for %d heartbeats: dead", peer, self.config.ipc.liveness)
+            self.on_peer_died(peer, now_ns)
+
+    def _ready(self) -> bool:
+        for pub in self.publishers:
+            expected = self.consumers.get(pub.name, ())
+            if pub.name.startswith("ctl."):
+                expected = self.peers
+            if not set(expected) <= pub.subscribers:
+                return False
+        return True
+
+    def _missing_consumers(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for pub in self.publishers:
+            expected = self.peers if pub.name.startswith("ctl.") else self.consumers.get(pub.name, ())
+            missing = sorted(set(expected) - pub.subscribers)
+            if missing:
+                out[pub.name] = missing
+        return out
+
+    def run(self) -> int:
+        stop_signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in stop_signals:
+            signal.signal(sig, lambda *_: self.request_stop())
+        self.clean_stop = True
+        write_pid(self.config, self.name, self.pid)
+        try:
+            self._wire_control()
+            self.setup()
+            startup_deadline = time.monotonic_ns() + int(self.config.ipc.startup_timeout_s * 1e9)
+            pub_socks = {pub.sock: pub for pub in self.publishers}
+            while True:
+                now_ns = time.monotonic_ns()
+                if self.state == State.STARTING:
+                    if self._ready():
+                        self.set_state(State.RUNNING)
+                        for peer in self.peers:  # liveness counts from now on
+                            if not self.liveness.was_seen(peer):
+                                self.liveness.on_frame(peer, now_ns)
+                    elif now_ns > startup_deadline:
+                        log.warning("starting without subscribers %s", self._missing_consumers())
+                        self.set_state(State.RUNNING)
+                if self.stop_requested and self.state not in (State.STOPPING, State.STOPPED):
+                    self.stop_started_ns = now_ns
+                    self.set_state(State.STOPPING)
+                    self.on_stop_begin(now_ns)
+                if self.state == State.STOPPING and self._shutdown_step(now_ns):
+                    break
+                ready = dict(self.poller.poll(self._poll_timeout_ms(now_ns)))
+                burst = 0
+                for sock in ready:
+                    pub = pub_socks.get(sock)
+                    if pub is not None:
+                        for who in pub.on_subscriptions():
+                            log.debug("%s subscribed to %s", who, pub.name)
+                for inp in self.inputs:
+                    if inp.sock in ready:
+                        burst += self._drain(inp)
+                self.lag = max(0, burst - 1)
+                now_ns = time.monotonic_ns()
+                if burst:
+                    self.act_once(now_ns)
+                self.on_timer(now_ns)
+                self._on_heartbeat_timer(now_ns)
+            self.set_state(State.STOPPED)
+            write_stats(self.config, self.name, {
+                "in": self.msgs_in, "out": self.msgs_out, "decode_errors": self.decode_errors,
+                "clean_stop": self.clean_stop, **self.stats(),
+            })
+            return 0 if self.clean_stop else 1
+        except Exception:
+            log.exception("%s failed", self.name)
+            if self.state not in (State.STOPPED, State.FAILED):
+                self.state = transition(self.state, State.FAILED)
+                try:
+                    self.heartbeat()
+                except zmq.ZMQError:
+                    pass
+            return 1
+        finally:
+            self.close()
+            remove_pid(self.config, self.name, self.pid)
+
+    def close(self) -> None:
+        self.sockets.close()
+
+
+# ---- process helpers ----------------------------------------------------------------------
+
+
+def pin_to_core(config: Config, process: str) -> int:
+    """Pin to `cpu` from config; with fewer cores than asked, share one (warned). -1 = unpinned."""
+    cpu = getattr(config, process).cpu
+    if cpu < 0:
+        return -1
+    available = sorted(os.sched_getaffinity(0))
+    core = cpu if cpu in available else available[cpu % len(available)]
+    if core != cpu:
+        log.warning("cpu %d not available (have %s): %s shares core %d", cpu, available, process, core)
+    os.sched_setaffinity(0, {core})
+    return core
+
+
+def write_pid(config: Config, process: str, pid: int) -> None:
+    ensure_private_dir(run_dir(config))
+    pid_path(config, process).write_text(f"{pid}\n")
+
+
+def remove_pid(config: Config, process: str, pid: int) -> None:
+    path = pid_path(config, process)
+    try:
+        if path.read_text().strip() == str(pid):
+            path.unlink()
+    except OSError:
+        pass
+
+
+def write_stats(config: Config, process: str, stats: dict[str, Any]) -> None:
+    path = stats_path(config, process)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(stats, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def actor_main(actor_cls: type[Actor], argv: list[str] | None = None, *, inherit_logging: bool = False) -> int:
+    """Entry point of `python -m processes.<name>`; `inherit_logging` in a child forked by `mm run`."""
+    parser = argparse.ArgumentParser(prog=f"python -m processes.{actor_cls.name}")
+    parser.add_argument("--config", default=None, help="pipeline config (TOML); default: built-in sim")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"mm {actor_cls.name}: {e}", file=sys.stderr)
+        return 2
+    if inherit_logging:
+        import multiprocessing
+
+        multiprocessing.current_process().name = actor_cls.name
+    else:
+        setup_logging(config.log.level, actor_cls.name)
+    actor = actor_cls(config, args.config)
+    return actor.run()
+

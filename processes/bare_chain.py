@@ -1,0 +1,113 @@
+"""The transport baseline of `mm bench latency`: five processes chained by bare ZeroMQ ipc
+PUSH/PULL sockets (four hops, like feed -> book -> quoter -> risk -> gateway), no decoding, no
+logic. The source stamps time.time_ns() into each 8-byte frame; the sink records now - stamp.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+STAMP = struct.Struct("<q")
+STOP = b"stop"
+
+
+def _pin(core: int) -> None:
+    if core >= 0:
+        os.sched_setaffinity(0, {core})
+
+
+def _source(address: str, events: int, rate_hz: float, core: int, ready: multiprocessing.Event) -> None:
+    _pin(core)
+    ctx = zmq.Context()
+    out = ctx.socket(zmq.PUSH)
+    out.setsockopt(zmq.LINGER, 5000)
+    out.connect(address)
+    ready.wait(30)
+    period_ns = int(1e9 / rate_hz)
+    next_ns = time.monotonic_ns()
+    for _ in range(events):
+        delay_ns = next_ns - time.monotonic_ns()
+        if delay_ns > 0:
+            time.sleep(delay_ns / 1e9)
+        out.send(STAMP.pack(time.time_ns()))
+        next_ns += period_ns
+    out.send(STOP)
+    out.close()
+    ctx.term()
+
+
+def _relay(address_in: str, address_out: str, core: int) -> None:
+    _pin(core)
+    ctx = zmq.Context()
+    inp = ctx.socket(zmq.PULL)
+    inp.bind(address_in)
+    out = ctx.socket(zmq.PUSH)
+    out.setsockopt(zmq.LINGER, 5000)
+    out.connect(address_out)
+    poller = zmq.Poller()
+    poller.register(inp, zmq.POLLIN)
+    while True:
+        if not poller.poll(1000):
+            continue
+        frame = inp.recv()
+        out.send(frame)
+        if frame == STOP:
+            break
+    inp.close(linger=0)
+    out.close()
+    ctx.term()
+
+
+def _sink(address_in: str, result_path: str, events: int, core: int, ready: multiprocessing.Event) -> None:
+    _pin(core)
+    ctx = zmq.Context()
+    inp = ctx.socket(zmq.PULL)
+    inp.bind(address_in)
+    ready.set()
+    samples = np.empty(events, np.int64)
+    n = 0
+    poller = zmq.Poller()
+    poller.register(inp, zmq.POLLIN)
+    while True:
+        if not poller.poll(1000):
+            continue
+        frame = inp.recv()
+        if frame == STOP:
+            break
+        samples[n] = time.time_ns() - STAMP.unpack(frame)[0]
+        n += 1
+    np.save(result_path, samples[:n])
+    inp.close(linger=0)
+    ctx.term()
+
+
+def run_bare_chain(directory: Path, *, events: int, rate_hz: float, cores: list[int]) -> np.ndarray:
+    """Run source -> 3 relays -> sink; return the end-to-end latency samples in ns."""
+    ctx = multiprocessing.get_context("fork")
+    addresses = [f"ipc://{directory}/bare{i}.sock" for i in range(4)]
+    result = directory / "bare_samples.npy"
+    ready = ctx.Event()
+    procs = [ctx.Process(target=_sink, args=(addresses[3], str(result), events, cores[4], ready))]
+    for i in range(3):
+        procs.append(ctx.Process(target=_relay, args=(addresses[i], addresses[i + 1], cores[i + 1])))
+    procs.append(ctx.Process(target=_source, args=(addresses[0], events, rate_hz, cores[0], ready)))
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+            raise RuntimeError("bare chain did not finish in 120 s")
+    samples = np.load(result)
+    result.unlink()
+    for address in addresses:
+        Path(address[len("ipc://"):]).unlink(missing_ok=True)
+    return samples

@@ -1,0 +1,144 @@
+"""Book builder: feed messages -> the venue's sync procedure (mm/book_sync.py) -> top-N levels in
+a shared-memory seqlock slot, trades into a shared-memory ring, and a small BookChanged notice.
+
+One notice per drained burst (the Disruptor's end-of-batch): the quoter always reads the newest
+book, never a queue of stale ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from ipc.endpoints import shm_name
+from ipc.messages import BookChanged, BookSnapshot, BookTicker, DepthDiff, EndOfStream, FeedMsg, SnapshotRequest, Trade
+from ipc.ring import RingWriter
+from ipc.seqlock import SeqlockWriter
+from ipc.shm_layout import TRADE_DTYPE, book_top_dtype
+from ipc.sockets import Codec, send
+from mm.book_sync import BookSync
+from processes.actor import Actor, actor_main
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_RETRY_NS = 1_000_000_000  # ask again if a requested snapshot has not come within 1 s
+
+
+class Book(Actor):
+    name = "book"
+    consumers = {"book": ("signal", "quoter")}
+    forward_after = ("feed",)
+    downstream = ("signal", "quoter")
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.symbol = cfg.instrument.symbol
+        self.depth = cfg.book.depth
+        self.top_writer = SeqlockWriter.create(shm_name(cfg, "book", "top"), book_top_dtype(self.depth))
+        self.trade_ring = RingWriter.create(shm_name(cfg, "book", "trades"), cfg.book.trade_ring_capacity, TRADE_DTYPE)
+        md = self.sockets.subscriber(["md"], [b"md."])
+        self.add_input(md, Codec(FeedMsg), self.on_market_data, eos_from="feed")
+        self.pub = self.add_publisher("book")
+        self.snapshot_push = self.sockets.push("feedctl")
+        self.sync = BookSync(self.symbol)
+        self.topic = f"book.{self.symbol}".encode()
+        self._bid_px = np.zeros(self.depth, np.int64)
+        self._bid_qty = np.zeros(self.depth, np.int64)
+        self._ask_px = np.zeros(self.depth, np.int64)
+        self._ask_qty = np.zeros(self.depth, np.int64)
+        self._dirty_cause: DepthDiff | BookSnapshot | None = None
+        self._snapshot_asked_ns = 0
+        self.trades = 0
+        self.tickers = 0
+        self.notices = 0
+
+    def on_market_data(self, topic: bytes, msg: Any) -> None:
+        match msg:
+            case DepthDiff():
+                before = self.sync.updates
+                self.sync.on_diff(msg.first_id, msg.final_id, msg.prev_final_id, msg.bids, msg.asks)
+                if self.sync.updates != before:
+                    self._dirty_cause = msg
+            case BookSnapshot():
+                self.sync.on_snapshot(msg.last_id, msg.bids, msg.asks)
+                self._snapshot_asked_ns = 0
+                if not self.sync.needs_snapshot:
+                    self._dirty_cause = msg
+            case Trade():
+                self.trade_ring.push((msg.trade_id, msg.px_tick, msg.qty_lot, msg.taker_side,
+                                      msg.ts_event_ns, msg.ts_recv_ns))
+                self.trades += 1
+            case BookTicker():
+                self.tickers += 1
+            case _:
+                log.warning("book: unexpected %s on md", type(msg).__name__)
+
+    def act_once(self, now_ns: int) -> None:
+        cause = self._dirty_cause
+        if cause is None or self.sync.needs_snapshot:
+            return
+        self._dirty_cause = None
+        book = self.sync.book
+        n_bids, n_asks = book.top(self.depth, self._bid_px, self._bid_qty, self._ask_px, self._ask_qty)
+        ts_book_ns = time.time_ns()
+        update_id = cause.final_id if isinstance(cause, DepthDiff) else cause.last_id
+        rec = self.top_writer.begin()
+        rec["update_id"] = update_id
+        rec["ts_recv_ns"] = cause.ts_recv_ns
+        rec["ts_feed_ns"] = cause.ts_feed_ns
+        rec["ts_book_ns"] = ts_book_ns
+        rec["n_bids"] = n_bids
+        rec["n_asks"] = n_asks
+        rec["bid_px"] = self._bid_px
+        rec["bid_qty"] = self._bid_qty
+        rec["ask_px"] = self._ask_px
+        rec["ask_qty"] = self._ask_qty
+        seq = self.top_writer.commit()
+        send(self.pub.sock, self.topic, BookChanged(symbol=self.symbol, seq=seq, update_id=update_id,
+                                                    ts_recv_ns=cause.ts_recv_ns, ts_feed_ns=cause.ts_feed_ns,
+                                                    ts_book_ns=ts_book_ns))
+        self.msgs_out += 1
+        self.notices += 1
+
+    def on_timer(self, now_ns: int) -> None:
+        if not self.sync.needs_snapshot or self.stop_requested or self.state.value == "starting":
+            return
+        if self._snapshot_asked_ns and now_ns - self._snapshot_asked_ns < SNAPSHOT_RETRY_NS:
+            return
+        self._snapshot_asked_ns = now_ns
+        reason = "start" if self.sync.resyncs == 0 and self.sync.updates == 0 else "resync"
+        send(self.snapshot_push, b"feedctl", SnapshotRequest(symbol=self.symbol, reason=reason, ts_ns=time.time_ns()))
+
+    def send_end_of_stream(self, now_ns: int) -> None:
+        self.act_once(now_ns)
+        send(self.pub.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
+
+    def stats(self) -> dict[str, Any]:
+        book = self.sync.book
+        best_bid = book.best_bid()
+        best_ask = book.best_ask()
+        return {
+            "updates": self.sync.updates, "gaps": self.sync.gaps, "resyncs": self.sync.resyncs,
+            "crossed": self.sync.crossed, "stale": self.sync.stale, "trades": self.trades,
+            "notices": self.notices,
+            "top": {"bid_px_tick": best_bid[0] if best_bid else None, "bid_qty_lot": best_bid[1] if best_bid else None,
+                    "ask_px_tick": best_ask[0] if best_ask else None, "ask_qty_lot": best_ask[1] if best_ask else None},
+        }
+
+    def close(self) -> None:
+        super().close()
+        for writer in (getattr(self, "top_writer", None), getattr(self, "trade_ring", None)):
+            if writer is not None:
+                writer.close(unlink=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return actor_main(Book, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

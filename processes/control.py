@@ -1,0 +1,162 @@
+"""The operator's control endpoint, hosted by risk: a REP socket answering JSON requests.
+
+Requests are `{"command": ..., "args": [...]}`; replies `{"ok": bool, "result": {...}, "error": str}`.
+The ipc socket file is owner-only (ipc/sockets.py). Every command that changes state is logged
+with its origin and the value before and after.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import zmq
+
+from ipc.messages import ConsoleReply, ConsoleRequest, SetParam
+from mm.config import PROCESS_NAMES, with_param
+from mm.errors import ConfigError
+from mm.risk_rules import TradingState
+
+if TYPE_CHECKING:
+    from processes.risk import Risk
+
+log = logging.getLogger(__name__)
+
+MAX_REQUESTS_PER_TURN = 16
+
+
+class ControlPlane:
+    def __init__(self, risk: Risk) -> None:
+        self.risk = risk
+        self.sock = risk.sockets.reply("control")
+        self._decoder = msgspec.json.Decoder(ConsoleRequest)
+        self._encoder = msgspec.json.Encoder()
+        self.handlers = {
+            "status": self.status, "pause": self.pause, "resume": self.resume, "cancel-all": self.cancel_all,
+            "kill": self.kill, "set": self.set_param, "position": self.position, "pnl": self.position,
+            "book": self.book, "orders": self.orders, "risk": self.risk_state,
+        }
+
+    def serve(self) -> None:
+        for _ in range(MAX_REQUESTS_PER_TURN):
+            try:
+                raw = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.sock.send(self._encoder.encode(self._answer(raw)))
+
+    def _answer(self, raw: bytes) -> ConsoleReply:
+        try:
+            request = self._decoder.decode(raw)
+        except msgspec.DecodeError as e:
+            return ConsoleReply(ok=False, error=f"bad request: {e}")
+        handler = self.handlers.get(request.command)
+        if handler is None:
+            return ConsoleReply(ok=False, error=f"unknown command {request.command!r}; one of: "
+                                                + ", ".join(sorted(self.handlers)))
+        try:
+            return ConsoleReply(ok=True, result=handler(request.args))
+        except ConfigError as e:
+            return ConsoleReply(ok=False, error=str(e))
+
+    # ---- commands ---------------------------------------------------------------------------------
+
+    def status(self, args: list[str]) -> dict[str, Any]:
+        risk = self.risk
+        now_mono = time.monotonic_ns()
+        rows = []
+        for name in PROCESS_NAMES:
+            if name == risk.name:
+                rows.append({"name": name, "alive": True, "pid": risk.pid, "core": _core(risk.core),
+                             "heartbeat_age_ms": 0.0, "in": risk.msgs_in, "out": risk.msgs_out,
+                             "state": risk.state.value, "lag": risk.lag})
+                continue
+            hb = risk.peer_heartbeats.get(name)
+            age = risk.liveness.age_ns(name, now_mono)
+            rows.append({
+                "name": name, "alive": risk.liveness.is_alive(name) and hb is not None,
+                "pid": hb.pid if hb else 0, "core": _core(hb.core) if hb else None,
+                "heartbeat_age_ms": round(age / 1e6, 3) if age is not None else -1.0,
+                "in": hb.msgs_in if hb else 0, "out": hb.msgs_out if hb else 0,
+                "state": hb.state if hb else "unknown", "lag": hb.lag if hb else 0,
+            })
+        return {
+            "pipeline": risk.config.pipeline.name, "mode": risk.config.pipeline.mode, "paused": risk.paused,
+            "trading": risk.trading.value, "halt_reason": risk.halt_reason, "processes": rows,
+            "position": risk.pnl(), "open_orders": len(risk.open_orders),
+            "rejected_checks": dict(risk.rejected_checks),
+        }
+
+    def _audit(self, command: str, before: Any, after: Any) -> None:
+        log.warning("operator %s: before=%s after=%s origin=console", command, before, after)
+
+    def pause(self, args: list[str]) -> dict[str, Any]:
+        before = self.risk.paused
+        self.risk.paused = True
+        self.risk.cancel_all("operator pause")
+        self.risk.publish_status()
+        self._audit("pause", before, True)
+        return {"paused": True}
+
+    def resume(self, args: list[str]) -> dict[str, Any]:
+        before = (self.risk.paused, self.risk.trading.value)
+        self.risk.resume()
+        after = (self.risk.paused, self.risk.trading.value)
+        self._audit("resume", before, after)
+        return {"paused": self.risk.paused, "trading": self.risk.trading.value}
+
+    def cancel_all(self, args: list[str]) -> dict[str, Any]:
+        open_before = len(self.risk.open_orders)
+        self.risk.cancel_all("operator cancel-all")
+        self._audit("cancel-all", open_before, "cancel sent")
+        return {"cancelled": open_before}
+
+    def kill(self, args: list[str]) -> dict[str, Any]:
+        before = self.risk.trading.value
+        self.risk.halt("operator kill switch")
+        self._audit("kill", before, TradingState.HALTED.value)
+        return {"trading": self.risk.trading.value}
+
+    def set_param(self, args: list[str]) -> dict[str, Any]:
+        if len(args) != 2:
+            raise ConfigError("usage: set SECTION.KEY VALUE")
+        key, value = args
+        new_config = with_param(self.risk.config, key, value)  # raises ConfigError naming the key
+        section, _, field = key.partition(".")
+        before = getattr(getattr(self.risk.config, section), field)
+        after = getattr(getattr(new_config, section), field)
+        if section == self.risk.name:
+            self.risk.config = new_config
+        self.risk.publish_control(SetParam(section=section, key=field, value=value, ts_ns=time.time_ns()))
+        self._audit(f"set {key}", before, after)
+        return {"key": key, "before": before, "after": after}
+
+    def position(self, args: list[str]) -> dict[str, Any]:
+        return self.risk.pnl()
+
+    def book(self, args: list[str]) -> dict[str, Any]:
+        depth = int(args[0]) if args else 5
+        view = self.risk.book_view
+        if not view.read():
+            return {"bids": [], "asks": []}
+        top = view.value[0]
+        n_bids = min(depth, int(top["n_bids"]))
+        n_asks = min(depth, int(top["n_asks"]))
+        return {
+            "update_id": int(top["update_id"]),
+            "bids": [[int(top["bid_px"][i]), int(top["bid_qty"][i])] for i in range(n_bids)],
+            "asks": [[int(top["ask_px"][i]), int(top["ask_qty"][i])] for i in range(n_asks)],
+        }
+
+    def orders(self, args: list[str]) -> dict[str, Any]:
+        return {"open": {cid: msgspec.to_builtins(o) for cid, o in sorted(self.risk.open_orders.items())}}
+
+    def risk_state(self, args: list[str]) -> dict[str, Any]:
+        return {"trading": self.risk.trading.value, "paused": self.risk.paused, "halt_reason": self.risk.halt_reason,
+                "halts": self.risk.halts, "rejected_checks": dict(self.risk.rejected_checks)}
+
+
+def _core(core: int) -> int | None:
+    return None if core < 0 else core

@@ -1,0 +1,192 @@
+"""Gateway: approved orders -> the venue; acks, fills and rejects back to risk and the quoter.
+
+The `sim` venue is the queue-position fill model of mm/fill_model.py fed with the same market
+data the book sees; orders reach it after the configured order-entry latency. Records the
+tick-to-order latency and every hop of each order it sends. On stop (or when risk goes silent)
+it cancels every order of ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ipc.endpoints import latency_path
+from ipc.messages import (
+    BookSnapshot,
+    BookTicker,
+    CancelAll,
+    CancelOrder,
+    DepthDiff,
+    EndOfStream,
+    FeedMsg,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCommand,
+    OrderFilled,
+    OrderRejected,
+    PlaceOrder,
+    Trade,
+)
+from ipc.sockets import Codec, send
+from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
+from mm.stats import SampleBuffer, percentiles_ns
+from processes.actor import Actor, actor_main
+
+log = logging.getLogger(__name__)
+
+HOPS = ("feed_to_book", "book_to_quoter", "quoter_to_risk", "risk_to_gateway")
+
+
+class Gateway(Actor):
+    name = "gateway"
+    consumers = {"events": ("risk", "quoter")}
+    forward_after = ("risk",)
+    downstream = ("risk", "quoter")
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.symbol = cfg.instrument.symbol
+        self.add_input(self.sockets.pull("orders"), Codec(OrderCommand), self.on_order, eos_from="risk")
+        self.add_input(self.sockets.subscriber(["md"], [b"md."]), Codec(FeedMsg), self.on_market_data,
+                       eos_from="feed")
+        self.events = self.add_publisher("events")
+        self.topic = f"ord.{self.symbol}".encode()
+        self.venue = FillModel(
+            latency_ns=int(cfg.gateway.order_latency_ms * 1e6), maker_fee_bps=cfg.gateway.maker_fee_bps,
+            taker_fee_bps=cfg.gateway.taker_fee_bps, cancel_ahead_ratio=cfg.gateway.queue_cancel_ahead_ratio,
+            tick_size=float(cfg.instrument.tick_size), lot_size=float(cfg.instrument.lot_size),
+        )
+        self._latency_ns = int(cfg.gateway.order_latency_ms * 1e6)
+        self._in_flight_until_ns = 0
+        self._last_cause_ns = 0
+        self.counts: Counter[str] = Counter()
+        self.reject_reasons: Counter[str] = Counter()
+        self.tick_to_order = SampleBuffer()
+        self.hops = {hop: SampleBuffer() for hop in HOPS}
+        self.fills: list[dict[str, Any]] = []
+
+    # ---- inputs ---------------------------------------------------------------------------------
+
+    def on_order(self, topic: bytes, msg: Any) -> None:
+        now = time.time_ns()
+        self._in_flight_until_ns = now + self._latency_ns
+        match msg:
+            case PlaceOrder():
+                self._record_latency(msg, now)
+                self.counts["sent"] += 1
+                self._emit(self.venue.submit(now, msg.client_id, msg.side, msg.px_tick, msg.qty_lot, msg.post_only))
+            case CancelOrder():
+                self._record_latency(msg, now)
+                self._emit(self.venue.cancel(now, msg.client_id))
+            case CancelAll():
+                self._emit(self.venue.cancel_all(now))
+            case _:
+                log.warning("gateway: unexpected %s on orders", type(msg).__name__)
+
+    def _record_latency(self, msg: PlaceOrder | CancelOrder, now: int) -> None:
+        """Tick-to-order: from the market event to the FIRST order message it caused leaving for the venue."""
+        if msg.ts_feed_ns <= 0 or msg.ts_feed_ns == self._last_cause_ns:  # operator/shutdown, or not the first
+            return
+        self._last_cause_ns = msg.ts_feed_ns
+        self.tick_to_order.add(now - msg.ts_feed_ns)
+        self.hops["feed_to_book"].add(msg.ts_book_ns - msg.ts_feed_ns)
+        self.hops["book_to_quoter"].add(msg.ts_quoter_ns - msg.ts_book_ns)
+        self.hops["quoter_to_risk"].add(msg.ts_risk_ns - msg.ts_quoter_ns)
+        self.hops["risk_to_gateway"].add(now - msg.ts_risk_ns)
+
+    def on_market_data(self, topic: bytes, msg: Any) -> None:
+        now = time.time_ns()
+        match msg:
+            case DepthDiff():
+                self._emit(self.venue.on_depth(now, msg.bids, msg.asks))
+            case Trade():
+                self._emit(self.venue.on_trade(now, msg.px_tick, msg.qty_lot, msg.taker_side))
+            case BookSnapshot():
+                self._emit(self.venue.on_snapshot(now, msg.bids, msg.asks))
+            case BookTicker():
+                pass
+            case _:
+                log.warning("gateway: unexpected %s on md", type(msg).__name__)
+
+    def on_timer(self, now_ns: int) -> None:
+        self._emit(self.venue.advance(time.time_ns()))
+
+    def next_timer_ns(self) -> int | None:
+        """Wake when requests in flight to the venue are due (order-entry latency)."""
+        if time.time_ns() > self._in_flight_until_ns:
+            return None
+        return time.monotonic_ns() + min(1_000_000, self._latency_ns)
+
+    # ---- venue events -> order events ------------------------------------------------------------
+
+    def _emit(self, events: list[Any]) -> None:
+        for event in events:
+            match event:
+                case Accepted():
+                    self.counts["acked"] += 1
+                    msg: Any = OrderAccepted(client_id=event.client_id, venue_order_id=event.venue_order_id,
+                                             symbol=self.symbol, side=event.side, px_tick=event.px_tick,
+                                             qty_lot=event.qty_lot, ts_ns=event.ts_ns)
+                case Rejected():
+                    self.counts["rejected"] += 1
+                    self.reject_reasons[event.reason.split(":")[0]] += 1
+                    msg = OrderRejected(client_id=event.client_id, symbol=self.symbol, reason=event.reason,
+                                        ts_ns=event.ts_ns)
+                case Canceled():
+                    self.counts["cancelled"] += 1
+                    msg = OrderCanceled(client_id=event.client_id, symbol=self.symbol, leaves_lot=event.leaves_lot,
+                                        ts_ns=event.ts_ns)
+                case Filled():
+                    self.counts["fills"] += 1
+                    if event.leaves_lot == 0:
+                        self.counts["filled"] += 1
+                    self.fills.append({"ts_ns": event.ts_ns, "side": event.side, "px_tick": event.px_tick,
+                                       "qty_lot": event.qty_lot, "fee": event.fee_quote, "maker": event.is_maker})
+                    msg = OrderFilled(client_id=event.client_id, symbol=self.symbol, side=event.side,
+                                      px_tick=event.px_tick, qty_lot=event.qty_lot, leaves_lot=event.leaves_lot,
+                                      fee_quote=event.fee_quote, is_maker=event.is_maker, ts_event_ns=event.ts_ns,
+                                      ts_ns=time.time_ns())
+                case _:
+                    raise TypeError(f"fill model produced an unknown event {type(event).__name__}")
+            send(self.events.sock, self.topic, msg)
+            self.msgs_out += 1
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    def on_peer_died(self, peer: str, now_ns: int) -> None:
+        if peer == "risk":
+            log.error("gateway: risk is silent: cancelling all our orders")
+            self._emit(self.venue.cancel_all(time.time_ns()))
+
+    def send_end_of_stream(self, now_ns: int) -> None:
+        """Cancel every order of ours and wait out the entry latency so the cancels land first."""
+        now = time.time_ns()
+        self._emit(self.venue.cancel_all(now))
+        self._emit(self.venue.advance(now + int(self.config.gateway.order_latency_ms * 1e6) + 1))
+        send(self.events.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
+
+    def stats(self) -> dict[str, Any]:
+        np.savez(latency_path(self.config), tick_to_order=self.tick_to_order.values(),
+                 **{hop: buf.values() for hop, buf in self.hops.items()})
+        return {
+            "orders": {k: self.counts[k] for k in ("sent", "acked", "filled", "cancelled", "rejected")},
+            "fills": self.counts["fills"],
+            "reject_reasons": dict(sorted(self.reject_reasons.items())),
+            "latency_ns": {"tick_to_order": percentiles_ns(self.tick_to_order.values()),
+                           **{hop: percentiles_ns(buf.values()) for hop, buf in self.hops.items()}},
+            "fill_log": self.fills,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    return actor_main(Gateway, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

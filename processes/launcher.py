@@ -1,0 +1,220 @@
+"""`mm run`: start the six actors as child processes, print a status line each second, stop them
+with SIGTERM after the duration (or on Ctrl-C / SIGTERM), and write the run report.
+
+Children are forked with multiprocessing so their logs merge into this terminal through
+multiprocessing-logging. Leaves no socket file, pid file or shared-memory segment behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import multiprocessing_logging
+import numpy as np
+
+from ipc.console_client import ControlClient, ControlUnreachableError
+from ipc.endpoints import latency_path, pid_path, shm_prefix, stats_path
+from ipc.shm import cleanup_segments
+from mm.config import PROCESS_NAMES, Config, run_dir
+from mm.errors import MMError
+from mm.report import build_report
+from processes.logsetup import setup_logging
+
+log = logging.getLogger("mm.run")
+
+
+class AlreadyRunningError(MMError):
+    """Another pipeline of the same name is alive in this run directory."""
+
+
+def _child(process: str, config_path: str | None) -> None:
+    module = importlib.import_module(f"processes.{process}")
+    argv = ["--config", config_path] if config_path else []
+    sys.exit(module.actor_main(getattr(module, process.capitalize()), argv, inherit_logging=True))
+
+
+def live_pids(config: Config) -> dict[str, int]:
+    """pid of each process whose pid file names a live process."""
+    out: dict[str, int] = {}
+    for name in PROCESS_NAMES:
+        try:
+            pid = int(pid_path(config, name).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid_alive(pid):
+            out[name] = pid
+    return out
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def clean_run_dir(config: Config) -> None:
+    """Remove socket files, pid files, stats and segments a previous run left behind."""
+    directory = run_dir(config)
+    if directory.exists():
+        for path in directory.iterdir():
+            if path.suffix in (".sock", ".pid", ".tmp", ".npz") or path.name.endswith(".stats.json"):
+                path.unlink(missing_ok=True)
+    cleanup_segments(shm_prefix(config))
+
+
+class Launcher:
+    def __init__(self, config: Config, config_path: str | None, *, duration_s: float | None,
+                 report_path: Path | None, status_every_s: float = 1.0, quiet: bool = False) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.duration_s = duration_s
+        self.report_path = report_path
+        self.status_every_s = status_every_s
+        self.quiet = quiet
+        self.children: dict[str, multiprocessing.Process] = {}
+        self.latency_samples: dict[str, np.ndarray] = {}
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        running = live_pids(self.config)
+        if running:
+            raise AlreadyRunningError(f"pipeline {self.config.pipeline.name!r} is already running in "
+                                      f"{run_dir(self.config)}: {running}")
+        clean_run_dir(self.config)
+        run_dir(self.config).mkdir(parents=True, exist_ok=True, mode=0o700)
+        ctx = multiprocessing.get_context("fork")
+        for name in PROCESS_NAMES:
+            proc = ctx.Process(target=_child, args=(name, self.config_path), name=name, daemon=False)
+            proc.start()
+            self.children[name] = proc
+        log.info("started %s", {n: p.pid for n, p in self.children.items()})
+
+    def request_stop(self, *_: Any) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        started = time.monotonic()
+        self.start()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.request_stop)
+        client = ControlClient(self.config, timeout_ms=300, retries=1)
+        last_out: dict[str, int] = {}
+        reported_dead: set[str] = set()
+        try:
+            while not self._stop.wait(self.status_every_s):
+                elapsed = time.monotonic() - started
+                for name, proc in self.children.items():
+                    if proc.exitcode is not None and name not in reported_dead:
+                        reported_dead.add(name)
+                        if proc.exitcode == 0:
+                            log.info("%s finished", name)
+                        else:
+                            log.error("%s exited with code %s", name, proc.exitcode)
+                if all(p.exitcode is not None for p in self.children.values()):
+                    log.info("every process has exited")
+                    break
+                if not self.quiet:
+                    self._print_status(client, elapsed, last_out)
+                if self.duration_s is not None and elapsed >= self.duration_s:
+                    break
+        finally:
+            client.close()
+        duration = time.monotonic() - started
+        codes = self.stop_children()
+        report = self.write_report(duration)
+        self.cleanup()
+        if not self.quiet:
+            print(summary_line(report), flush=True)
+        return 0 if all(code == 0 for code in codes.values()) else 1
+
+    def _print_status(self, client: ControlClient, elapsed: float, last_out: dict[str, int]) -> None:
+        try:
+            reply = client.request("status")
+        except ControlUnreachableError:
+            print(f"t={elapsed:5.1f}s control endpoint not answering", flush=True)
+            return
+        if not reply.ok:
+            return
+        status = reply.result
+        rows = {row["name"]: row for row in status["processes"]}
+        feed_out = rows["feed"]["out"]
+        rate = (feed_out - last_out.get("feed", feed_out)) / self.status_every_s if last_out else 0.0
+        last_out["feed"] = feed_out
+        alive = sum(1 for row in rows.values() if row["alive"])
+        pnl = status.get("position", {})
+        print(f"t={elapsed:5.1f}s events/s={rate:7.1f} quotes={rows['quoter']['out']:6d} "
+              f"position={pnl.get('position', 0.0):+.5f} pnl={pnl.get('total', 0.0):+.4f} "
+              f"trading={status['trading']}{' paused' if status['paused'] else ''} alive={alive}/6", flush=True)
+
+    def stop_children(self) -> dict[str, int | None]:
+        for proc in self.children.values():
+            if proc.exitcode is None and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.config.ipc.shutdown_deadline_s + 5.0
+        for name, proc in self.children.items():
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.exitcode is None:
+                log.error("%s did not stop in time: killed", name)
+                proc.kill()
+                proc.join()
+        codes = {name: proc.exitcode for name, proc in self.children.items()}
+        bad = {n: c for n, c in codes.items() if c != 0}
+        if bad:
+            log.error("processes that did not stop cleanly: %s", bad)
+        return codes
+
+    def write_report(self, duration_s: float) -> dict[str, Any]:
+        stats: dict[str, dict[str, Any]] = {}
+        for name in PROCESS_NAMES:
+            try:
+                stats[name] = json.loads(stats_path(self.config, name).read_text())
+            except (OSError, ValueError):
+                log.warning("%s left no stats (it did not stop cleanly)", name)
+        try:
+            with np.load(latency_path(self.config)) as samples:
+                self.latency_samples = {key: samples[key] for key in samples.files}
+        except OSError:
+            self.latency_samples = {}
+        report = build_report(stats, duration_s=duration_s, mode=self.config.pipeline.mode,
+                              pipeline=self.config.pipeline.name, tick_size=float(self.config.instrument.tick_size),
+                              lot_size=float(self.config.instrument.lot_size))
+        if self.report_path is not None:
+            self.report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+            log.info("report written to %s", self.report_path)
+        return report
+
+    def cleanup(self) -> None:
+        clean_run_dir(self.config)
+        directory = run_dir(self.config)
+        try:
+            directory.rmdir()
+        except OSError:
+            pass
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    t2o = report["latency_ns"]["tick_to_order"]
+    orders = report["orders"]
+    return (f"done: events={report['events']} orders sent={orders['sent']} filled={orders['filled']} "
+            f"fills={report['fills']} position={report['position']:+.5f} pnl={report['pnl']['total']:+.4f} "
+            f"tick_to_order p50={t2o['p50'] / 1e3:.0f}us p99={t2o['p99'] / 1e3:.0f}us (n={t2o['count']})")
+
+
+def run_pipeline(config: Config, config_path: str | None, *, duration_s: float | None, report_path: Path | None,
+                 quiet: bool = False) -> int:
+    setup_logging(config.log.level, "mm")
+    multiprocessing_logging.install_mp_handler()
+    launcher = Launcher(config, config_path, duration_s=duration_s, report_path=report_path, quiet=quiet)
+    return launcher.run()

@@ -1,0 +1,210 @@
+"""Quoter: on each book notice, read the newest book and the newest prediction from shared
+memory, compute one quote per side (mm/quoting.py) and send the cancels and places that turn our
+working orders into it. The prediction is read from its slot, never waited for (signal is off
+the critical path), and its age is risk's concern. Tracks its own orders and position from the gateway's events.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import time
+from typing import Any
+
+from ipc.endpoints import shm_name
+from ipc.messages import (
+    BookChanged,
+    BookMsg,
+    CancelOrder,
+    EndOfStream,
+    OrderAccepted,
+    OrderCanceled,
+    OrderEvent,
+    OrderFilled,
+    OrderRejected,
+    PlaceOrder,
+    RiskRejected,
+    RiskStatus,
+)
+from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
+from ipc.sockets import Codec, send
+from mm.lifecycle import State
+from mm.quoting import CancelAction, PlaceAction, WorkingOrder, compute_quote, plan_requote
+from processes.actor import Actor, actor_main
+from processes.shm_views import SlotView
+
+log = logging.getLogger(__name__)
+
+QUOTE_DEPENDENCIES = ("book", "signal")
+
+
+class Quoter(Actor):
+    name = "quoter"
+    forward_after = ("book",)
+    downstream = ("risk",)
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.symbol = cfg.instrument.symbol
+        self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
+        self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
+        self.add_input(self.sockets.subscriber(["book"], [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
+        self.add_input(self.sockets.subscriber(["events"], [b"ord."]), Codec(OrderEvent), self.on_order_event,
+                       eos_from="gateway")
+        self.add_input(self.sockets.subscriber(["risk"], [b"risk."]), Codec(OrderEvent | RiskStatus),
+                       self.on_risk_event)
+        self.intents = self.sockets.push("intents", linger_ms=cfg.ipc.order_linger_ms)
+        self.topic = f"int.{self.symbol}".encode()
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}q{self.pid}x"
+        self.working: dict[str, WorkingOrder] = {}  # acked or in flight, not cancel-pending
+        self.cancel_pending: set[str] = set()
+        self.position_lot = 0
+        self.paused = False
+        self.trading = "active"
+        self._notice: BookChanged | None = None
+        self.quotes = 0
+        self.places = 0
+        self.cancels = 0
+        self.fills = 0
+        self.rejects = 0
+
+    # ---- inputs ---------------------------------------------------------------------------------
+
+    def on_book(self, topic: bytes, msg: Any) -> None:
+        if isinstance(msg, BookChanged):
+            self._notice = msg
+
+    def on_order_event(self, topic: bytes, msg: Any) -> None:
+        match msg:
+            case OrderAccepted():
+                pass
+            case OrderFilled():
+                self.fills += 1
+                self.position_lot += msg.side * msg.qty_lot
+                order = self.working.get(msg.client_id)
+                if msg.leaves_lot == 0:
+                    self._forget(msg.client_id)
+                elif order is not None:
+                    self.working[msg.client_id] = WorkingOrder(order.client_id, order.side, order.px_tick,
+                                                               msg.leaves_lot, order.placed_ns)
+            case OrderCanceled() | OrderRejected():
+                if isinstance(msg, OrderRejected):
+                    self.rejects += 1
+                self._forget(msg.client_id)
+            case _:
+                log.warning("quoter: unexpected %s on events", type(msg).__name__)
+
+    def on_risk_event(self, topic: bytes, msg: Any) -> None:
+        match msg:
+            case RiskRejected():
+                self.rejects += 1
+                self._forget(msg.client_id)
+            case RiskStatus():
+                self.paused = msg.paused
+                self.trading = msg.trading
+                self.position_lot = msg.position_lot  # risk's position is authoritative
+            case _:
+                log.warning("quoter: unexpected %s from risk", type(msg).__name__)
+
+    def _forget(self, client_id: str) -> None:
+        self.working.pop(client_id, None)
+        self.cancel_pending.discard(client_id)
+
+    # ---- decision -------------------------------------------------------------------------------
+
+    def may_quote(self) -> bool:
+        return (self.state == State.RUNNING and not self.stop_requested and not self.paused
+                and self.trading != "halted")
+
+    def act_once(self, now_ns: int) -> None:
+        notice = self._notice
+        if notice is None:
+            return
+        self._notice = None
+        if not self.may_quote() or not self.book_view.read(notice.seq):
+            return
+        top = self.book_view.value[0]
+        if top["n_bids"] == 0 or top["n_asks"] == 0:
+            return
+        predicted_return, volatility = 0.0, self.config.signal.vol_prior_bps_per_s
+        if self.signal_view.read():
+            pred = self.signal_view.value[0]
+            if pred["healthy"]:
+                predicted_return = float(pred["predicted_return"])
+                volatility = float(pred["volatility_bps_per_s"])
+        cfg = self.config.quoter
+        quote = compute_quote(cfg, best_bid_tick=int(top["bid_px"][0]), best_ask_tick=int(top["ask_px"][0]),
+                              position_lot=self.position_lot, max_position_lot=self.config.risk.max_position_lot,
+                              predicted_return=predicted_return, volatility_bps_per_s=volatility,
+                              alpha_enabled=self.trading == "active")
+        actions = plan_requote(quote, list(self.working.values()), tolerance_ticks=cfg.requote_tolerance_ticks,
+                               max_age_ns=int(cfg.max_order_age_s * 1e9), now_ns=time.monotonic_ns())
+        if not actions:
+            return
+        self.quotes += 1
+        stamps = (int(top["ts_recv_ns"]), int(top["ts_feed_ns"]), int(top["ts_book_ns"]))
+        for action in actions:
+            self._send_action(action, stamps)
+
+    def _send_action(self, action: CancelAction | PlaceAction, stamps: tuple[int, int, int]) -> None:
+        ts_recv_ns, ts_feed_ns, ts_book_ns = stamps
+        match action:
+            case CancelAction():
+                self.cancel_pending.add(action.client_id)
+                self.working.pop(action.client_id, None)
+                msg: Any = CancelOrder(client_id=action.client_id, symbol=self.symbol, ts_recv_ns=ts_recv_ns,
+                                       ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=time.time_ns())
+                self.cancels += 1
+            case PlaceAction():
+                client_id = f"{self._id_prefix}{next(self._ids)}"
+                self.working[client_id] = WorkingOrder(client_id, action.side, action.px_tick, action.qty_lot,
+                                                       time.monotonic_ns())
+                msg = PlaceOrder(client_id=client_id, symbol=self.symbol, side=action.side, px_tick=action.px_tick,
+                                 qty_lot=action.qty_lot, post_only=True, ts_recv_ns=ts_recv_ns,
+                                 ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=time.time_ns())
+                self.places += 1
+        send(self.intents, self.topic, msg)
+        self.msgs_out += 1
+
+    def _cancel_all_working(self, reason: str) -> None:
+        if self.working:
+            log.warning("quoter: cancelling %d working orders: %s", len(self.working), reason)
+        for client_id in list(self.working):
+            self._send_action(CancelAction(client_id), (0, 0, 0))
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    def on_peer_died(self, peer: str, now_ns: int) -> None:
+        if peer in QUOTE_DEPENDENCIES and self.state == State.RUNNING:
+            self.set_state(State.DEGRADED)
+            self._cancel_all_working(f"{peer} is silent")
+
+    def on_peer_revived(self, peer: str, now_ns: int) -> None:
+        if self.state == State.DEGRADED and all(self.liveness.is_alive(p) for p in QUOTE_DEPENDENCIES):
+            self.set_state(State.RUNNING)
+
+    def on_stop_begin(self, now_ns: int) -> None:
+        self._cancel_all_working("stopping")
+
+    def send_end_of_stream(self, now_ns: int) -> None:
+        send(self.intents, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
+
+    def stats(self) -> dict[str, Any]:
+        return {"quotes": self.quotes, "places": self.places, "cancels": self.cancels, "fills": self.fills,
+                "rejects": self.rejects, "position_lot": self.position_lot}
+
+    def close(self) -> None:
+        super().close()
+        for view in (getattr(self, "book_view", None), getattr(self, "signal_view", None)):
+            if view is not None:
+                view.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return actor_main(Quoter, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

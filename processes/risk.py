@@ -1,0 +1,240 @@
+"""Risk: every order intent passes the pre-trade checks of mm/risk_rules.py or is refused; holds
+the authoritative position and PnL from the gateway's fills; halts and cancels all when a stage
+it depends on goes silent; reads the book and the prediction straight from shared memory when
+it checks an order (no wakeup per book change: the order path has the cores); hosts the operator console's REP endpoint (processes/control.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import msgspec
+import zmq
+
+from ipc.endpoints import shm_name
+from ipc.messages import (
+    CancelAll,
+    CancelOrder,
+    EndOfStream,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCommand,
+    OrderEvent,
+    OrderFilled,
+    OrderRejected,
+    PlaceOrder,
+    RiskRejected,
+    RiskStatus,
+)
+from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
+from ipc.sockets import Codec, send
+from mm.position import Position
+from mm.risk_rules import Exposure, MarketView, OrderCheck, RateWindow, TradingState, check_order, dependency_policy
+from processes.actor import Actor, actor_main
+from processes.control import ControlPlane
+from processes.shm_views import SlotView
+
+log = logging.getLogger(__name__)
+
+
+class OpenOrder(msgspec.Struct):
+    side: int
+    px_tick: int
+    leaves_lot: int
+
+
+class Risk(Actor):
+    name = "risk"
+    consumers = {"risk": ("quoter",)}
+    forward_after = ("quoter",)
+    downstream = ("gateway",)
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.symbol = cfg.instrument.symbol
+        self.tick_size = float(cfg.instrument.tick_size)
+        self.lot_size = float(cfg.instrument.lot_size)
+        self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
+        self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
+        self.add_input(self.sockets.pull("intents"), Codec(OrderCommand), self.on_intent, eos_from="quoter")
+        self.add_input(self.sockets.subscriber(["events"], [b"ord."]), Codec(OrderEvent), self.on_order_event,
+                       eos_from="gateway")
+        self.orders_out = self.sockets.push("orders", linger_ms=cfg.ipc.order_linger_ms)
+        self.pub = self.add_publisher("risk")
+        self.control = ControlPlane(self)
+        self.poller.register(self.control.sock, zmq.POLLIN)
+        self.order_topic = f"ord.{self.symbol}".encode()
+        self.risk_topic = f"risk.{self.symbol}".encode()
+        self.position = Position(self.tick_size, self.lot_size)
+        self.open_orders: dict[str, OpenOrder] = {}
+        self.rate = RateWindow()
+        self.trading = TradingState.ACTIVE
+        self.halt_reason = ""
+        self.paused = False
+        self.rejected_checks: Counter[str] = Counter()
+        self.approved = 0
+        self.halts = 0
+        self.soft_stops = 0
+        self.hard_stops = 0
+        self.last_mid_tick = 0.0
+
+    # ---- order path -----------------------------------------------------------------------------
+
+    def on_intent(self, topic: bytes, msg: Any) -> None:
+        match msg:
+            case PlaceOrder():
+                self._check_and_send(msg)
+            case CancelOrder():  # cancels always pass: they only reduce risk
+                self._forward(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
+            case CancelAll():
+                self._forward(msg)
+            case _:
+                log.warning("risk: unexpected %s on intents", type(msg).__name__)
+
+    def _market_view(self) -> MarketView:
+        book_ts = signal_ts = 0
+        if self.book_view.read():
+            top = self.book_view.value[0]
+            book_ts = int(top["ts_book_ns"])
+            if top["n_bids"] and top["n_asks"]:
+                self.last_mid_tick = 0.5 * (int(top["bid_px"][0]) + int(top["ask_px"][0]))
+        if self.signal_view.read():
+            signal_ts = int(self.signal_view.value[0]["ts_ns"])
+        return MarketView(mid_px_tick=self.last_mid_tick, book_ts_ns=book_ts, signal_ts_ns=signal_ts)
+
+    def _exposure(self) -> Exposure:
+        buys = [o for o in self.open_orders.values() if o.side > 0]
+        sells = [o for o in self.open_orders.values() if o.side < 0]
+        return Exposure(
+            position_lot=self.position.position_lot,
+            open_buy_lot=sum(o.leaves_lot for o in buys),
+            open_sell_lot=sum(o.leaves_lot for o in sells),
+            best_own_bid_tick=max((o.px_tick for o in buys), default=None),
+            best_own_ask_tick=min((o.px_tick for o in sells), default=None),
+        )
+
+    def _check_and_send(self, msg: PlaceOrder) -> None:
+        now_ns = time.time_ns()
+        reject = check_order(
+            self.config.risk, OrderCheck(msg.side, msg.px_tick, msg.qty_lot), self._exposure(), self._market_view(),
+            tick_size=self.tick_size, lot_size=self.lot_size, now_ns=now_ns, state=self.trading,
+            paused=self.paused, peers_alive=self.dependencies_alive(), recent_orders=self.rate,
+        )
+        if reject is not None:
+            self.rejected_checks[reject.value] += 1
+            send(self.pub.sock, self.risk_topic, RiskRejected(client_id=msg.client_id, symbol=msg.symbol,
+                                                              reason=reject.value, ts_ns=now_ns))
+            return
+        self.rate.record(now_ns)
+        self.open_orders[msg.client_id] = OpenOrder(msg.side, msg.px_tick, msg.qty_lot)
+        self.approved += 1
+        self._forward(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
+
+    def _forward(self, msg: Any) -> None:
+        send(self.orders_out, self.order_topic, msg)
+        self.msgs_out += 1
+
+    def cancel_all(self, reason: str) -> None:
+        log.warning("risk: cancel all (%s)", reason)
+        self._forward(CancelAll(symbol="", reason=reason, ts_ns=time.time_ns()))
+
+    # ---- events ---------------------------------------------------------------------------------
+
+    def on_order_event(self, topic: bytes, msg: Any) -> None:
+        match msg:
+            case OrderAccepted():
+                if msg.client_id not in self.open_orders:  # adopted: e.g. sent before a risk restart
+                    self.open_orders[msg.client_id] = OpenOrder(msg.side, msg.px_tick, msg.qty_lot)
+            case OrderFilled():
+                self.position.apply_fill(msg.side, msg.px_tick, msg.qty_lot, msg.fee_quote)
+                order = self.open_orders.get(msg.client_id)
+                if order is not None:
+                    order.leaves_lot = msg.leaves_lot
+                    if msg.leaves_lot == 0:
+                        del self.open_orders[msg.client_id]
+                self.publish_status()
+            case OrderCanceled() | OrderRejected():
+                self.open_orders.pop(msg.client_id, None)
+            case _:
+                log.warning("risk: unexpected %s on events", type(msg).__name__)
+
+    # ---- trading state --------------------------------------------------------------------------
+
+    def dependencies_alive(self) -> bool:
+        return dependency_policy(self.liveness.dead()) is None
+
+    def halt(self, reason: str) -> None:
+        if self.trading != TradingState.HALTED:
+            self.halts += 1
+            log.error("risk: HALTED: %s", reason)
+        self.trading = TradingState.HALTED
+        self.halt_reason = reason
+        self.cancel_all(reason)
+        self.publish_status()
+
+    def resume(self) -> None:
+        self.paused = False
+        if self.trading == TradingState.HALTED and self.dependencies_alive():
+            self.trading = TradingState.ACTIVE
+            self.halt_reason = ""
+        self.publish_status()
+
+    def on_peer_died(self, peer: str, now_ns: int) -> None:
+        if dependency_policy({peer}) == TradingState.HALTED:
+            self.halt(f"peer_dead:{peer}")
+
+    def on_peer_revived(self, peer: str, now_ns: int) -> None:
+        if self.halt_reason.startswith("peer_dead:") and self.dependencies_alive():
+            log.warning("risk: dependencies alive again: trading resumes")
+            self.trading = TradingState.ACTIVE
+            self.halt_reason = ""
+            self.publish_status()
+
+    def publish_status(self) -> None:
+        send(self.pub.sock, self.risk_topic, RiskStatus(trading=self.trading.value, paused=self.paused,
+                                                         position_lot=self.position.position_lot,
+                                                         ts_ns=time.time_ns()))
+
+    # ---- loop hooks -----------------------------------------------------------------------------
+
+    def on_timer(self, now_ns: int) -> None:
+        self.control.serve()
+
+    def heartbeat(self) -> None:
+        super().heartbeat()
+        if hasattr(self, "pub"):
+            self.publish_status()
+
+    def send_end_of_stream(self, now_ns: int) -> None:
+        send(self.orders_out, self.order_topic, EndOfStream(process=self.name, sent=self.msgs_out,
+                                                            ts_ns=time.time_ns()))
+
+    def pnl(self) -> dict[str, Any]:
+        return self.position.snapshot(self.last_mid_tick)
+
+    def stats(self) -> dict[str, Any]:
+        self._market_view()
+        return {
+            "approved": self.approved, "position": self.pnl(), "trading": self.trading.value,
+            "halts": self.halts, "soft_stops": self.soft_stops, "hard_stops": self.hard_stops,
+            "rejected_checks": dict(sorted(self.rejected_checks.items())),
+            "mid_px_tick": self.last_mid_tick,
+        }
+
+    def close(self) -> None:
+        super().close()
+        for view in (getattr(self, "book_view", None), getattr(self, "signal_view", None)):
+            if view is not None:
+                view.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return actor_main(Risk, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

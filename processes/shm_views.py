@@ -1,0 +1,79 @@
+"""Readers' side of the shared-memory slots: attach lazily, copy out, re-attach after a restart.
+
+A writer that restarts (supervisord after kill -9) creates a fresh segment under the same name;
+a reader still mapped to the old one would read a frozen book forever. When a read does not
+give the seq the notice announced, the reader checks whether the name now points to another
+segment (its inode changed) and re-attaches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from ipc.seqlock import SeqlockReader
+from mm.errors import StaleReadError
+
+log = logging.getLogger(__name__)
+
+
+def _inode(segment: str) -> int:
+    try:
+        return os.stat(f"/dev/shm/{segment}").st_ino
+    except FileNotFoundError:
+        return -1
+
+
+class SlotView:
+    """The newest value of one seqlock slot, copied into `self.value` (a 1-element record array)."""
+
+    def __init__(self, segment: str, dtype: np.dtype) -> None:
+        self.segment = segment
+        self.dtype = dtype
+        self.value = np.zeros(1, dtype)
+        self.seq = 0
+        self.reattaches = 0
+        self.stale_reads = 0
+        self._reader: SeqlockReader | None = None
+        self._inode = -1
+
+    def attach(self) -> bool:
+        self.close()
+        inode = _inode(self.segment)
+        try:
+            self._reader = SeqlockReader.attach(self.segment, self.dtype)
+        except FileNotFoundError:
+            return False
+        self._inode = inode
+        return True
+
+    def read(self, expect_seq: int = 0) -> bool:
+        """Copy the newest value into self.value; False when there is none (yet) to read."""
+        if self._reader is None and not self.attach():
+            return False
+        seq = self._read_once()
+        if expect_seq and seq != expect_seq and _inode(self.segment) != self._inode:
+            self.reattaches += 1
+            log.info("%s was recreated by its writer: re-attached", self.segment)
+            if not self.attach():
+                return False
+            seq = self._read_once()
+        if seq <= 0:
+            return False
+        self.seq = seq
+        return True
+
+    def _read_once(self) -> int:
+        assert self._reader is not None
+        try:
+            return self._reader.read(self.value)
+        except StaleReadError:
+            self.stale_reads += 1
+            return -1
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None

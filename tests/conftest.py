@@ -1,0 +1,65 @@
+"""Shared fixtures: a unique pipeline config per test, polling to a deadline, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from mm.config import Config, dump_toml, load_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+
+def wait_until(condition: Callable[[], Any], timeout_s: float, interval_s: float = 0.02, what: str = "") -> Any:
+    """Poll `condition` until it returns a truthy value or the deadline passes (then fail)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s: {what or condition}")
+        time.sleep(interval_s)  # polling interval of a deadline loop, not a wait for state
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    return wait_until
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., tuple[Config, Path]]:
+    """Write a config with a unique pipeline name and run dir under tmp_path; returns (config, path)."""
+
+    def make(**sections: dict[str, Any]) -> tuple[Config, Path]:
+        base = load_config()
+        data = msgspec.to_builtins(base)
+        data["pipeline"]["name"] = f"t{os.getpid()}{uuid.uuid4().hex[:6]}"
+        data["pipeline"]["run_dir"] = str(tmp_path / "run")
+        data["metrics"]["port"] = 0
+        for section, values in sections.items():
+            data[section].update(values)
+        config = msgspec.convert(data, type=Config)
+        path = tmp_path / "mm.toml"
+        path.write_text(dump_toml(config))
+        return config, path
+
+    return make
+
+
+def mm_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mm.cli", *args]
+
+
+def run_mm(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(mm_command(*args), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
