@@ -151,7 +151,10 @@ def trade_ring(segment_name):
 
 
 def _trades(n: int) -> list[tuple]:
-    return [(i, 6_000_000 + i % 7, 1 + i % 50, 1 if i % 3 else -1, 10 * i, 10 * i + 5) for i in range(n)]
+    return [
+        (i, 6_000_000 + i % 7, 1 + i % 50, 1 if i % 3 else -1, 10 * i, 10 * i + 5)
+        for i in range(n)
+    ]
 
 
 @pytest.mark.benchmark(group="shm")

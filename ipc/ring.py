@@ -28,7 +28,10 @@ from ipc.shm import (
 from mm.errors import LayoutMismatchError, OverrunError
 
 
-def _views(shm: SharedMemory, capacity: int, item_dtype: np.dtype):
+def _views(
+    shm: SharedMemory, capacity: int, item_dtype: np.dtype
+) -> tuple[memoryview, memoryview, memoryview]:
+    """(u64 cursor, u64 stamp per slot, the records' bytes), bound once per writer or reader."""
     cursor_at = shm_layout.COUNTER_OFFSET
     stamps_at = shm_layout.ring_stamps_offset()
     items_at = shm_layout.ring_items_offset(capacity)
@@ -147,10 +150,15 @@ class RingReader:
         return self._position
 
     def _bind_out(self, out: np.ndarray) -> memoryview:
-        if out.dtype != self.item_dtype or out.ndim != 1 or not out.flags.c_contiguous:
+        if (
+            out.dtype != self.item_dtype
+            or out.ndim != 1
+            or len(out) == 0
+            or not out.flags.c_contiguous
+        ):
             raise ValueError(
-                f"ring {self.name}: 'out' must be a C-contiguous 1-d array of the item dtype, "
-                f"was {out.shape} {out.dtype}"
+                f"ring {self.name}: 'out' must be a non-empty C-contiguous 1-d array of the "
+                f"item dtype, was {out.shape} {out.dtype}"
             )
         if self._out_bytes is not None:
             self._out_bytes.release()
@@ -168,23 +176,24 @@ class RingReader:
         if available <= 0:
             return 0
         if available > self.capacity:
-            self._resync_after_lap()
+            raise self._resync_after_lap()
         n = min(available, len(out))
         itemsize = self._itemsize
         first = position & self._mask
         head = min(n, self.capacity - first)  # records before the physical end of the ring
-        out_bytes[: head * itemsize] = self._items_bytes[first * itemsize : (first + head) * itemsize]
+        start = first * itemsize
+        out_bytes[: head * itemsize] = self._items_bytes[start : start + head * itemsize]
         if head < n:
             out_bytes[head * itemsize : n * itemsize] = self._items_bytes[: (n - head) * itemsize]
         stamps = self._stamps
         last = position + n - 1
         if stamps[first] != position or stamps[last & self._mask] != last:
-            self._resync_after_lap()
+            raise self._resync_after_lap()
         self._position = position + n
         return n
 
-    def _resync_after_lap(self) -> None:
-        """Move to the oldest record still intact, count the loss, raise OverrunError."""
+    def _resync_after_lap(self) -> OverrunError:
+        """Move to the oldest record still intact and count the loss; return the error to raise."""
         cursor = self._cursor[0]
         oldest = max(cursor - self.capacity, 0)
         if self._stamps[oldest & self._mask] != oldest:  # the writer is overwriting it right now
@@ -195,7 +204,7 @@ class RingReader:
         self._position = oldest
         self.overruns += 1
         self.lost += lost
-        raise OverrunError(
+        return OverrunError(
             f"ring {self.name}: lapped by the writer, lost {lost} records "
             f"(seq {position}..{oldest - 1}), resuming at seq {oldest}"
         )

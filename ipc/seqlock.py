@@ -39,7 +39,7 @@ def _body_bytes(shm: SharedMemory, body_dtype: np.dtype) -> memoryview:
 class SeqlockWriter:
     """The single writer of one slot. Hot path: `begin()`, assign fields, `commit()`; or
     `publish(...)`. For the leanest writes pre-bind field views once, e.g.
-    `bid_px = writer.body["bid_px"][0]`, then `writer.begin(); bid_px[:n] = ...; writer.commit()`."""
+    `bid_px = writer.body["bid_px"][0]`, then `begin(); bid_px[:n] = ...; commit()`."""
 
     def __init__(self, name: str, shm: SharedMemory, body_dtype: np.dtype) -> None:
         self.name = name
@@ -102,7 +102,7 @@ class SeqlockWriter:
                 for field, value in values.items():
                     record[field] = value
         except BaseException:
-            self._is_writing = False  # seq stays odd: readers see no stable body until the next commit
+            self._is_writing = False  # seq stays odd: no stable body until the next commit
             raise
         return self.commit()
 

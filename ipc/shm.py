@@ -131,7 +131,8 @@ def check_header(shm: SharedMemory, name: str, kind: int, dtype: np.dtype) -> in
     """Raise LayoutMismatchError naming the segment and the first mismatch; return capacity."""
     if shm.size < shm_layout.BODY_OFFSET:
         raise LayoutMismatchError(
-            f"shm {name}: segment is {shm.size} bytes, smaller than the {shm_layout.BODY_OFFSET}-byte header"
+            f"shm {name}: segment is {shm.size} bytes, smaller than the "
+            f"{shm_layout.BODY_OFFSET}-byte header"
         )
     header = np.ndarray((1,), shm_layout.HEADER_DTYPE, buffer=shm.buf, offset=0)[0].item()
     magic, version, found_kind, capacity, itemsize, fingerprint, layout = header

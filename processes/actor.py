@@ -30,6 +30,7 @@ from mm.errors import ConfigError
 from mm.lifecycle import State, transition
 from mm.liveness import PeerLiveness
 from processes.logsetup import setup_logging
+from processes.metrics import StageMetrics
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Actor:
         self._next_hb_ns = 0
         self._started_ns = time.monotonic_ns()
         self._ctl_codec = Codec(ControlMsg)
+        self.metrics: StageMetrics | None = None
 
     # ---- wiring ---------------------------------------------------------------------------
 
@@ -151,6 +153,18 @@ class Actor:
 
     def on_shutdown_request(self, msg: ShutdownRequest) -> None:
         pass
+
+    def export_metrics(self, metrics: StageMetrics) -> None:
+        """Set this stage's own series (called on the heartbeat timer, never per message)."""
+
+    def flush_metrics(self) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            return
+        metrics.add(metrics.messages, self.msgs_in, "in")
+        metrics.add(metrics.messages, self.msgs_out, "out")
+        metrics.add(metrics.decode_errors, self.decode_errors)
+        self.export_metrics(metrics)
 
     # ---- control plane ------------------------------------------------------------------------
 
@@ -281,6 +295,7 @@ class Actor:
             return
         self._next_hb_ns = now_ns + self.heartbeat_interval_ns
         self.heartbeat()
+        self.flush_metrics()
         if self.state == State.STARTING:
             return
         for peer in self.liveness.tick(now_ns):
@@ -310,8 +325,12 @@ class Actor:
         for sig in stop_signals:
             signal.signal(sig, lambda *_: self.request_stop())
         self.clean_stop = True
-        write_pid(self.config, self.name, self.pid)
+        restarted = write_pid(self.config, self.name, self.pid)
         try:
+            if self.config.metrics.port:
+                self.metrics = StageMetrics(self.config, self.name)
+                if restarted:
+                    self.metrics.restarts.labels(self.name).inc()
             self._wire_control()
             self.setup()
             startup_deadline = time.monotonic_ns() + int(self.config.ipc.startup_timeout_s * 1e9)
@@ -350,6 +369,7 @@ class Actor:
                 self.on_timer(now_ns)
                 self._on_heartbeat_timer(now_ns)
             self.set_state(State.STOPPED)
+            self.flush_metrics()
             write_stats(self.config, self.name, {
                 "in": self.msgs_in, "out": self.msgs_out, "decode_errors": self.decode_errors,
                 "clean_stop": self.clean_stop, **self.stats(),
@@ -366,6 +386,8 @@ class Actor:
             return 1
         finally:
             self.close()
+            if self.metrics is not None:
+                self.metrics.close(self.pid)
             remove_pid(self.config, self.name, self.pid)
 
     def close(self) -> None:
@@ -388,9 +410,16 @@ def pin_to_core(config: Config, process: str) -> int:
     return core
 
 
-def write_pid(config: Config, process: str, pid: int) -> None:
+def write_pid(config: Config, process: str, pid: int) -> bool:
+    """Write our pid file; True when it replaces one of a process that died without removing it."""
     ensure_private_dir(run_dir(config))
-    pid_path(config, process).write_text(f"{pid}\n")
+    path = pid_path(config, process)
+    try:
+        previous = int(path.read_text().strip())
+    except (OSError, ValueError):
+        previous = 0
+    path.write_text(f"{pid}\n")
+    return previous > 0 and previous != pid
 
 
 def remove_pid(config: Config, process: str, pid: int) -> None:

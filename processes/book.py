@@ -22,6 +22,7 @@ from ipc.shm_layout import TRADE_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
 from mm.book_sync import BookSync
 from processes.actor import Actor, actor_main
+from processes.metrics import StageMetrics
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,11 @@ class Book(Actor):
         self._snapshot_asked_ns = now_ns
         reason = "start" if self.sync.resyncs == 0 and self.sync.updates == 0 else "resync"
         send(self.snapshot_push, b"feedctl", SnapshotRequest(symbol=self.symbol, reason=reason, ts_ns=time.time_ns()))
+
+    def export_metrics(self, metrics: StageMetrics) -> None:
+        metrics.add(metrics.book_resyncs, self.sync.resyncs)
+        metrics.add(metrics.book_gaps, self.sync.gaps)
+        metrics.add(metrics.book_crossed, self.sync.crossed)
 
     def send_end_of_stream(self, now_ns: int) -> None:
         self.act_once(now_ns)

@@ -37,6 +37,7 @@ from ipc.sockets import Codec, send
 from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
 from mm.stats import SampleBuffer, percentiles_ns
 from processes.actor import Actor, actor_main
+from processes.metrics import StageMetrics
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Gateway(Actor):
         self._latency_ns = int(cfg.gateway.order_latency_ms * 1e6)
         self._in_flight_until_ns = 0
         self._last_cause_ns = 0
+        self._observed = 0  # latency samples already exported to metrics
         self.counts: Counter[str] = Counter()
         self.reject_reasons: Counter[str] = Counter()
         self.tick_to_order = SampleBuffer()
@@ -156,6 +158,15 @@ class Gateway(Actor):
                     raise TypeError(f"fill model produced an unknown event {type(event).__name__}")
             send(self.events.sock, self.topic, msg)
             self.msgs_out += 1
+
+    def export_metrics(self, metrics: StageMetrics) -> None:
+        for state in ("sent", "acked", "filled", "cancelled", "rejected"):
+            metrics.add(metrics.orders, self.counts[state], state)
+        done = self._observed
+        metrics.observe_many(metrics.tick_to_order, self.tick_to_order.values()[done:])
+        for hop, buf in self.hops.items():
+            metrics.observe_many(metrics.hop, buf.values()[done:], hop)
+        self._observed = len(self.tick_to_order)
 
     # ---- lifecycle --------------------------------------------------------------------------------
 

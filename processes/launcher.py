@@ -29,6 +29,7 @@ from mm.config import PROCESS_NAMES, Config, run_dir
 from mm.errors import MMError
 from mm.report import build_report
 from processes.logsetup import setup_logging
+from processes.metrics import remove_metrics_dir
 
 log = logging.getLogger("mm.run")
 
@@ -72,6 +73,7 @@ def clean_run_dir(config: Config) -> None:
             if path.suffix in (".sock", ".pid", ".tmp", ".npz") or path.name.endswith(".stats.json"):
                 path.unlink(missing_ok=True)
     cleanup_segments(shm_prefix(config))
+    remove_metrics_dir(config)
 
 
 class Launcher:

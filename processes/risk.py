@@ -35,6 +35,7 @@ from ipc.sockets import Codec, send
 from mm.position import Position
 from mm.risk_rules import Exposure, MarketView, OrderCheck, RateWindow, TradingState, check_order, dependency_policy
 from processes.actor import Actor, actor_main
+from processes.metrics import TRADING_STATE_CODE, StageMetrics, serve
 from processes.control import ControlPlane
 from processes.shm_views import SlotView
 
@@ -66,6 +67,7 @@ class Risk(Actor):
         self.orders_out = self.sockets.push("orders", linger_ms=cfg.ipc.order_linger_ms)
         self.pub = self.add_publisher("risk")
         self.control = ControlPlane(self)
+        self.metrics_server = serve(self.config) if self.metrics is not None else None
         self.poller.register(self.control.sock, zmq.POLLIN)
         self.order_topic = f"ord.{self.symbol}".encode()
         self.risk_topic = f"risk.{self.symbol}".encode()
@@ -209,6 +211,21 @@ class Risk(Actor):
         if hasattr(self, "pub"):
             self.publish_status()
 
+    def export_metrics(self, metrics: StageMetrics) -> None:
+        for reason, count in self.rejected_checks.items():
+            metrics.add(metrics.risk_rejects, count, reason)
+        pnl = self.pnl()
+        metrics.position.labels(self.name).set(pnl["position"])
+        for kind in ("realized", "unrealized", "fees", "total"):
+            metrics.pnl.labels(self.name, kind).set(pnl[kind])
+        metrics.risk_state.labels(self.name).set(TRADING_STATE_CODE[self.trading.value])
+        metrics.paused.labels(self.name).set(int(self.paused))
+        now = time.monotonic_ns()
+        for peer in self.peers:
+            age = self.liveness.age_ns(peer, now)
+            if age is not None:
+                metrics.heartbeat_age.labels(peer).set(age / 1e9)
+
     def send_end_of_stream(self, now_ns: int) -> None:
         send(self.orders_out, self.order_topic, EndOfStream(process=self.name, sent=self.msgs_out,
                                                             ts_ns=time.time_ns()))
@@ -226,6 +243,8 @@ class Risk(Actor):
         }
 
     def close(self) -> None:
+        if getattr(self, "metrics_server", None) is not None:
+            self.metrics_server.shutdown()
         super().close()
         for view in (getattr(self, "book_view", None), getattr(self, "signal_view", None)):
             if view is not None:

@@ -179,3 +179,48 @@ def test_bench_latency_json_shape():
     assert result["tick_to_order"]["count"] > 0
     assert set(result["hops"]) == {"feed_to_book", "book_to_quoter", "quoter_to_risk", "risk_to_gateway"}
     assert "placement" in result and result["bare_chain"]["count"] > 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_metrics_endpoint_serves_every_stage_and_latency(make_config):
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = _free_port()
+    config, path = make_config(metrics={"port": port})
+    proc = subprocess.Popen(mm_command("run", "--config", str(path), "--duration", "60", "--quiet"),
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def scrape() -> dict | None:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return None
+        families = {f.name: f for f in text_string_to_metric_families(body)}
+        hist = families.get("mm_tick_to_order_seconds")
+        if hist is None:
+            return None
+        count = sum(s.value for s in hist.samples if s.name.endswith("_count"))
+        return families if count > 0 else None
+
+    try:
+        families = wait_until(scrape, 30, interval_s=0.2, what="latency observations on /metrics")
+        stages = {s.labels["stage"] for s in families["mm_stage_messages"].samples}
+        assert stages == set(PROCESS_NAMES)
+        for family in families.values():
+            assert family.name.startswith("mm_")
+            for sample in family.samples:
+                assert "stage" in sample.labels, sample
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert leftovers(config) == []

@@ -111,7 +111,8 @@ def test_ring_lapped_reader_raises_overrun_counts_and_continues(ring):
     for seq in range(20):
         writer.push(_trade(seq))
 
-    with pytest.raises(OverrunError, match=rf"{writer.name}: lapped by the writer, lost 12 records"):
+    lapped = rf"{writer.name}: lapped by the writer, lost 12 records"
+    with pytest.raises(OverrunError, match=lapped):
         reader.poll(out)
     position = reader.position
     n = reader.poll(out)
@@ -162,6 +163,8 @@ def test_ring_poll_wrong_out_raises_value_error(ring):
 
     with pytest.raises(ValueError, match="out"):
         reader.poll(np.zeros(4, SIGNAL_DTYPE))
+    with pytest.raises(ValueError, match="out"):
+        reader.poll(np.zeros(0, TRADE_DTYPE))
 
 
 # Pushes argv[2] trades as fast as it can once the reader says "go" on stdin.
