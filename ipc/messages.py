@@ -75,6 +75,14 @@ class SnapshotRequest(Msg):
     ts_ns: int
 
 
+class Barrier(Msg):
+    """Replay lockstep: flows down both paths after the events it follows; every stage handles
+    what came before it first, then passes it on (deterministic replay, see processes/feed.py)."""
+
+    seq: int
+    ts_ns: int
+
+
 class EndOfStream(Msg):
     """The last message a stage sends downstream; `sent` counts what preceded it."""
 
@@ -101,6 +109,7 @@ class SignalUpdated(Msg):
     symbol: str
     seq: int
     ts_ns: int
+    update_id: int = -1  # the book update the prediction was computed on
 
 
 # ---- order path: quoter -> risk -> gateway ----------------------------------------------------
@@ -136,7 +145,7 @@ class CancelAll(Msg):
     ts_ns: int
 
 
-OrderCommand = PlaceOrder | CancelOrder | CancelAll | EndOfStream
+OrderCommand = PlaceOrder | CancelOrder | CancelAll | Barrier | EndOfStream
 
 
 # ---- order events: gateway -> risk, quoter ----------------------------------------------------
@@ -188,7 +197,7 @@ class RiskRejected(Msg):
     ts_ns: int
 
 
-OrderEvent = OrderAccepted | OrderRejected | OrderCanceled | OrderFilled | RiskRejected | EndOfStream
+OrderEvent = OrderAccepted | OrderRejected | OrderCanceled | OrderFilled | RiskRejected | Barrier | EndOfStream
 
 
 # ---- control: every process's ctl PUB ---------------------------------------------------------
@@ -222,6 +231,14 @@ class RiskStatus(Msg):
     ts_ns: int
 
 
+class BarrierDone(Msg):
+    """`process` has handled everything up to replay barrier `seq`."""
+
+    process: str
+    seq: int
+    ts_ns: int
+
+
 class SetParam(Msg):
     """risk -> all: an operator changed a runtime parameter (validated already)."""
 
@@ -238,11 +255,11 @@ class ShutdownRequest(Msg):
     ts_ns: int
 
 
-FeedMsg = BookSnapshot | DepthDiff | Trade | BookTicker | EndOfStream
+FeedMsg = BookSnapshot | DepthDiff | Trade | BookTicker | Barrier | EndOfStream
 FeedControl = SnapshotRequest
-BookMsg = BookChanged | EndOfStream
+BookMsg = BookChanged | Barrier | EndOfStream
 SignalMsg = SignalUpdated | EndOfStream
-ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | ShutdownRequest
+ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | ShutdownRequest | BarrierDone
 
 
 # ---- operator console: REQ/REP on the control endpoint (JSON for humans) ----------------------

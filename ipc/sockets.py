@@ -55,6 +55,7 @@ class SocketSet:
         self.owner = owner
         self.ctx = ctx or zmq.Context()
         self._sockets: list[tuple[zmq.Socket, int]] = []
+        self._bound_files: list[Path] = []  # ZeroMQ leaves ipc socket files behind: we remove ours
 
     def _make(self, kind: int, linger_ms: int = 0) -> zmq.Socket:
         sock = self.ctx.socket(kind)
@@ -77,6 +78,7 @@ class SocketSet:
         sock.bind(address)
         if address.startswith("ipc://"):
             os.chmod(socket_path(self.config, name), stat.S_IRUSR | stat.S_IWUSR)
+            self._bound_files.append(socket_path(self.config, name))
 
     def publisher(self, name: str) -> Publisher:
         sock = self._make(zmq.XPUB)
@@ -113,6 +115,9 @@ class SocketSet:
             sock.close(linger=linger_ms)
         self._sockets.clear()
         self.ctx.term()
+        for path in self._bound_files:
+            path.unlink(missing_ok=True)
+        self._bound_files.clear()
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -33,6 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", type=Path, default=None, help="write the JSON run report here")
     run.add_argument("--quiet", action="store_true", help="no status line each second")
 
+    replay = sub.add_parser("replay", help="the whole pipeline over captured feeds")
+    replay.add_argument("feeds", nargs="+", type=Path, metavar="FEED")
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=None, help="X times real time")
+    pace.add_argument("--max", action="store_true", help="as fast as possible (the default)")
+    _add_config(replay)
+    replay.add_argument("--symbol", default=None, help="symbol to trade (default: the first with a snapshot)")
+    replay.add_argument("--report", type=Path, default=None, help="write the JSON run report here")
+    replay.add_argument("--quiet", action="store_true", help="no status line each second")
+
     console = sub.add_parser("console", help="the operator console (one-shot or interactive)")
     _add_config(console)
     console.add_argument("--json", action="store_true", help="print replies as JSON")
@@ -68,6 +78,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_pipeline(config, args.config, duration_s=args.duration, report_path=args.report, quiet=args.quiet)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from processes.launcher import run_replay
+
+    for path in args.feeds:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such capture file")
+    if args.speed is not None and args.speed <= 0:
+        raise UsageError(f"--speed must be > 0, was {args.speed}")
+    return run_replay(_config(args.config), args.feeds, symbol=args.symbol, speed=args.speed or 0.0,
+                      report_path=args.report, quiet=args.quiet)
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from processes.console import run_console
 
@@ -96,7 +118,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                              as_json=args.json)
 
 
-COMMANDS: dict[str, Any] = {"run": cmd_run, "console": cmd_console, "book": cmd_book, "bench": cmd_bench}
+COMMANDS: dict[str, Any] = {"run": cmd_run, "replay": cmd_replay, "console": cmd_console, "book": cmd_book, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,12 +93,41 @@ class BookConfig(Section):
 
 
 class SignalConfig(Section):
+    """Features, the online RLS model, its delayed labels and self-check (mm/signal.py)."""
+
     cpu: Core = -1
     imbalance_levels: Annotated[int, Meta(ge=1, le=50)] = 5
-    ewma_halflife_s: PositiveFloat = 2.0
+    ewma_halflife_s: PositiveFloat = 2.0  # the reported EWMA of the mid
     vol_halflife_s: PositiveFloat = 30.0
-    imbalance_coef_bps: float = 0.5  # predicted return per unit of imbalance (until issue 5's model)
+    imbalance_coef_bps: float = 0.5  # model = "imbalance": predicted bps per unit of imbalance
     vol_prior_bps_per_s: PositiveFloat = 1.2
+    model: Literal["rls", "imbalance"] = "rls"  # "imbalance": the fixed linear rule, no learning
+    features: tuple[str, ...] = ("imbalance", "imbalance_weighted", "micro_offset", "trade_flow", "momentum",
+                                 "volatility")
+    weighted_levels: Annotated[int, Meta(ge=1, le=100)] = 20
+    trade_flow_halflife_s: PositiveFloat = 2.0
+    momentum_lookbacks_s: tuple[PositiveFloat, ...] = (1.0, 5.0, 30.0)
+    horizon_s: PositiveFloat = 5.0  # label: log mid return over this horizon
+    sample_interval_ms: NonNegFloat = 0.0  # at most one training sample per interval (0 = every book)
+    max_pending_samples: PositiveInt = 16_384
+    forgetting: Annotated[float, Meta(gt=0.9, le=1.0)] = 0.9998  # per sample; memory ~ 1 / (1 - f)
+    ridge: PositiveFloat = 3_000.0  # in samples of z-scored features (overlapping labels: strong)
+    scaler_halflife_samples: PositiveFloat = 3_000.0
+    prior_coefs_bps: tuple[float, ...] = ()  # warm start, bps per feature std (model order); () = zeros
+    label_clip_sigma: PositiveFloat = 5.0  # training labels winsorised at this many label stds
+    max_prediction_sigma: PositiveFloat = 1.0  # |prediction| capped at this many label stds
+    ic_halflife_labels: PositiveFloat = 3_000.0
+    ic_threshold: float = 0.0  # rolling out-of-sample IC below this: alpha falls back to zero
+    ic_recover_threshold: float = 0.03  # ... and comes back above this
+    min_labels: NonNegInt = 600  # labels before the self-check may switch alpha off
+
+    def __post_init__(self) -> None:
+        if self.ic_recover_threshold < self.ic_threshold:
+            raise ValueError(
+                f"'ic_recover_threshold' must be >= 'ic_threshold' ({self.ic_threshold}), was {self.ic_recover_threshold}"
+            )
+        if not self.features:
+            raise ValueError("'features' must name at least one feature, was none")
 
 
 class QuoterConfig(Section):
@@ -110,6 +139,14 @@ class QuoterConfig(Section):
     alpha_weight: NonNegFloat = 1.0
     requote_tolerance_ticks: NonNegInt = 1
     max_order_age_s: PositiveFloat = 30.0
+    # Avellaneda-Stoikov / GLFT (infinite horizon) pricing; risk_aversion 0 = the linear skew above
+    risk_aversion: NonNegFloat = 0.0  # gamma, per (order size x tick)
+    arrival_intensity_per_s: PositiveFloat = 1.0  # A: fills per second at the touch
+    arrival_decay_per_tick: PositiveFloat = 0.5  # k: intensity falls as A * exp(-k * distance)
+    maker_fee_bps: Bps = 0.0  # added to the half-spread (negative: a rebate lets it tighten)
+    levels: Annotated[int, Meta(ge=1, le=10)] = 1
+    level_spacing_ticks: Annotated[float, Meta(ge=1)] = 1.0
+    size_ladder_ratio: Annotated[float, Meta(gt=0, le=10)] = 1.0  # level i size = size_lot * ratio^i
 
 
 class RiskConfig(Section, kw_only=True):
@@ -123,6 +160,14 @@ class RiskConfig(Section, kw_only=True):
     max_orders_per_s: PositiveFloat
     max_book_age_ms: PositiveFloat
     max_signal_age_ms: PositiveFloat
+    # stop-losses (mm/risk_rules.apply_stop_event); 0 = that trigger is off
+    soft_stop_drawdown_quote: NonNegFloat = 0.0  # drawdown from the peak PnL that starts a soft stop
+    soft_stop_vol_bps_per_s: NonNegFloat = 0.0  # volatility that starts a soft stop
+    soft_stop_size_ratio: Annotated[float, Meta(gt=0, le=1)] = 0.5  # quote sizes x this while soft
+    soft_stop_widen_ticks: NonNegFloat = 2.0  # half-spread + this while soft
+    soft_stop_cooldown_s: NonNegFloat = 60.0  # soft stop lasts at least this long
+    hard_stop_drawdown_quote: NonNegFloat = 0.0  # drawdown from the peak PnL that halts until resume
+    flatten_on_hard_stop: bool = False
 
 
 class GatewayConfig(Section):
@@ -133,6 +178,14 @@ class GatewayConfig(Section):
     maker_fee_bps: Bps = 0.0
     taker_fee_bps: Bps = 4.0
     queue_cancel_ahead_ratio: Ratio = 0.5  # share of an unexplained level shrink taken from ahead of us
+
+
+class ReplayConfig(Section):
+    """`mm replay`: capture files in order, pacing, and the lockstep that makes it deterministic."""
+
+    files: list[str] = []
+    speed: NonNegFloat = 0.0  # 0 = as fast as possible; 1 = real time; 10 = ten times faster
+    lockstep: bool = True  # every stage finishes an event before the next: same input, same result
 
 
 class MetricsConfig(Section):
@@ -155,6 +208,7 @@ class Config(Section, kw_only=True):
     signal: SignalConfig = SignalConfig()
     quoter: QuoterConfig = QuoterConfig()
     gateway: GatewayConfig = GatewayConfig()
+    replay: ReplayConfig = ReplayConfig()
     metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
 
@@ -194,12 +248,15 @@ def core_of(config: Config, process: str) -> int:
 RUNTIME_PARAMS: dict[str, frozenset[str]] = {
     "quoter": frozenset(
         {"size_lot", "min_half_spread_ticks", "vol_spread_mult", "skew_ticks_per_lot", "alpha_weight",
-         "requote_tolerance_ticks", "max_order_age_s"}
+         "requote_tolerance_ticks", "max_order_age_s", "risk_aversion", "arrival_intensity_per_s",
+         "arrival_decay_per_tick", "maker_fee_bps", "levels", "level_spacing_ticks", "size_ladder_ratio"}
     ),
-    "signal": frozenset({"imbalance_coef_bps"}),
+    "signal": frozenset({"imbalance_coef_bps", "ic_threshold", "ic_recover_threshold", "min_labels"}),
     "risk": frozenset(
         {"max_order_lot", "max_position_lot", "max_notional_quote", "price_band_bps", "max_orders_per_s",
-         "max_book_age_ms", "max_signal_age_ms"}
+         "max_book_age_ms", "max_signal_age_ms", "soft_stop_drawdown_quote", "soft_stop_vol_bps_per_s",
+         "soft_stop_size_ratio", "soft_stop_widen_ticks", "soft_stop_cooldown_s", "hard_stop_drawdown_quote",
+         "flatten_on_hard_stop"}
     ),
 }
 
@@ -224,7 +281,7 @@ def with_param(config: Config, key: str, value: str) -> Config:
 
 
 def dump_toml(config: Config) -> str:
-    """The config as TOML text (every section is a flat table of scalars), for child processes."""
+    """The config as TOML text (every section is a flat table of scalars and lists), for child processes."""
     lines: list[str] = []
     for section, values in msgspec.to_builtins(config).items():
         lines.append(f"[{section}]")
@@ -241,4 +298,6 @@ def _toml_scalar(value: object) -> str:
         return repr(value)
     if isinstance(value, str):
         return msgspec.json.encode(value).decode()  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_scalar(item) for item in value) + "]"
     raise TypeError(f"config value {value!r} has no TOML form here")

@@ -9,9 +9,14 @@ from mm.config import PROCESS_NAMES
 EMPTY_LATENCY = {"p50": 0, "p90": 0, "p99": 0, "max": 0, "count": 0}
 
 
-def build_report(stats: dict[str, dict[str, Any]], *, duration_s: float, mode: str, pipeline: str,
+def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, pipeline: str,
                  tick_size: float, lot_size: float) -> dict[str, Any]:
-    """`stats` maps process name -> what it wrote at its clean stop (missing = it did not stop cleanly)."""
+    """`stats` maps process name -> what it wrote at its clean stop (missing = it did not stop cleanly).
+
+    `duration_s` is the span of market time covered: the wall time of a live or sim run, the
+    capture's own span in a replay. Two replays of the same input and config give the same report
+    except `latency_ns` and `wall_s`, the only keys measured on this machine's clock.
+    """
     feed = stats.get("feed", {})
     book = stats.get("book", {})
     signal = stats.get("signal", {})
@@ -27,8 +32,13 @@ def build_report(stats: dict[str, dict[str, Any]], *, duration_s: float, mode: s
     def qty(lot: int | None) -> float | None:
         return None if lot is None else round(lot * lot_size, 12)
 
+    if mode == "replay" and feed.get("last_ts_ns"):
+        duration_s = (feed["last_ts_ns"] - feed["first_ts_ns"]) / 1e9
+    else:
+        duration_s = wall_s
     return {
         "pipeline": pipeline,
+        "wall_s": round(wall_s, 3),
         "mode": mode,
         "events": feed.get("events", 0),
         "duration_s": round(duration_s, 3),

@@ -1,56 +1,128 @@
-"""The signal stage's model: book and trade features in, a Prediction out.
+"""The signal stage's model: book and trade events in, a Prediction out, learning as it goes.
 
-Foundation version (before issue 5's RLS model): the predicted return is linear in the
-order-book imbalance, `imbalance_coef_bps * 1e-4 * imbalance`. Alongside it the model keeps an
-EWMA of the mid, a trade-flow imbalance and a realised volatility, all decayed on event time by
-the elapsed nanoseconds between (irregular) events, so a replay gives the same numbers as live.
+Per healthy book event (all on event time, no clock):
+1. labels whose horizon has passed mature (mm/labels.py): each is scored prequentially (the
+   prediction made at its time, before any update with its label), then trains the model;
+2. features (mm/features.py) are computed and z-scored by an online standardiser;
+3. the RLS model (mm/rls.py) predicts the log mid return over `horizon_s`, in bps;
+4. at most once per `sample_interval_ms` the z-scores and predictions are queued for their label.
+
+Two baselines are scored beside the model on the same labels: a momentum-only predictor (one
+online regression on the momentum column whose lookback is closest to the horizon) and an
+imbalance-only one (on the plain top-k imbalance, the reference predictor of issue 5). The zero
+predictor's figures are r2 0 and hit rate 0.5 by definition (labels.Score).
+
+Warm start: the coefficients start at `prior_coefs_bps` (z units), the volatility at
+`vol_prior_bps_per_s`, so quoting can begin at the first book. Self-check: when the rolling
+out-of-sample information coefficient (`RollingIC`) drops below `ic_threshold` after
+`min_labels` labels, alpha falls back to zero (predicted_return 0, fair price = mid) until it
+climbs above `ic_recover_threshold`. The raw prediction stays visible in `raw_return`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import msgspec
 import numpy as np
 
 from mm.config import SignalConfig
+from mm.features import NS_PER_S, FeatureState, decay
+from mm.labels import DelayedLabels, RollingIC, Score
+from mm.rls import RLS, Standardizer
 
-_NS_PER_S = 1_000_000_000
-_LN2 = math.log(2.0)
+_LABEL_VARIANCE_HALFLIFE = 2_000.0  # labels; for the training label's winsorisation
 
 
 class Prediction(msgspec.Struct, frozen=True):
     ts_ns: int  # event time of the book update that produced it
-    predicted_return: float  # fraction (0.0001 = 1 bp) over the model's horizon
+    predicted_return: float  # fraction (0.0001 = 1 bp) over the model's horizon; 0 while alpha is off
     fair_px_tick: float  # mid * (1 + predicted_return)
     volatility_bps_per_s: float  # std of 1 s mid log-returns, in bps
     imbalance: float  # (sum bid qty - sum ask qty) / (sum of both) over the top levels, in [-1, 1]
     healthy: bool  # False: an empty side, a crossed book or a non-finite feature; do not quote on it
+    alpha_enabled: bool = True  # False: the self-check switched alpha off (predicted_return is 0)
+    raw_return: float = 0.0  # the model's prediction (fraction) whether or not alpha is on
 
 
-def _decay(elapsed_ns: int, halflife_ns: float) -> float:
-    """Weight left on the old value after `elapsed_ns`: 2^(-elapsed / half-life)."""
-    return math.exp(-_LN2 * elapsed_ns / halflife_ns)
+class ScalarRLS:
+    """One-coefficient RLS with forgetting and ridge, in plain floats (the baselines)."""
+
+    __slots__ = ("forgetting", "ridge_weight", "weight", "variance")
+
+    def __init__(self, forgetting: float, ridge: float) -> None:
+        self.forgetting = forgetting
+        self.ridge_weight = ridge * (1.0 - forgetting)
+        self.weight = 0.0
+        self.variance = 1.0 / ridge
+
+    def update(self, x: float, y: float) -> None:
+        px = self.variance * x
+        gain = px / (self.forgetting + x * px)
+        self.weight += gain * (y - self.weight * x)
+        self.variance = (self.variance - gain * px) / self.forgetting
+        # ridge pseudo-observation (x = 1, y = 0) so the penalty does not forget
+        gain = self.variance * self.ridge_weight / (1.0 + self.ridge_weight * self.variance)
+        self.weight -= gain * self.weight
+        self.variance -= gain * self.variance
 
 
 class SignalModel:
     """Mutable model state; `on_book` and `on_trade` are pure in their inputs (no clock, no I/O)."""
 
-    def __init__(self, cfg: SignalConfig) -> None:
-        self._levels = cfg.imbalance_levels
-        self._coef_ratio = cfg.imbalance_coef_bps * 1e-4
-        self._mid_halflife_ns = cfg.ewma_halflife_s * _NS_PER_S
-        self._vol_halflife_ns = cfg.vol_halflife_s * _NS_PER_S
-        # variance of log-returns per second, warm-started at the prior so it is usable at once
-        self._variance_per_s = (cfg.vol_prior_bps_per_s * 1e-4) ** 2
-        self._last_mid_tick = 0.0  # 0.0 = no mid seen yet
-        self._last_book_ns = 0
-        self._ewma_mid_tick = 0.0
+    def __init__(self, cfg: SignalConfig, *, keep_scored: bool = False) -> None:
+        self._cfg = cfg
+        # keep_scored: every scored label as (ts_ns, model, momentum, imbalance, emitted, realised) bps
+        self.scored: list[tuple[int, float, float, float, float, float]] | None = [] if keep_scored else None
+        self.features = FeatureState(cfg)
+        n = self.features.size
+        columns = self.features.columns
+        if cfg.prior_coefs_bps and len(cfg.prior_coefs_bps) != n:
+            raise ValueError(f"'prior_coefs_bps' needs {n} values ({columns}), had {len(cfg.prior_coefs_bps)}")
+        self.rls = RLS(n, forgetting=cfg.forgetting, ridge=cfg.ridge, prior=cfg.prior_coefs_bps or None)
+        self.scaler = Standardizer(n, halflife_samples=cfg.scaler_halflife_samples)
+        self.labels = DelayedLabels(int(cfg.horizon_s * NS_PER_S), cfg.max_pending_samples)
+        self._sample_interval_ns = int(cfg.sample_interval_ms * 1_000_000)
+        self._next_sample_ns = -(2**62)
+        self._read_levels = max(cfg.imbalance_levels, cfg.weighted_levels if "imbalance_weighted" in cfg.features else 1)
+        momentum_columns = [i for i, name in enumerate(columns) if name.startswith("momentum_")]
+        if momentum_columns:
+            self._momentum_column = min(
+                momentum_columns,
+                key=lambda i: abs(cfg.momentum_lookbacks_s[momentum_columns.index(i)] - cfg.horizon_s),
+            )
+        else:
+            self._momentum_column = -1
+        self._imbalance_column = columns.index("imbalance") if "imbalance" in columns else -1
+        self._momentum_baseline = ScalarRLS(cfg.forgetting, cfg.ridge)
+        self._imbalance_baseline = ScalarRLS(cfg.forgetting, cfg.ridge)
+        self.score = Score()
+        self.momentum_score = Score()
+        self.imbalance_score = Score()
+        self.zero_score = Score()
+        self.emitted_score = Score()  # what the quoter got: 0 while alpha was off
+        self.ic = RollingIC(cfg.ic_halflife_labels)
+        self._label_variance = 0.0
+        self._label_count = 0
+        self.alpha_enabled = True
+        self.fallbacks = 0  # times the self-check switched alpha off
+        self.recoveries = 0
+        self.unhealthy = 0
+        self.nonfinite_features = 0
         self._last_fair_px_tick = 0.0
-        self._flow_signed_lot = 0.0  # EWMA sums of taker volume, signed and unsigned
-        self._flow_total_lot = 0.0
-        self._last_trade_ns = 0
-        self.trades_ignored = 0  # trades with qty <= 0 or a side other than +1 / -1
+        self._ewma_mid_tick = 0.0
+        self._mid_halflife_ns = cfg.ewma_halflife_s * NS_PER_S
+        self._last_mid_ns = 0
+
+    @property
+    def cfg(self) -> SignalConfig:
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, cfg: SignalConfig) -> None:
+        """Runtime change (config.RUNTIME_PARAMS): thresholds and the fixed coefficient apply at once."""
+        self._cfg = cfg
 
     @property
     def ewma_mid_tick(self) -> float:
@@ -59,14 +131,22 @@ class SignalModel:
 
     @property
     def trade_flow_imbalance(self) -> float:
-        """(buy - sell) / (buy + sell) taker volume, EWMA with half-life `ewma_halflife_s`; in [-1, 1]."""
-        if self._flow_total_lot <= 0.0:
-            return 0.0
-        return self._flow_signed_lot / self._flow_total_lot
+        return self.features.trade_flow_imbalance
+
+    @property
+    def trades_ignored(self) -> int:
+        return self.features.trades_ignored
 
     @property
     def volatility_bps_per_s(self) -> float:
-        return math.sqrt(self._variance_per_s) * 1e4
+        return self.features.volatility.bps_per_s
+
+    def on_trade(self, ts_ns: int, px_tick: int, qty_lot: int, taker_side: int) -> None:
+        """Feed the trade flow; a trade with px or qty <= 0 or side not +1 / -1 is ignored and counted."""
+        if px_tick <= 0:
+            self.features.trades_ignored += 1
+            return
+        self.features.on_trade(ts_ns, qty_lot, taker_side)
 
     def on_book(
         self,
@@ -85,70 +165,144 @@ class SignalModel:
         best_ask_tick = int(ask_px[0])
         if best_bid_tick <= 0 or best_ask_tick <= best_bid_tick:
             return self._unhealthy(ts_ns)
-        # tolist + sum beats ndarray.sum ~4x on a handful of levels
-        bid_sum_lot = sum(bid_qty[: min(n_bids, self._levels)].tolist())
-        ask_sum_lot = sum(ask_qty[: min(n_asks, self._levels)].tolist())
-        total_lot = bid_sum_lot + ask_sum_lot
-        if total_lot <= 0 or bid_sum_lot < 0 or ask_sum_lot < 0:
+        read = self._read_levels
+        bids = bid_qty[: min(n_bids, read)].tolist()
+        asks = ask_qty[: min(n_asks, read)].tolist()
+        if min(bids) < 0 or min(asks) < 0:
             return self._unhealthy(ts_ns)
-        imbalance = (bid_sum_lot - ask_sum_lot) / total_lot
-        mid_tick = 0.5 * (best_bid_tick + best_ask_tick)
 
-        self._update_mid_and_volatility(ts_ns, mid_tick)
+        features = self.features
+        if len(self.labels) and features.mid_tick > 0.0:
+            matured = self.labels.pop_matured(ts_ns, features.mid_tick)
+            if matured:
+                self._learn(matured)
+        x = features.on_book(ts_ns, best_bid_tick, best_ask_tick, bids, asks)
+        if x is None:
+            return self._unhealthy(ts_ns)
+        mid_tick = features.mid_tick
+        self._update_ewma_mid(ts_ns, mid_tick)
+        if not np.isfinite(x).all():
+            self.nonfinite_features += 1
+            return self._unhealthy(ts_ns)
+        z = self.scaler.transform(x)
+        cfg = self._cfg
+        raw_bps = self.rls.predict(z)
+        bound_bps = cfg.max_prediction_sigma * math.sqrt(self._label_variance) if self._label_count else math.inf
+        if raw_bps > bound_bps:
+            raw_bps = bound_bps
+        elif raw_bps < -bound_bps:
+            raw_bps = -bound_bps
+        imbalance = features.imbalance
+        emitted_bps = raw_bps if cfg.model == "rls" else cfg.imbalance_coef_bps * imbalance
 
-        predicted_return = self._coef_ratio * imbalance
+        if ts_ns >= self._next_sample_ns:
+            self._next_sample_ns = ts_ns + self._sample_interval_ns
+            momentum_bps = self._baseline_prediction(self._momentum_baseline, self._momentum_column, z)
+            imbalance_bps = self._baseline_prediction(self._imbalance_baseline, self._imbalance_column, z)
+            published_bps = emitted_bps if self.alpha_enabled else 0.0
+            self.labels.push(ts_ns, mid_tick, z, (emitted_bps, momentum_bps, imbalance_bps, published_bps))
+            self.scaler.update(x)
+
+        predicted_return = emitted_bps * 1e-4 if self.alpha_enabled else 0.0
         fair_px_tick = mid_tick * (1.0 + predicted_return)
-        volatility_bps_per_s = self.volatility_bps_per_s
-        if not (
-            math.isfinite(predicted_return) and math.isfinite(fair_px_tick) and math.isfinite(volatility_bps_per_s)
-        ):
+        volatility_bps_per_s = features.volatility.bps_per_s
+        if not (math.isfinite(fair_px_tick) and math.isfinite(volatility_bps_per_s)):
+            self.nonfinite_features += 1
             return self._unhealthy(ts_ns)
         self._last_fair_px_tick = fair_px_tick
-        return Prediction(ts_ns, predicted_return, fair_px_tick, volatility_bps_per_s, imbalance, True)
+        return Prediction(
+            ts_ns, predicted_return, fair_px_tick, volatility_bps_per_s, imbalance, True, self.alpha_enabled,
+            emitted_bps * 1e-4,
+        )
 
-    def on_trade(self, ts_ns: int, px_tick: int, qty_lot: int, taker_side: int) -> None:
-        """Feed the trade-flow imbalance; a trade with qty <= 0 or side not +1 / -1 is ignored and counted."""
-        if qty_lot <= 0 or px_tick <= 0 or (taker_side != 1 and taker_side != -1):
-            self.trades_ignored += 1
+    @staticmethod
+    def _baseline_prediction(model: ScalarRLS, column: int, z: np.ndarray) -> float:
+        return model.weight * float(z[column]) if column >= 0 else 0.0
+
+    def _learn(self, matured: list) -> None:
+        cfg = self._cfg
+        rls = self.rls
+        for sample, realised_bps in matured:
+            predicted_bps, momentum_bps, imbalance_bps, published_bps = sample.predictions
+            # prequential: score first, with the predictions made at the sample's own time
+            self.score.add(predicted_bps, realised_bps)
+            self.emitted_score.add(published_bps, realised_bps)
+            if self.scored is not None:
+                self.scored.append(
+                    (sample.ts_ns, predicted_bps, momentum_bps, imbalance_bps, published_bps, realised_bps)
+                )
+            self.momentum_score.add(momentum_bps, realised_bps)
+            self.imbalance_score.add(imbalance_bps, realised_bps)
+            self.zero_score.add(0.0, realised_bps)
+            self.ic.add(predicted_bps, realised_bps)
+            self._self_check(cfg)
+            if not math.isfinite(realised_bps):
+                rls.skipped += 1
+                continue
+            # winsorise the training label at label_clip_sigma running stds (jumps teach nothing)
+            self._label_count += 1
+            step = max(1.0 / self._label_count, 1.0 - 2.0 ** (-1.0 / _LABEL_VARIANCE_HALFLIFE))
+            self._label_variance += step * (realised_bps * realised_bps - self._label_variance)
+            bound = cfg.label_clip_sigma * math.sqrt(self._label_variance)
+            target = min(max(realised_bps, -bound), bound) if bound > 0.0 else realised_bps
+            z = sample.features
+            rls.update(z, target)
+            if self._momentum_column >= 0:
+                self._momentum_baseline.update(float(z[self._momentum_column]), target)
+            if self._imbalance_column >= 0:
+                self._imbalance_baseline.update(float(z[self._imbalance_column]), target)
+
+    def _self_check(self, cfg: SignalConfig) -> None:
+        if self.ic.n < cfg.min_labels:
             return
-        decay = _decay(max(0, ts_ns - self._last_trade_ns), self._mid_halflife_ns)  # sums start at 0
-        self._flow_signed_lot *= decay
-        self._flow_total_lot *= decay
-        self._last_trade_ns = max(ts_ns, self._last_trade_ns)
-        self._flow_signed_lot += taker_side * qty_lot
-        self._flow_total_lot += qty_lot
+        ic = self.ic.value
+        if self.alpha_enabled and ic < cfg.ic_threshold:
+            self.alpha_enabled = False
+            self.fallbacks += 1
+        elif not self.alpha_enabled and ic > cfg.ic_recover_threshold:
+            self.alpha_enabled = True
+            self.recoveries += 1
 
-    def _update_mid_and_volatility(self, ts_ns: int, mid_tick: float) -> None:
-        """EWMAs on elapsed event time; out-of-order timestamps count as zero elapsed time.
-
-        Volatility: variance rate v (per second) with the exponential kernel
-            v <- d * v + (1 - d) * r^2 / dt,   d = 2^(-dt / half-life),  r = log(mid / last mid)
-        As dt -> 0 the weight (1 - d) / dt tends to ln2 / half-life, so same-timestamp events stay
-        finite: a jump r adds r^2 * ln2 / half-life to the rate.
-        """
-        if self._last_mid_tick <= 0.0:
-            self._last_mid_tick = mid_tick
+    def _update_ewma_mid(self, ts_ns: int, mid_tick: float) -> None:
+        if self._ewma_mid_tick <= 0.0:
             self._ewma_mid_tick = mid_tick
-            self._last_book_ns = ts_ns
-            return
-        elapsed_ns = max(0, ts_ns - self._last_book_ns)
-        mid_keep = _decay(elapsed_ns, self._mid_halflife_ns)
-        self._ewma_mid_tick = mid_keep * self._ewma_mid_tick + (1.0 - mid_keep) * mid_tick
-
-        log_return = math.log(mid_tick / self._last_mid_tick)
-        vol_rate = _LN2 / self._vol_halflife_ns  # per ns
-        if elapsed_ns > 0:
-            vol_new_weight = -math.expm1(-vol_rate * elapsed_ns)
-            weight_per_s = vol_new_weight / elapsed_ns * _NS_PER_S
-            self._variance_per_s = (1.0 - vol_new_weight) * self._variance_per_s + weight_per_s * log_return**2
-        else:
-            self._variance_per_s += vol_rate * _NS_PER_S * log_return**2
-        self._last_mid_tick = mid_tick
-        self._last_book_ns = max(ts_ns, self._last_book_ns)
+        elif ts_ns > self._last_mid_ns:
+            keep = decay(ts_ns - self._last_mid_ns, self._mid_halflife_ns)
+            self._ewma_mid_tick = keep * self._ewma_mid_tick + (1.0 - keep) * mid_tick
+        self._last_mid_ns = max(ts_ns, self._last_mid_ns)
 
     def _unhealthy(self, ts_ns: int) -> Prediction:
         """No usable book: state is left untouched; the last fair price and volatility are reported."""
-        volatility_bps_per_s = self.volatility_bps_per_s
+        self.unhealthy += 1
+        volatility_bps_per_s = self.features.volatility.bps_per_s
         if not math.isfinite(volatility_bps_per_s):
             volatility_bps_per_s = 0.0
-        return Prediction(ts_ns, 0.0, self._last_fair_px_tick, volatility_bps_per_s, 0.0, False)
+        return Prediction(ts_ns, 0.0, self._last_fair_px_tick, volatility_bps_per_s, 0.0, False, self.alpha_enabled)
+
+    def report(self) -> dict[str, Any]:
+        """The run report's `signal` block: prequential figures of the model and its baselines."""
+        return {
+            **self.score.as_dict(),
+            "ic_rolling": self.ic.value,
+            "emitted": self.emitted_score.as_dict(),
+            "alpha_enabled": self.alpha_enabled,
+            "fallbacks": self.fallbacks,
+            "recoveries": self.recoveries,
+            "baselines": {
+                "zero": self.zero_score.as_dict(),
+                "momentum": self.momentum_score.as_dict(),
+                "imbalance": self.imbalance_score.as_dict(),
+            },
+            "features": list(self.features.columns),
+            "coefficients_bps": [float(w) for w in self.rls.weights],
+            "counts": {
+                "updates": self.rls.updates,
+                "skipped_nonfinite": self.rls.skipped,
+                "covariance_resets": self.rls.resets,
+                "pending": len(self.labels),
+                "pending_dropped": self.labels.dropped,
+                "unhealthy_books": self.unhealthy,
+                "nonfinite_features": self.nonfinite_features,
+                "trades_ignored": self.features.trades_ignored,
+            },
+        }

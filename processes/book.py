@@ -15,7 +15,17 @@ from typing import Any
 import numpy as np
 
 from ipc.endpoints import shm_name
-from ipc.messages import BookChanged, BookSnapshot, BookTicker, DepthDiff, EndOfStream, FeedMsg, SnapshotRequest, Trade
+from ipc.messages import (
+    Barrier,
+    BookChanged,
+    BookSnapshot,
+    BookTicker,
+    DepthDiff,
+    EndOfStream,
+    FeedMsg,
+    SnapshotRequest,
+    Trade,
+)
 from ipc.ring import RingWriter
 from ipc.seqlock import SeqlockWriter
 from ipc.shm_layout import TRADE_DTYPE, book_top_dtype
@@ -75,6 +85,9 @@ class Book(Actor):
                 self.trades += 1
             case BookTicker():
                 self.tickers += 1
+            case Barrier():  # replay lockstep: publish what came before, then pass it on
+                self.act_once(0)
+                send(self.pub.sock, self.topic, msg)
             case _:
                 log.warning("book: unexpected %s on md", type(msg).__name__)
 

@@ -1,8 +1,14 @@
-"""Feed handler: the market source (built-in simulator or synthetic ladder) -> md PUB.
+"""Feed handler: the market source (built-in simulator, synthetic ladder, or capture files in
+replay) -> md PUB.
 
 Stamps every event with its receive time and `ts_feed_ns`; answers the book's snapshot
 requests in-stream, so a snapshot is ordered with the diffs exactly as a venue's would be.
 Starts streaming only when every peer has announced RUNNING (no slow joiner loses data).
+
+Replay lockstep (deterministic replay): after each book-changing event, and before one that
+follows trades, the feed sends a `Barrier` down both paths and waits until signal, quoter and
+risk report `BarrierDone`: every consequence of what came before (quotes, orders, fills) has
+then been handled, so the same input gives the same orders and fills at any machine speed.
 """
 
 from __future__ import annotations
@@ -10,13 +16,30 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from ipc.messages import BookSnapshot, DepthDiff, EndOfStream, FeedControl, SnapshotRequest, Trade
+import msgspec
+
+from ipc.messages import (
+    Barrier,
+    BarrierDone,
+    BookSnapshot,
+    BookTicker,
+    DepthDiff,
+    EndOfStream,
+    FeedControl,
+    SnapshotRequest,
+    Trade,
+)
 from ipc.sockets import Codec, send
 from mm.market_sim import MarketSim, SimDepth, SimTrade
 from mm.synthetic import SyntheticLadder
 from processes.actor import Actor, actor_main
+from processes.replay_source import ReplaySource, grid_for
+from mm.ticks import grid_from_sizes
+
+BARRIER_WAITERS = ("signal", "quoter", "risk")  # the last to handle an event's consequences
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +61,25 @@ class Feed(Actor):
         self.events = 0
         self.snapshots = 0
         self._next_event_ns = 0  # wall clock of the next event to emit
+        self.replay: ReplaySource | None = None
+        self._replay_iter: Any = None
+        self._held: Any = None  # the next replay message, held back behind a barrier
+        self._barrier_seq = 0
+        self._barrier_waiting: set[str] = set()
+        self._since_barrier = 0
+        self.barriers = 0
+        self.tickers_skipped = 0
+        self._replay_wall0 = 0
+        self._replay_ts0 = 0
 
     # ---- source --------------------------------------------------------------------------------
 
     def _start_stream(self) -> None:
         now = time.time_ns()
         feed = self.config.feed
+        if self.config.pipeline.mode == "replay":
+            self._start_replay()
+            return
         if feed.synthetic_hz > 0:
             tick = float(self.config.instrument.tick_size)
             self.ladder = SyntheticLadder(mid_tick=int(round(self.config.sim.start_px / tick)))
@@ -55,8 +91,84 @@ class Feed(Actor):
         log.info("streaming %s from %s", self.symbol, "synthetic ladder" if self.ladder else "simulator")
         self._send_snapshot("start")
 
+    def _start_replay(self) -> None:
+        paths = [Path(p) for p in self.config.replay.files]
+        inst = self.config.instrument
+        found = grid_for(paths, self.symbol)  # the decimals the venue writes for this symbol
+        grid = grid_from_sizes(self.symbol, inst.tick_size, inst.lot_size, found.price_decimals, found.qty_decimals)
+        self.replay = ReplaySource(paths, grid)
+        self._replay_iter = self.replay.messages()
+        self.streaming = True
+        log.info("replaying %s from %d file(s) at %s", self.symbol, len(paths),
+                 "max speed" if self.config.replay.speed == 0 else f"{self.config.replay.speed}x")
+
+    def _emit_replay(self) -> None:
+        """Send replay messages until a barrier must be waited for, pacing is due, or the file ends."""
+        lockstep = self.config.replay.lockstep
+        speed = self.config.replay.speed
+        sent = 0
+        while not self._barrier_waiting and sent < 256:
+            msg = self._held if self._held is not None else next(self._replay_iter, None)
+            self._held = None
+            if msg is None:
+                if self._since_barrier and lockstep:
+                    self._send_barrier()
+                    return
+                self.exhausted = True
+                log.info("replay done: %d events, %d barriers, dropped %s", self.events, self.barriers,
+                         dict(self.replay.dropped) if self.replay else {})
+                self.request_stop()
+                return
+            if speed > 0:
+                if not self._replay_wall0:
+                    self._replay_wall0, self._replay_ts0 = time.time_ns(), msg.ts_recv_ns
+                due = self._replay_wall0 + int((msg.ts_recv_ns - self._replay_ts0) / speed)
+                if time.time_ns() < due:
+                    self._held = msg
+                    self._next_event_ns = due
+                    return
+            if isinstance(msg, BookTicker):
+                self.tickers_skipped += 1  # the book keeps its own top; nothing downstream reads these
+                continue
+            changes_book = isinstance(msg, (DepthDiff, BookSnapshot))
+            if lockstep and changes_book and self._since_barrier:
+                self._held = msg  # trades before it: their fills must land first
+                self._send_barrier()
+                return
+            self._publish(msgspec.structs.replace(msg, ts_feed_ns=time.time_ns()))
+            self.events += 1
+            sent += 1
+            self._since_barrier += 1
+            if lockstep and changes_book:
+                self._send_barrier()
+                return
+
+    def _send_barrier(self) -> None:
+        self._barrier_seq += 1
+        self._barrier_waiting = set(BARRIER_WAITERS)
+        self._since_barrier = 0
+        self.barriers += 1
+        send(self.md.sock, self.topic, Barrier(seq=self._barrier_seq, ts_ns=time.time_ns()))
+
+    def on_control(self, msg: Any) -> None:
+        if isinstance(msg, BarrierDone) and msg.seq == self._barrier_seq:
+            self._barrier_waiting.discard(msg.process)
+            if not self._barrier_waiting:
+                self._emit_replay()
+
+    def on_peer_died(self, peer: str, now_ns: int) -> None:
+        if peer in self._barrier_waiting:
+            log.error("replay: %s died while the feed waited for barrier %d: stopping", peer, self._barrier_seq)
+            self.clean_stop = False
+            self._barrier_waiting.clear()
+            self.request_stop()
+
     def _send_snapshot(self, reason: str) -> None:
         now = time.time_ns()
+        if self.replay is not None:
+            if reason != "requested: start":  # the capture's own snapshot is on its way
+                log.warning("replay: the book asked for a snapshot (%s): a capture has only its own", reason)
+            return
         if self.ladder is not None:
             last_id, bids, asks = self.ladder.snapshot()
         else:
@@ -73,6 +185,10 @@ class Feed(Actor):
 
     def _emit_due(self) -> None:
         now = time.time_ns()
+        if self.replay is not None:
+            if not self._barrier_waiting:
+                self._emit_replay()
+            return
         if self.ladder is not None:
             self._emit_synthetic(now)
             return
@@ -132,14 +248,26 @@ class Feed(Actor):
     def next_timer_ns(self) -> int | None:
         if not self.streaming or self.stop_requested:
             return None
-        wall_next = self._next_event_ns if self.ladder is not None else self.sim.next_event_ns()  # type: ignore[union-attr]
+        if self.replay is not None:
+            if self._barrier_waiting:
+                return None
+            wall_next = self._next_event_ns if self._held is not None else time.time_ns()
+        elif self.ladder is not None:
+            wall_next = self._next_event_ns
+        else:
+            wall_next = self.sim.next_event_ns()  # type: ignore[union-attr]
         return time.monotonic_ns() + max(0, wall_next - time.time_ns())
 
     def send_end_of_stream(self, now_ns: int) -> None:
         send(self.md.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 
     def stats(self) -> dict[str, Any]:
-        return {"events": self.events, "snapshots": self.snapshots}
+        stats: dict[str, Any] = {"events": self.events, "snapshots": self.snapshots, "barriers": self.barriers}
+        if self.replay is not None:
+            stats.update(tickers_skipped=self.tickers_skipped, dropped=dict(self.replay.dropped),
+                         capture=self.replay.capture_stats.as_dict(),
+                         first_ts_ns=self.replay.first_ts_ns, last_ts_ns=self.replay.last_ts_ns)
+        return stats
 
 
 def main(argv: list[str] | None = None) -> int:

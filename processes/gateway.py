@@ -18,6 +18,7 @@ import numpy as np
 
 from ipc.endpoints import latency_path
 from ipc.messages import (
+    Barrier,
     BookSnapshot,
     BookTicker,
     CancelAll,
@@ -67,6 +68,12 @@ class Gateway(Actor):
         self._in_flight_until_ns = 0
         self._last_cause_ns = 0
         self._observed = 0  # latency samples already exported to metrics
+        self.event_time = cfg.pipeline.mode == "replay"
+        self.market_ts_ns = 0
+        self._barrier_md = self._barrier_orders = self._barrier_passed = 0
+        self.lockstep = self.event_time and cfg.replay.lockstep
+        self._held: list[Any] = []
+        self._orders_waiting: list[Any] = []  # lockstep: commands that arrived before their market event
         self.counts: Counter[str] = Counter()
         self.reject_reasons: Counter[str] = Counter()
         self.tick_to_order = SampleBuffer()
@@ -75,19 +82,33 @@ class Gateway(Actor):
 
     # ---- inputs ---------------------------------------------------------------------------------
 
+    def clock_ns(self) -> int:
+        """The venue's clock: wall time live and in sim; the capture's time in replay (deterministic)."""
+        return self.market_ts_ns if self.event_time else time.time_ns()
+
     def on_order(self, topic: bytes, msg: Any) -> None:
-        now = time.time_ns()
-        self._in_flight_until_ns = now + self._latency_ns
+        if self.lockstep and self._barrier_md <= self._barrier_passed and not isinstance(msg, Barrier):
+            self._orders_waiting.append(msg)  # the market event that caused it has not been applied yet
+            return
+        self._on_order(msg)
+
+    def _on_order(self, msg: Any) -> None:
+        wall = time.time_ns()
+        now = self.clock_ns()
+        self._in_flight_until_ns = wall + self._latency_ns
         match msg:
             case PlaceOrder():
-                self._record_latency(msg, now)
+                self._record_latency(msg, wall)
                 self.counts["sent"] += 1
                 self._emit(self.venue.submit(now, msg.client_id, msg.side, msg.px_tick, msg.qty_lot, msg.post_only))
             case CancelOrder():
-                self._record_latency(msg, now)
+                self._record_latency(msg, wall)
                 self._emit(self.venue.cancel(now, msg.client_id))
             case CancelAll():
                 self._emit(self.venue.cancel_all(now))
+            case Barrier():
+                self._barrier_orders = msg.seq
+                self._maybe_pass_barrier()
             case _:
                 log.warning("gateway: unexpected %s on orders", type(msg).__name__)
 
@@ -102,8 +123,26 @@ class Gateway(Actor):
         self.hops["quoter_to_risk"].add(msg.ts_risk_ns - msg.ts_quoter_ns)
         self.hops["risk_to_gateway"].add(now - msg.ts_risk_ns)
 
+    def _maybe_pass_barrier(self) -> None:
+        """Replay lockstep: once the market and the order path are both past barrier N, release the
+        venue's answers held since barrier N-1, then the barrier. Held, because a fill caused by the
+        market event that also caused a quote must not race that quote to risk and the quoter: in
+        event time they could not have known of it yet."""
+        if self._barrier_md == self._barrier_orders > self._barrier_passed:
+            self._barrier_passed = self._barrier_md
+            self._release_held()
+            send(self.events.sock, self.topic, Barrier(seq=self._barrier_passed, ts_ns=time.time_ns()))
+
+    def _release_held(self) -> None:
+        for msg in self._held:
+            send(self.events.sock, self.topic, msg)
+        self.msgs_out += len(self._held)
+        self._held.clear()
+
     def on_market_data(self, topic: bytes, msg: Any) -> None:
-        now = time.time_ns()
+        if self.event_time and not isinstance(msg, Barrier):
+            self.market_ts_ns = max(self.market_ts_ns, msg.ts_recv_ns)
+        now = self.clock_ns()
         match msg:
             case DepthDiff():
                 self._emit(self.venue.on_depth(now, msg.bids, msg.asks))
@@ -113,15 +152,21 @@ class Gateway(Actor):
                 self._emit(self.venue.on_snapshot(now, msg.bids, msg.asks))
             case BookTicker():
                 pass
+            case Barrier():
+                self._barrier_md = msg.seq
+                waiting, self._orders_waiting = self._orders_waiting, []
+                for order in waiting:
+                    self._on_order(order)
+                self._maybe_pass_barrier()
             case _:
                 log.warning("gateway: unexpected %s on md", type(msg).__name__)
 
     def on_timer(self, now_ns: int) -> None:
-        self._emit(self.venue.advance(time.time_ns()))
+        self._emit(self.venue.advance(self.clock_ns()))
 
     def next_timer_ns(self) -> int | None:
         """Wake when requests in flight to the venue are due (order-entry latency)."""
-        if time.time_ns() > self._in_flight_until_ns:
+        if self.event_time or time.time_ns() > self._in_flight_until_ns:
             return None
         return time.monotonic_ns() + min(1_000_000, self._latency_ns)
 
@@ -137,7 +182,7 @@ class Gateway(Actor):
                                              qty_lot=event.qty_lot, ts_ns=event.ts_ns)
                 case Rejected():
                     self.counts["rejected"] += 1
-                    self.reject_reasons[event.reason.split(":")[0]] += 1
+                    self.reject_reasons[reject_category(event.reason)] += 1
                     msg = OrderRejected(client_id=event.client_id, symbol=self.symbol, reason=event.reason,
                                         ts_ns=event.ts_ns)
                 case Canceled():
@@ -153,11 +198,14 @@ class Gateway(Actor):
                     msg = OrderFilled(client_id=event.client_id, symbol=self.symbol, side=event.side,
                                       px_tick=event.px_tick, qty_lot=event.qty_lot, leaves_lot=event.leaves_lot,
                                       fee_quote=event.fee_quote, is_maker=event.is_maker, ts_event_ns=event.ts_ns,
-                                      ts_ns=time.time_ns())
+                                      ts_ns=self.clock_ns())
                 case _:
                     raise TypeError(f"fill model produced an unknown event {type(event).__name__}")
-            send(self.events.sock, self.topic, msg)
-            self.msgs_out += 1
+            if self.lockstep:
+                self._held.append(msg)
+            else:
+                send(self.events.sock, self.topic, msg)
+                self.msgs_out += 1
 
     def export_metrics(self, metrics: StageMetrics) -> None:
         for state in ("sent", "acked", "filled", "cancelled", "rejected"):
@@ -177,9 +225,10 @@ class Gateway(Actor):
 
     def send_end_of_stream(self, now_ns: int) -> None:
         """Cancel every order of ours and wait out the entry latency so the cancels land first."""
-        now = time.time_ns()
+        now = self.clock_ns()
         self._emit(self.venue.cancel_all(now))
-        self._emit(self.venue.advance(now + int(self.config.gateway.order_latency_ms * 1e6) + 1))
+        self._emit(self.venue.advance(now + self._latency_ns + 1))
+        self._release_held()
         send(self.events.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 
     def stats(self) -> dict[str, Any]:
@@ -193,6 +242,13 @@ class Gateway(Actor):
                            **{hop: percentiles_ns(buf.values()) for hop, buf in self.hops.items()}},
             "fill_log": self.fills,
         }
+
+
+def reject_category(reason: str) -> str:
+    """A bounded label for a venue's reject reason (reasons name order ids; labels must not)."""
+    if reason.startswith("cancel"):
+        return "cancel_unknown_order"
+    return reason.split(":")[0].strip().replace(" ", "_").replace("-", "_")
 
 
 def main(argv: list[str] | None = None) -> int:

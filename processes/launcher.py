@@ -8,6 +8,8 @@ multiprocessing-logging. Leaves no socket file, pid file or shared-memory segmen
 from __future__ import annotations
 
 import importlib
+import tempfile
+from decimal import Decimal
 import json
 import logging
 import multiprocessing
@@ -19,13 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import multiprocessing_logging
 import numpy as np
 
 from ipc.console_client import ControlClient, ControlUnreachableError
 from ipc.endpoints import latency_path, pid_path, shm_prefix, stats_path
 from ipc.shm import cleanup_segments
-from mm.config import PROCESS_NAMES, Config, run_dir
+from mm.config import PROCESS_NAMES, Config, dump_toml, run_dir
 from mm.errors import MMError
 from mm.report import build_report
 from processes.logsetup import setup_logging
@@ -189,8 +192,9 @@ class Launcher:
                 self.latency_samples = {key: samples[key] for key in samples.files}
         except OSError:
             self.latency_samples = {}
-        report = build_report(stats, duration_s=duration_s, mode=self.config.pipeline.mode,
-                              pipeline=self.config.pipeline.name, tick_size=float(self.config.instrument.tick_size),
+        mode = self.config.pipeline.mode
+        report = build_report(stats, wall_s=duration_s, mode=mode,
+                              pipeline="replay" if mode == "replay" else self.config.pipeline.name, tick_size=float(self.config.instrument.tick_size),
                               lot_size=float(self.config.instrument.lot_size))
         if self.report_path is not None:
             self.report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -212,6 +216,50 @@ def summary_line(report: dict[str, Any]) -> str:
     return (f"done: events={report['events']} orders sent={orders['sent']} filled={orders['filled']} "
             f"fills={report['fills']} position={report['position']:+.5f} pnl={report['pnl']['total']:+.4f} "
             f"tick_to_order p50={t2o['p50'] / 1e3:.0f}us p99={t2o['p99'] / 1e3:.0f}us (n={t2o['count']})")
+
+
+def replay_config(base: Config, files: list[Path], *, symbol: str | None, speed: float) -> Config:
+    """The config of a replay: mode replay, the instrument as the capture shows it (the real tick
+    and lot sizes inferred from its first depth snapshot), the files, the pacing; metrics off."""
+    from processes.replay_source import grid_for
+
+    grid = grid_for(files, symbol)
+    replace = msgspec.structs.replace
+    name = f"replay{os.getpid()}"
+    # sizes in config count lots of the config's instrument: keep them the same in base units
+    scale = Decimal(base.instrument.lot_size) / grid.lot_size
+    quoter, risk = base.quoter, base.risk
+    return replace(
+        base,
+        quoter=replace(quoter, size_lot=max(1, int(quoter.size_lot * scale)),
+                       skew_ticks_per_lot=float(Decimal(str(quoter.skew_ticks_per_lot)) / scale)),
+        risk=replace(risk, max_order_lot=max(1, int(risk.max_order_lot * scale)),
+                     max_position_lot=max(1, int(risk.max_position_lot * scale))),
+        pipeline=replace(base.pipeline, mode="replay", name=name,
+                         run_dir=str(Path(base.pipeline.run_dir or run_dir(base).parent) / name)),
+        instrument=replace(base.instrument, symbol=grid.symbol, tick_size=_plain(grid.tick_size),
+                           lot_size=_plain(grid.lot_size)),
+        replay=replace(base.replay, files=[str(p.resolve()) for p in files], speed=speed),
+        metrics=replace(base.metrics, port=0),
+    )
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: float, report_path: Path | None,
+               quiet: bool = False) -> int:
+    setup_logging(base.log.level, "mm")
+    multiprocessing_logging.install_mp_handler()
+    config = replay_config(base, files, symbol=symbol, speed=speed)
+    log.info("replay of %s: tick %s, lot %s", config.instrument.symbol, config.instrument.tick_size,
+             config.instrument.lot_size)
+    with tempfile.TemporaryDirectory(prefix="mm-replay-") as tmp:
+        config_path = Path(tmp) / "replay.toml"
+        config_path.write_text(dump_toml(config))
+        launcher = Launcher(config, str(config_path), duration_s=None, report_path=report_path, quiet=quiet)
+        return launcher.run()
 
 
 def run_pipeline(config: Config, config_path: str | None, *, duration_s: float | None, report_path: Path | None,

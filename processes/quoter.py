@@ -14,6 +14,8 @@ from typing import Any
 
 from ipc.endpoints import shm_name
 from ipc.messages import (
+    Barrier,
+    BarrierDone,
     BookChanged,
     BookMsg,
     CancelOrder,
@@ -26,6 +28,8 @@ from ipc.messages import (
     PlaceOrder,
     RiskRejected,
     RiskStatus,
+    SignalMsg,
+    SignalUpdated,
 )
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
@@ -52,12 +56,22 @@ class Quoter(Actor):
         self.add_input(self.sockets.subscriber(["book"], [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
         self.add_input(self.sockets.subscriber(["events"], [b"ord."]), Codec(OrderEvent), self.on_order_event,
                        eos_from="gateway")
+        self.event_time = cfg.pipeline.mode == "replay"
+        self.lockstep = self.event_time and cfg.replay.lockstep
+        if self.lockstep:  # deterministic replay: quote on the prediction of the same book update
+            self.add_input(self.sockets.subscriber(["signal"], [b"sig."]), Codec(SignalMsg), self.on_signal,
+                           eos_from="signal")
+        self._barrier: Barrier | None = None
+        self._barrier_from_gateway = self._barrier_from_risk = self._barrier_acked = 0
         self.add_input(self.sockets.subscriber(["risk"], [b"risk."]), Codec(OrderEvent | RiskStatus),
                        self.on_risk_event)
         self.intents = self.sockets.push("intents", linger_ms=cfg.ipc.order_linger_ms)
         self.topic = f"int.{self.symbol}".encode()
         self._ids = itertools.count(1)
-        self._id_prefix = f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}q{self.pid}x"
+        # replay ids must not depend on the pid: same input, same result, byte for byte
+        instance = "r" if cfg.pipeline.mode == "replay" else f"q{self.pid}x"
+        self._id_prefix = f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}{instance}"
+        self._placed_ns = 0
         self.working: dict[str, WorkingOrder] = {}  # acked or in flight, not cancel-pending
         self.cancel_pending: set[str] = set()
         self.position_lot = 0
@@ -73,8 +87,15 @@ class Quoter(Actor):
     # ---- inputs ---------------------------------------------------------------------------------
 
     def on_book(self, topic: bytes, msg: Any) -> None:
-        if isinstance(msg, BookChanged):
-            self._notice = msg
+        match msg:
+            case BookChanged():
+                self._notice = msg
+            case Barrier():
+                self._barrier = msg
+
+    def on_signal(self, topic: bytes, msg: Any) -> None:
+        if not isinstance(msg, SignalUpdated):
+            log.warning("quoter: unexpected %s on signal", type(msg).__name__)
 
     def on_order_event(self, topic: bytes, msg: Any) -> None:
         match msg:
@@ -93,6 +114,9 @@ class Quoter(Actor):
                 if isinstance(msg, OrderRejected):
                     self.rejects += 1
                 self._forget(msg.client_id)
+            case Barrier():  # the gateway has answered everything before it
+                self._barrier_from_gateway = msg.seq
+                self._maybe_ack_barrier()
             case _:
                 log.warning("quoter: unexpected %s on events", type(msg).__name__)
 
@@ -101,12 +125,19 @@ class Quoter(Actor):
             case RiskRejected():
                 self.rejects += 1
                 self._forget(msg.client_id)
+            case Barrier():  # risk's rejects before it are in
+                self._barrier_from_risk = msg.seq
+                self._maybe_ack_barrier()
             case RiskStatus():
                 self.paused = msg.paused
-                self.trading = msg.trading
-                self.position_lot = msg.position_lot  # risk's position is authoritative
+                self.trading = msg.trading  # position: our own count from fills (in step with risk's)
             case _:
                 log.warning("quoter: unexpected %s from risk", type(msg).__name__)
+
+    def _maybe_ack_barrier(self) -> None:
+        if self._barrier_from_gateway == self._barrier_from_risk > self._barrier_acked:
+            self._barrier_acked = self._barrier_from_gateway
+            self.publish_control(BarrierDone(process=self.name, seq=self._barrier_acked, ts_ns=time.time_ns()))
 
     def _forget(self, client_id: str) -> None:
         self.working.pop(client_id, None)
@@ -120,9 +151,22 @@ class Quoter(Actor):
 
     def act_once(self, now_ns: int) -> None:
         notice = self._notice
-        if notice is None:
-            return
-        self._notice = None
+        if notice is not None:
+            if self.lockstep and not self._signal_caught_up(notice):
+                return  # the notice and the barrier wait for the prediction of this update
+            self._notice = None
+            self._quote(notice)
+        if self._barrier is not None:
+            send(self.intents, self.topic, self._barrier)
+            self._barrier = None
+
+    def _signal_caught_up(self, notice: BookChanged) -> bool:
+        return self.signal_view.read() and int(self.signal_view.value[0]["update_id"]) >= notice.update_id
+
+    def _now_ns(self, notice: BookChanged) -> int:
+        return notice.ts_recv_ns if self.event_time else time.monotonic_ns()
+
+    def _quote(self, notice: BookChanged) -> None:
         if not self.may_quote() or not self.book_view.read(notice.seq):
             return
         top = self.book_view.value[0]
@@ -140,11 +184,12 @@ class Quoter(Actor):
                               predicted_return=predicted_return, volatility_bps_per_s=volatility,
                               alpha_enabled=self.trading == "active")
         actions = plan_requote(quote, list(self.working.values()), tolerance_ticks=cfg.requote_tolerance_ticks,
-                               max_age_ns=int(cfg.max_order_age_s * 1e9), now_ns=time.monotonic_ns())
+                               max_age_ns=int(cfg.max_order_age_s * 1e9), now_ns=self._now_ns(notice))
         if not actions:
             return
         self.quotes += 1
         stamps = (int(top["ts_recv_ns"]), int(top["ts_feed_ns"]), int(top["ts_book_ns"]))
+        self._placed_ns = self._now_ns(notice)
         for action in actions:
             self._send_action(action, stamps)
 
@@ -160,7 +205,7 @@ class Quoter(Actor):
             case PlaceAction():
                 client_id = f"{self._id_prefix}{next(self._ids)}"
                 self.working[client_id] = WorkingOrder(client_id, action.side, action.px_tick, action.qty_lot,
-                                                       time.monotonic_ns())
+                                                       self._placed_ns)
                 msg = PlaceOrder(client_id=client_id, symbol=self.symbol, side=action.side, px_tick=action.px_tick,
                                  qty_lot=action.qty_lot, post_only=True, ts_recv_ns=ts_recv_ns,
                                  ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=time.time_ns())

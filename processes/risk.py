@@ -17,6 +17,8 @@ import zmq
 
 from ipc.endpoints import shm_name
 from ipc.messages import (
+    Barrier,
+    BarrierDone,
     CancelAll,
     CancelOrder,
     EndOfStream,
@@ -72,6 +74,7 @@ class Risk(Actor):
         self.order_topic = f"ord.{self.symbol}".encode()
         self.risk_topic = f"risk.{self.symbol}".encode()
         self.position = Position(self.tick_size, self.lot_size)
+        self.event_time = cfg.pipeline.mode == "replay"  # checks on the capture's clock: deterministic
         self.open_orders: dict[str, OpenOrder] = {}
         self.rate = RateWindow()
         self.trading = TradingState.ACTIVE
@@ -94,6 +97,9 @@ class Risk(Actor):
                 self._forward(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
             case CancelAll():
                 self._forward(msg)
+            case Barrier():  # replay lockstep: our rejects to the quoter precede it too
+                self._forward(msg)
+                send(self.pub.sock, self.risk_topic, msg)
             case _:
                 log.warning("risk: unexpected %s on intents", type(msg).__name__)
 
@@ -101,7 +107,7 @@ class Risk(Actor):
         book_ts = signal_ts = 0
         if self.book_view.read():
             top = self.book_view.value[0]
-            book_ts = int(top["ts_book_ns"])
+            book_ts = int(top["ts_recv_ns"] if self.event_time else top["ts_book_ns"])
             if top["n_bids"] and top["n_asks"]:
                 self.last_mid_tick = 0.5 * (int(top["bid_px"][0]) + int(top["ask_px"][0]))
         if self.signal_view.read():
@@ -120,7 +126,7 @@ class Risk(Actor):
         )
 
     def _check_and_send(self, msg: PlaceOrder) -> None:
-        now_ns = time.time_ns()
+        now_ns = msg.ts_recv_ns if self.event_time else time.time_ns()
         reject = check_order(
             self.config.risk, OrderCheck(msg.side, msg.px_tick, msg.qty_lot), self._exposure(), self._market_view(),
             tick_size=self.tick_size, lot_size=self.lot_size, now_ns=now_ns, state=self.trading,
@@ -161,6 +167,8 @@ class Risk(Actor):
                 self.publish_status()
             case OrderCanceled() | OrderRejected():
                 self.open_orders.pop(msg.client_id, None)
+            case Barrier():  # the gateway has answered everything before it
+                self.publish_control(BarrierDone(process=self.name, seq=msg.seq, ts_ns=time.time_ns()))
             case _:
                 log.warning("risk: unexpected %s on events", type(msg).__name__)
 

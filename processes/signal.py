@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ipc.endpoints import shm_name
-from ipc.messages import BookChanged, BookMsg, EndOfStream, SignalUpdated
+from ipc.messages import Barrier, BarrierDone, BookChanged, BookMsg, EndOfStream, SignalUpdated
 from ipc.ring import RingReader
 from ipc.seqlock import SeqlockWriter
 from ipc.shm_layout import SIGNAL_DTYPE, TRADE_DTYPE, book_top_dtype
@@ -43,6 +43,9 @@ class Signal(Actor):
         self.add_input(self.sockets.subscriber(["book"], [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
         self.pub = self.add_publisher("signal")
         self.model = SignalModel(cfg.signal)
+        self.event_time = cfg.pipeline.mode == "replay"  # stamps on the capture's clock: deterministic
+        if self.event_time and cfg.replay.lockstep:
+            self.consumers = {"signal": ("quoter",)}  # the quoter waits for our notices only in lockstep
         self.topic = f"sig.{self.symbol}".encode()
         self._pending: BookChanged | None = None
         self.predictions = 0
@@ -57,6 +60,9 @@ class Signal(Actor):
         match msg:
             case BookChanged():
                 self._pending = msg
+            case Barrier():  # replay lockstep: predict on what came before, then say so
+                self.act_once(0)
+                self.publish_control(BarrierDone(process=self.name, seq=msg.seq, ts_ns=time.time_ns()))
             case _:
                 log.warning("signal: unexpected %s", type(msg).__name__)
 
@@ -94,7 +100,7 @@ class Signal(Actor):
         if not pred.healthy:
             self.unhealthy += 1
         rec = self.writer.begin()
-        rec["ts_ns"] = time.time_ns()
+        rec["ts_ns"] = int(top["ts_recv_ns"]) if self.event_time else time.time_ns()
         rec["update_id"] = int(top["update_id"])
         rec["predicted_return"] = pred.predicted_return
         rec["fair_px_tick"] = pred.fair_px_tick
@@ -102,7 +108,8 @@ class Signal(Actor):
         rec["imbalance"] = pred.imbalance
         rec["healthy"] = int(pred.healthy)
         seq = self.writer.commit()
-        send(self.pub.sock, self.topic, SignalUpdated(symbol=self.symbol, seq=seq, ts_ns=time.time_ns()))
+        send(self.pub.sock, self.topic, SignalUpdated(symbol=self.symbol, seq=seq, ts_ns=time.time_ns(),
+                                                      update_id=int(top["update_id"])))
         self.msgs_out += 1
         self.predictions += 1
 
