@@ -1,6 +1,7 @@
-"""Strategy hot paths: signal per book event (20 levels), quote + requote plan per event,
-pre-trade check per order. Inputs are a seeded synthetic BTCUSDT-like stream prepared outside
-the timed call (no capture ships with the repo yet)."""
+"""Strategy hot paths: signal per book event (20 levels; 8 features + RLS update on the label that
+matures + predict), RLS update alone, quote + requote plan per event (one level and a 3-level
+ladder), pre-trade check per order, stop state machine per mark. Inputs are a seeded synthetic
+BTCUSDT-like stream prepared outside the timed call (captures stay out of the repo)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 
 from mm.config import QuoterConfig, RiskConfig, SignalConfig
-from mm.quoting import Quote, WorkingOrder, compute_quote, plan_requote
-from mm.risk_rules import Exposure, MarketView, OrderCheck, RateWindow, TradingState, check_order
+from mm.quoting import Quote, WorkingOrder, compute_quote, compute_quotes, plan_requote, plan_requote_levels
+from mm.risk_rules import (Exposure, MarketView, MarkEvent, OrderCheck, RateWindow, StopState, TradingState,
+                           apply_stop_event, check_order)
+from mm.rls import RLS
 from mm.signal import SignalModel
 
 DEPTH = 20
@@ -43,11 +46,17 @@ def books():
 
 @pytest.mark.benchmark(group="strategy")
 def test_bench_signal_on_book_per_event(benchmark, books):
+    """Steady state: 10 s of warm-up first, so a label matures (and the RLS updates) every event."""
     model = SignalModel(SignalConfig())
-    cursor = [0]
+    assert len(model.features.columns) == 8
+    for ts_ns, bid_px, bid_qty, ask_px, ask_qty in books[:1_000]:
+        model.on_book(ts_ns, bid_px, bid_qty, ask_px, ask_qty, DEPTH, DEPTH)
+    assert model.rls.updates > 0
+    cursor = [1_000]
 
     def on_next_book():
         ts_ns, bid_px, bid_qty, ask_px, ask_qty = books[cursor[0] % EVENTS]
+        ts_ns += (cursor[0] // EVENTS) * 60 * S  # time keeps moving forward across laps
         cursor[0] += 1
         return model.on_book(ts_ns, bid_px, bid_qty, ask_px, ask_qty, DEPTH, DEPTH)
 
@@ -135,3 +144,55 @@ def test_bench_check_order_per_order(benchmark):
     result = benchmark(check)
 
     assert result is None
+
+
+@pytest.mark.benchmark(group="strategy")
+def test_bench_rls_update_8_features(benchmark):
+    rng = np.random.default_rng(5)
+    xs = rng.normal(size=(EVENTS, 8))
+    ys = xs @ np.linspace(-1, 1, 8) + rng.normal(size=EVENTS)
+    rls = RLS(8, forgetting=0.9998, ridge=3_000.0)
+    cursor = [0]
+
+    def update():
+        i = cursor[0] % EVENTS
+        cursor[0] += 1
+        return rls.update(xs[i], float(ys[i]))
+
+    assert benchmark(update)
+    assert rls.resets == 0
+
+
+@pytest.mark.benchmark(group="strategy")
+def test_bench_ladder_and_plan_per_event(benchmark, books):
+    cfg = QuoterConfig(levels=3, risk_aversion=0.05, arrival_decay_per_tick=1.0)
+    working = [WorkingOrder(f"mm-{i}", 1 if i < 3 else -1, 5_999_990 - i if i < 3 else 6_000_010 + i, cfg.size_lot,
+                            1_700_000_000 * S) for i in range(6)]
+    max_age_ns = int(cfg.max_order_age_s * S)
+    now_ns = 1_700_000_001 * S
+    cursor = [0]
+
+    def ladder_and_plan():
+        _, bid_px, _, ask_px, _ = books[cursor[0] % EVENTS]
+        cursor[0] += 1
+        ladder = compute_quotes(cfg, best_bid_tick=int(bid_px[0]), best_ask_tick=int(ask_px[0]), position_lot=300,
+                                max_position_lot=10_000, predicted_return=1e-5, volatility_bps_per_s=1.5)
+        return ladder, plan_requote_levels(ladder, working, tolerance_ticks=1, max_age_ns=max_age_ns, now_ns=now_ns)
+
+    ladder, actions = benchmark(ladder_and_plan)
+
+    assert len(ladder.bids) == 3 and ladder.bids[0][0] < ladder.asks[0][0]
+    assert len(actions) <= 12
+
+
+@pytest.mark.benchmark(group="strategy")
+def test_bench_stop_state_machine_per_mark(benchmark):
+    limits = RiskConfig(max_order_lot=2_000, max_position_lot=10_000, max_notional_quote=2_000.0,
+                        price_band_bps=50.0, max_orders_per_s=50.0, max_book_age_ms=2_000.0,
+                        max_signal_age_ms=5_000.0, soft_stop_drawdown_quote=50.0, hard_stop_drawdown_quote=200.0)
+    state = StopState()
+    event = MarkEvent(1.0, 1.5)
+
+    new_state, actions = benchmark(apply_stop_event, limits, state, event, 1_700_000_000 * S)
+
+    assert new_state.trading is TradingState.ACTIVE and actions == []

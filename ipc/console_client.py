@@ -6,11 +6,13 @@ missed its reply is stuck); after the last retry the caller gets ControlUnreacha
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import zmq
 
+from ipc.curve import make_client
 from ipc.endpoints import endpoint
 from ipc.messages import ConsoleReply, ConsoleRequest
 from mm.config import Config
@@ -24,6 +26,8 @@ class ControlUnreachableError(MMError):
 class ControlClient:
     def __init__(self, config: Config, *, timeout_ms: int = 1000, retries: int = 3) -> None:
         self.address = endpoint(config, "control")
+        tcp = config.ipc.transport == "tcp"
+        self.curve_dir = Path(config.ipc.curve_keys_dir) if tcp else None
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.ctx = zmq.Context()
@@ -34,6 +38,8 @@ class ControlClient:
         if self._sock is None:
             sock = self.ctx.socket(zmq.REQ)
             sock.setsockopt(zmq.LINGER, 0)
+            if self.curve_dir is not None:
+                make_client(sock, self.curve_dir)
             sock.connect(self.address)
             self._sock = sock
         return self._sock

@@ -239,6 +239,15 @@ class BarrierDone(Msg):
     ts_ns: int
 
 
+class StageReport(Msg):
+    """A stage's periodic summary for the console (`kind` e.g. "latency"; `body` JSON)."""
+
+    process: str
+    kind: str
+    body: str
+    ts_ns: int
+
+
 class SetParam(Msg):
     """risk -> all: an operator changed a runtime parameter (validated already)."""
 
@@ -259,7 +268,7 @@ FeedMsg = BookSnapshot | DepthDiff | Trade | BookTicker | Barrier | EndOfStream
 FeedControl = SnapshotRequest
 BookMsg = BookChanged | Barrier | EndOfStream
 SignalMsg = SignalUpdated | EndOfStream
-ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | ShutdownRequest | BarrierDone
+ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | ShutdownRequest | BarrierDone | StageReport
 
 
 # ---- operator console: REQ/REP on the control endpoint (JSON for humans) ----------------------

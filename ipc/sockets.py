@@ -12,6 +12,7 @@ import logging
 import os
 import stat
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -105,8 +106,11 @@ class SocketSet:
         sock.connect(endpoint(self.config, name))
         return sock
 
-    def reply(self, name: str) -> zmq.Socket:
+    def reply(self, name: str, configure: Callable[[zmq.Socket], None] | None = None) -> zmq.Socket:
+        """A REP socket; `configure` runs before bind (e.g. CURVE server options)."""
         sock = self._make(zmq.REP)
+        if configure is not None:
+            configure(sock)
         self._bind(sock, name)
         return sock
 

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--depth", type=int, default=10)
     book.add_argument("--json", action="store_true")
 
+    report = sub.add_parser("report", help="run reports")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    compare = report_sub.add_parser("compare", help="two runs side by side")
+    compare.add_argument("a", type=Path, metavar="A.json")
+    compare.add_argument("b", type=Path, metavar="B.json")
+
     bench = sub.add_parser("bench", help="benchmarks of the whole pipeline")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     latency = bench_sub.add_parser("latency", help="tick-to-order latency of the six-process pipeline")
@@ -109,6 +115,21 @@ def cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from mm.report_compare import compare_reports
+
+    reports = []
+    for path in (args.a, args.b):
+        try:
+            reports.append(json.loads(path.read_text()))
+        except OSError as e:
+            raise UsageError(f"{path}: cannot read: {e.strerror}") from None
+        except ValueError as e:
+            raise UsageError(f"{path}: not a JSON report: {e}") from None
+    print(compare_reports(reports[0], reports[1], names=(args.a.name, args.b.name)))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from processes.latency_bench import run_latency_bench
 
@@ -118,7 +139,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                              as_json=args.json)
 
 
-COMMANDS: dict[str, Any] = {"run": cmd_run, "replay": cmd_replay, "console": cmd_console, "book": cmd_book, "bench": cmd_bench}
+COMMANDS: dict[str, Any] = {"run": cmd_run, "replay": cmd_replay, "console": cmd_console, "book": cmd_book, "bench": cmd_bench,
+                             "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,6 +62,12 @@ class IpcConfig(Section):
     startup_timeout_s: PositiveFloat = 30.0
     shutdown_deadline_s: PositiveFloat = 5.0
     order_linger_ms: NonNegInt = 1000
+    curve_keys_dir: str = ""  # tcp: the control endpoint needs CURVE keys (`mm keys console --dir D`)
+
+    def __post_init__(self) -> None:
+        if self.transport == "tcp" and not self.curve_keys_dir:
+            raise ValueError("'curve_keys_dir' is required when transport = \"tcp\": the console endpoint "
+                             "must not be open on the network without CURVE keys")
 
 
 class SimConfig(Section):
@@ -116,9 +122,9 @@ class SignalConfig(Section):
     prior_coefs_bps: tuple[float, ...] = ()  # warm start, bps per feature std (model order); () = zeros
     label_clip_sigma: PositiveFloat = 5.0  # training labels winsorised at this many label stds
     max_prediction_sigma: PositiveFloat = 1.0  # |prediction| capped at this many label stds
-    ic_halflife_labels: PositiveFloat = 3_000.0
-    ic_threshold: float = 0.0  # rolling out-of-sample IC below this: alpha falls back to zero
-    ic_recover_threshold: float = 0.03  # ... and comes back above this
+    ic_halflife_labels: PositiveFloat = 1_000.0
+    ic_threshold: float = 0.02  # rolling out-of-sample IC below this: alpha falls back to zero
+    ic_recover_threshold: float = 0.05  # ... and comes back above this
     min_labels: NonNegInt = 600  # labels before the self-check may switch alpha off
 
     def __post_init__(self) -> None:
@@ -195,6 +201,7 @@ class MetricsConfig(Section):
 
 class LogConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"  # json: one JSON object a line (files under supervisord)
 
 
 class Config(Section, kw_only=True):

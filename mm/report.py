@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from mm.config import PROCESS_NAMES
@@ -9,7 +10,7 @@ from mm.config import PROCESS_NAMES
 EMPTY_LATENCY = {"p50": 0, "p90": 0, "p99": 0, "max": 0, "count": 0}
 
 
-def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, pipeline: str,
+def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, pipeline: str, symbol: str,
                  tick_size: float, lot_size: float) -> dict[str, Any]:
     """`stats` maps process name -> what it wrote at its clean stop (missing = it did not stop cleanly).
 
@@ -26,11 +27,11 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
     top = book.get("top", {})
     latency = gateway.get("latency_ns", {"tick_to_order": dict(EMPTY_LATENCY)})
 
-    def px(tick: int | None) -> float | None:
-        return None if tick is None else round(tick * tick_size, 12)
+    def px(tick: int | None) -> float | None:  # exact decimal, then one rounding to float
+        return None if tick is None else float(Decimal(tick) * Decimal(repr(tick_size)))
 
     def qty(lot: int | None) -> float | None:
-        return None if lot is None else round(lot * lot_size, 12)
+        return None if lot is None else float(Decimal(lot) * Decimal(repr(lot_size)))
 
     if mode == "replay" and feed.get("last_ts_ns"):
         duration_s = (feed["last_ts_ns"] - feed["first_ts_ns"]) / 1e9
@@ -38,6 +39,7 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
         duration_s = wall_s
     return {
         "pipeline": pipeline,
+        "instrument": {"symbol": symbol, "tick_size": tick_size, "lot_size": lot_size},
         "wall_s": round(wall_s, 3),
         "mode": mode,
         "events": feed.get("events", 0),

@@ -168,3 +168,179 @@ def dependency_policy(dead_peers: set[str] | frozenset[str]) -> TradingState | N
     if HALT_ON_DEAD_PEERS & dead_peers:
         return TradingState.HALTED
     return None
+
+
+# ---- reduce-only, stop-losses, kill switch: one pure state machine ----------------------------------
+
+
+class StopState(msgspec.Struct, frozen=True):
+    """Risk's trading state and what decides it. `trading` is derived: HALTED while hard-stopped
+    (hard stop or kill switch), else REDUCING while soft-stopped or the operator's reduce-only is
+    on, else ACTIVE. PnL is total PnL in quote currency (realised + unrealised - fees)."""
+
+    trading: TradingState = TradingState.ACTIVE
+    is_hard_stopped: bool = False
+    is_soft_stopped: bool = False
+    is_operator_reduce_only: bool = False
+    peak_pnl_quote: float = 0.0  # highest PnL since start or the last resume: the hard stop's peak
+    soft_peak_pnl_quote: float = 0.0  # the soft stop's peak, re-based when a soft stop ends
+    soft_until_ns: int = 0  # the soft stop's cooldown ends here
+    last_pnl_quote: float = 0.0
+    last_volatility_bps_per_s: float = 0.0
+    size_ratio: float = 1.0  # quote sizes x this (the soft stop's shrink)
+    widen_ticks: float = 0.0  # half-spread + this (the soft stop's widen)
+    soft_stops: int = 0
+    hard_stops: int = 0
+    kills: int = 0
+    reason: str = ""
+
+
+class MarkEvent(msgspec.Struct, frozen=True):
+    """A new PnL mark (after a fill or a book change) and the volatility in force."""
+
+    pnl_quote: float
+    volatility_bps_per_s: float = 0.0
+
+
+class OperatorReduceOnly(msgspec.Struct, frozen=True):
+    is_on: bool
+
+
+class OperatorResume(msgspec.Struct, frozen=True):
+    """The only way out of a hard stop or the kill switch."""
+
+
+class KillSwitch(msgspec.Struct, frozen=True):
+    reason: str = "kill switch"
+
+
+StopEvent = MarkEvent | OperatorReduceOnly | OperatorResume | KillSwitch
+
+
+class CancelAllAction(msgspec.Struct, frozen=True):
+    reason: str
+
+
+class FlattenAction(msgspec.Struct, frozen=True):
+    """Close the position (reduce-only, taker if need be): the shell sends it, risk approves it."""
+
+    reason: str
+
+
+class AdjustQuotesAction(msgspec.Struct, frozen=True):
+    size_ratio: float
+    widen_ticks: float
+
+
+StopAction = CancelAllAction | FlattenAction | AdjustQuotesAction
+
+
+def _derive(state: StopState) -> TradingState:
+    if state.is_hard_stopped:
+        return TradingState.HALTED
+    if state.is_soft_stopped or state.is_operator_reduce_only:
+        return TradingState.REDUCING
+    return TradingState.ACTIVE
+
+
+def apply_stop_event(
+    limits: RiskConfig, state: StopState, event: StopEvent, now_ns: int
+) -> tuple[StopState, list[StopAction]]:
+    """(state, event, now_ns) -> (state, actions). Policy:
+
+    - Hard stop: drawdown from the peak PnL (peak since start or the last resume) reaches
+      `hard_stop_drawdown_quote` -> HALTED, cancel all, flatten if `flatten_on_hard_stop`; only
+      OperatorResume leaves it (the peaks restart at the PnL then). The kill switch does the same.
+    - Soft stop: drawdown from the soft peak reaches `soft_stop_drawdown_quote`, or volatility
+      reaches `soft_stop_vol_bps_per_s` -> REDUCING (reduce-only), cancel all (resting orders
+      that add exposure go), quotes shrink by `soft_stop_size_ratio` and widen by
+      `soft_stop_widen_ticks`, for at least `soft_stop_cooldown_s`.
+    - Recovery (stated policy): at the first mark after the cooldown where volatility is below its
+      trigger, the soft stop ends, sizes and spread go back to normal, and the soft peak is
+      re-based to the PnL then (the loss is accepted; the hard stop still measures from the
+      overall peak, so repeated soft stops cannot walk PnL down past the hard limit).
+    - Operator reduce-only: REDUCING while on, whatever the stops say; off returns to what they say.
+    """
+    actions: list[StopAction] = []
+    match event:
+        case MarkEvent(pnl_quote=pnl, volatility_bps_per_s=volatility):
+            if not math.isfinite(pnl):
+                return state, actions
+            peak = max(state.peak_pnl_quote, pnl)
+            soft_peak = max(state.soft_peak_pnl_quote, pnl)
+            state = msgspec.structs.replace(
+                state, peak_pnl_quote=peak, soft_peak_pnl_quote=soft_peak, last_pnl_quote=pnl,
+                last_volatility_bps_per_s=volatility,
+            )
+            if state.is_hard_stopped:
+                return state, actions
+            if 0.0 < limits.hard_stop_drawdown_quote <= peak - pnl:
+                return _hard_stop(limits, state, f"hard stop: drawdown {peak - pnl:.6g} from peak {peak:.6g}")
+            is_vol_high = 0.0 < limits.soft_stop_vol_bps_per_s <= volatility
+            is_drawdown = 0.0 < limits.soft_stop_drawdown_quote <= soft_peak - pnl
+            if not state.is_soft_stopped and (is_vol_high or is_drawdown):
+                reason = (f"soft stop: drawdown {soft_peak - pnl:.6g}" if is_drawdown
+                          else f"soft stop: volatility {volatility:.6g} bps/s")
+                state = msgspec.structs.replace(
+                    state, is_soft_stopped=True, soft_until_ns=now_ns + int(limits.soft_stop_cooldown_s * 1e9),
+                    size_ratio=limits.soft_stop_size_ratio, widen_ticks=limits.soft_stop_widen_ticks,
+                    soft_stops=state.soft_stops + 1, reason=reason,
+                )
+                actions = [CancelAllAction(reason), AdjustQuotesAction(state.size_ratio, state.widen_ticks)]
+            elif state.is_soft_stopped and now_ns >= state.soft_until_ns and not is_vol_high:
+                state = msgspec.structs.replace(
+                    state, is_soft_stopped=False, size_ratio=1.0, widen_ticks=0.0, soft_peak_pnl_quote=pnl,
+                    reason="soft stop ended",
+                )
+                actions = [AdjustQuotesAction(1.0, 0.0)]
+        case OperatorReduceOnly(is_on=is_on):
+            state = msgspec.structs.replace(state, is_operator_reduce_only=is_on)
+            if is_on and not state.is_hard_stopped:
+                actions = [CancelAllAction("operator reduce-only")]
+        case OperatorResume():
+            if state.is_hard_stopped:
+                pnl = state.last_pnl_quote
+                state = msgspec.structs.replace(
+                    state, is_hard_stopped=False, is_soft_stopped=False, peak_pnl_quote=pnl,
+                    soft_peak_pnl_quote=pnl, size_ratio=1.0, widen_ticks=0.0, reason="resumed by operator",
+                )
+                actions = [AdjustQuotesAction(1.0, 0.0)]
+        case KillSwitch(reason=reason):
+            state = msgspec.structs.replace(state, kills=state.kills + 1)
+            return _hard_stop(limits, state, reason, is_kill=True)
+        case _:
+            raise TypeError(f"apply_stop_event: unknown event {type(event).__name__}")
+    return msgspec.structs.replace(state, trading=_derive(state)), actions
+
+
+def _hard_stop(
+    limits: RiskConfig, state: StopState, reason: str, is_kill: bool = False
+) -> tuple[StopState, list[StopAction]]:
+    was_stopped = state.is_hard_stopped
+    state = msgspec.structs.replace(
+        state, is_hard_stopped=True, hard_stops=state.hard_stops + (0 if is_kill or was_stopped else 1),
+        reason=reason, trading=TradingState.HALTED,
+    )
+    actions: list[StopAction] = [CancelAllAction(reason)]
+    if limits.flatten_on_hard_stop:
+        actions.append(FlattenAction(reason))
+    return state, actions
+
+
+class RejectCounts:
+    """Every rejection counted by reason (the report's `risk.rejected_checks`)."""
+
+    def __init__(self) -> None:
+        self.by_reason: dict[str, int] = {}
+
+    def record(self, reject: Reject | None) -> Reject | None:
+        if reject is not None:
+            self.by_reason[reject.value] = self.by_reason.get(reject.value, 0) + 1
+        return reject
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_reason.values())
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(sorted(self.by_reason.items()))

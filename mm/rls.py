@@ -5,8 +5,8 @@
     sum_i lambda^(t-i) (y_i - w.x_i)^2  +  ridge * |w - w_prior|^2
 
 approximately: the rank-one RLS recursion with forgetting factor lambda, plus one ridge
-pseudo-observation per update on one coordinate in turn (x = e_j, y = w_prior_j, weight
-ridge * n * (1 - lambda)). Forgetting alone lets the penalty decay to nothing, so a direction the
+pseudo-observation every `REGULARISE_EVERY` updates on one coordinate in turn (x = e_j,
+y = w_prior_j, weight ridge * n * REGULARISE_EVERY * (1 - lambda)). Forgetting alone lets the penalty decay to nothing, so a direction the
 data stops exciting would wind its covariance up without bound (the classic RLS "blow-up"); the
 rotating pseudo-observations keep the penalty near `ridge` in steady state, so the covariance of
 each coordinate stays below about 1 / ridge.
@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+REGULARISE_EVERY = 4  # updates per ridge pseudo-observation (it costs as much as an update)
+
 
 class RLS:
     __slots__ = (
@@ -38,6 +40,8 @@ class RLS:
         "_pseudo_weight",
         "_next_coordinate",
         "_px",
+        "_outer",
+        "_inverse_forgetting",
         "updates",
         "skipped",
         "resets",
@@ -65,7 +69,9 @@ class RLS:
         self.prior = np.zeros(n) if prior is None else np.array(prior, dtype=float)
         if self.prior.shape != (n,):
             raise ValueError(f"RLS prior must have {n} coefficients, had {self.prior.shape}")
-        self._pseudo_weight = ridge * n * (1.0 - forgetting)
+        self._pseudo_weight = ridge * n * REGULARISE_EVERY * (1.0 - forgetting)
+        self._inverse_forgetting = 1.0 / forgetting
+        self._outer = np.zeros((n, n))
         self._next_coordinate = 0
         self._px = np.zeros(n)
         self.weights = self.prior.copy()
@@ -93,11 +99,12 @@ class RLS:
         error = y - float(self.weights @ x)
         gain = px / denominator
         self.weights += gain * error
-        covariance -= np.multiply.outer(gain, px)
-        covariance *= 1.0 / self.forgetting
-        if self._pseudo_weight > 0.0:
-            self._regularise()
+        outer = np.multiply.outer(gain, px, out=self._outer)
+        covariance -= outer
+        covariance *= self._inverse_forgetting
         self.updates += 1
+        if self._pseudo_weight > 0.0 and self.updates % REGULARISE_EVERY == 0:
+            self._regularise()
         trace = float(covariance.trace())
         if not (0.0 < trace <= self.max_trace) or not math.isfinite(float(self.weights.sum())):
             self.reset()

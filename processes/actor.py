@@ -442,6 +442,7 @@ def actor_main(actor_cls: type[Actor], argv: list[str] | None = None, *, inherit
     """Entry point of `python -m processes.<name>`; `inherit_logging` in a child forked by `mm run`."""
     parser = argparse.ArgumentParser(prog=f"python -m processes.{actor_cls.name}")
     parser.add_argument("--config", default=None, help="pipeline config (TOML); default: built-in sim")
+    parser.add_argument("--log-format", choices=("text", "json"), default=None, help="overrides [log] format")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -453,7 +454,7 @@ def actor_main(actor_cls: type[Actor], argv: list[str] | None = None, *, inherit
 
         multiprocessing.current_process().name = actor_cls.name
     else:
-        setup_logging(config.log.level, actor_cls.name)
+        setup_logging(config.log.level, actor_cls.name, args.log_format or config.log.format)
     actor = actor_cls(config, args.config)
     return actor.run()
 

@@ -37,6 +37,8 @@ from processes.metrics import StageMetrics
 log = logging.getLogger(__name__)
 
 SNAPSHOT_RETRY_NS = 1_000_000_000  # ask again if a requested snapshot has not come within 1 s
+LOG_EVERY_NS = 50_000_000  # plots: at most 20 top-of-book rows a second
+LOG_MAX_ROWS = 500_000
 
 
 class Book(Actor):
@@ -66,6 +68,9 @@ class Book(Actor):
         self.trades = 0
         self.tickers = 0
         self.notices = 0
+        self.mid_log: list[list[int | None]] = []
+        self._last_top: tuple[int | None, int | None] = (None, None)
+        self._last_log_ns = 0
 
     def on_market_data(self, topic: bytes, msg: Any) -> None:
         match msg:
@@ -112,11 +117,19 @@ class Book(Actor):
         rec["ask_px"] = self._ask_px
         rec["ask_qty"] = self._ask_qty
         seq = self.top_writer.commit()
+        self._log_top(cause.ts_recv_ns, n_bids, n_asks)
         send(self.pub.sock, self.topic, BookChanged(symbol=self.symbol, seq=seq, update_id=update_id,
                                                     ts_recv_ns=cause.ts_recv_ns, ts_feed_ns=cause.ts_feed_ns,
                                                     ts_book_ns=ts_book_ns))
         self.msgs_out += 1
         self.notices += 1
+
+    def _log_top(self, ts_ns: int, n_bids: int, n_asks: int) -> None:
+        """Top of book for the report's plots: on change, at most one row per LOG_EVERY_NS."""
+        top = (int(self._bid_px[0]) if n_bids else None, int(self._ask_px[0]) if n_asks else None)
+        if top != self._last_top and ts_ns - self._last_log_ns >= LOG_EVERY_NS and len(self.mid_log) < LOG_MAX_ROWS:
+            self.mid_log.append([ts_ns, top[0], top[1]])
+            self._last_top, self._last_log_ns = top, ts_ns
 
     def on_timer(self, now_ns: int) -> None:
         if not self.sync.needs_snapshot or self.stop_requested or self.state.value == "starting":
@@ -143,7 +156,7 @@ class Book(Actor):
         return {
             "updates": self.sync.updates, "gaps": self.sync.gaps, "resyncs": self.sync.resyncs,
             "crossed": self.sync.crossed, "stale": self.sync.stale, "trades": self.trades,
-            "notices": self.notices,
+            "notices": self.notices, "mid_log": self.mid_log,
             "top": {"bid_px_tick": best_bid[0] if best_bid else None, "bid_qty_lot": best_bid[1] if best_bid else None,
                     "ask_px_tick": best_ask[0] if best_ask else None, "ask_qty_lot": best_ask[1] if best_ask else None},
         }

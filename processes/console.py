@@ -20,7 +20,12 @@ HELP = """commands:
   book [N]          top N levels (ticks, lots)
   position | pnl    position and PnL
   orders            our open orders
+  quotes            our best bids / asks and the touch
+  signal            the newest prediction (return, fair price, volatility, imbalance, age)
+  latency           tick-to-order and per-hop percentiles of recent orders (ns)
   risk              trading state and rejected checks
+  reduce-only       only orders that shrink the position pass
+  flatten           cancel all, reduce-only, and take the touch for the whole position
   pause | resume    stop / restart quoting (pause cancels our orders)
   cancel-all        cancel every order of ours
   kill              kill switch: cancel all and halt until resume
@@ -43,9 +48,33 @@ def format_status(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_latency(result: dict[str, Any]) -> str:
+    if not result.get("available"):
+        return "no latency figures yet"
+    lines = [f"{'ns':<16} {'p50':>10} {'p90':>10} {'p99':>10} {'max':>10} {'count':>7}"]
+    for name, p in result.items():
+        if isinstance(p, dict):
+            lines.append(f"{name:<16} {p['p50']:>10} {p['p90']:>10} {p['p99']:>10} {p['max']:>10} {p['count']:>7}")
+    return "\n".join(lines)
+
+
+def format_book(result: dict[str, Any]) -> str:
+    bids, asks = result.get("bids", []), result.get("asks", [])
+    lines = [f"update {result.get('update_id', '-')}", f"{'bid qty':>12} {'bid':>12} | {'ask':<12} {'ask qty':<12}"]
+    for i in range(max(len(bids), len(asks))):
+        bid = bids[i] if i < len(bids) else ["", ""]
+        ask = asks[i] if i < len(asks) else ["", ""]
+        lines.append(f"{bid[1]!s:>12} {bid[0]!s:>12} | {ask[0]!s:<12} {ask[1]!s:<12}")
+    return "\n".join(lines)
+
+
 def format_reply(command: str, result: dict[str, Any]) -> str:
     if command == "status":
         return format_status(result)
+    if command == "latency":
+        return format_latency(result)
+    if command == "book":
+        return format_book(result)
     return "\n".join(f"{key}: {value}" for key, value in result.items())
 
 
@@ -81,8 +110,8 @@ def interactive(client: ControlClient, config: Config, as_json: bool) -> int:
     try:
         import readline  # noqa: F401  (history and line editing for input())
 
-        words = ["status", "book", "position", "pnl", "orders", "risk", "pause", "resume", "cancel-all", "kill",
-                 "set", "help", "quit"]
+        words = ["status", "book", "position", "pnl", "orders", "quotes", "signal", "latency", "risk", "pause",
+                 "resume", "cancel-all", "kill", "reduce-only", "flatten", "set", "audit", "help", "quit"]
         readline.set_completer(lambda text, i: ([w for w in words if w.startswith(text)] + [None])[i])
         readline.parse_and_bind("tab: complete")
     except ImportError:

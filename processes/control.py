@@ -7,12 +7,16 @@ with its origin and the value before and after.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
+
+from ipc.curve import make_server
 
 from ipc.messages import ConsoleReply, ConsoleRequest, SetParam
 from mm.config import PROCESS_NAMES, with_param
@@ -30,14 +34,27 @@ MAX_REQUESTS_PER_TURN = 16
 class ControlPlane:
     def __init__(self, risk: Risk) -> None:
         self.risk = risk
-        self.sock = risk.sockets.reply("control")
+        curve_dir = risk.config.ipc.curve_keys_dir
+        self.authenticator = None
+        if risk.config.ipc.transport == "tcp":
+            self.sock = risk.sockets.reply("control", configure=lambda sock: self._secure(sock, Path(curve_dir)))
+        else:
+            self.sock = risk.sockets.reply("control")
         self._decoder = msgspec.json.Decoder(ConsoleRequest)
         self._encoder = msgspec.json.Encoder()
         self.handlers = {
             "status": self.status, "pause": self.pause, "resume": self.resume, "cancel-all": self.cancel_all,
             "kill": self.kill, "set": self.set_param, "position": self.position, "pnl": self.position,
-            "book": self.book, "orders": self.orders, "risk": self.risk_state,
+            "book": self.book, "orders": self.orders, "risk": self.risk_state, "signal": self.signal,
+            "quotes": self.quotes, "latency": self.latency, "reduce-only": self.reduce_only, "flatten": self.flatten,
         }
+
+    def _secure(self, sock: zmq.Socket, directory: Path) -> None:
+        self.authenticator = make_server(sock, self.risk.sockets.ctx, directory)
+
+    def close(self) -> None:
+        if self.authenticator is not None:
+            self.authenticator.stop()
 
     def serve(self) -> None:
         for _ in range(MAX_REQUESTS_PER_TURN):
@@ -152,6 +169,40 @@ class ControlPlane:
 
     def orders(self, args: list[str]) -> dict[str, Any]:
         return {"open": {cid: msgspec.to_builtins(o) for cid, o in sorted(self.risk.open_orders.items())}}
+
+    def signal(self, args: list[str]) -> dict[str, Any]:
+        view = self.risk.signal_view
+        if not view.read():
+            return {"available": False}
+        pred = view.value[0]
+        return {"available": True, "update_id": int(pred["update_id"]), "predicted_return": float(pred["predicted_return"]),
+                "fair_px_tick": float(pred["fair_px_tick"]), "volatility_bps_per_s": float(pred["volatility_bps_per_s"]),
+                "imbalance": float(pred["imbalance"]), "healthy": bool(pred["healthy"]),
+                "age_ms": round((time.time_ns() - int(pred["ts_ns"])) / 1e6, 3)}
+
+    def quotes(self, args: list[str]) -> dict[str, Any]:
+        orders = self.risk.open_orders.values()
+        bids = sorted(((o.px_tick, o.leaves_lot) for o in orders if o.side > 0), reverse=True)
+        asks = sorted((o.px_tick, o.leaves_lot) for o in orders if o.side < 0)
+        return {"bids": [list(b) for b in bids], "asks": [list(a) for a in asks], "book": self.book(["1"])}
+
+    def latency(self, args: list[str]) -> dict[str, Any]:
+        report = self.risk.stage_reports.get("latency")
+        if report is None:
+            return {"available": False}
+        return {"available": True, "age_ms": round((time.time_ns() - report.ts_ns) / 1e6, 3), **json.loads(report.body)}
+
+    def reduce_only(self, args: list[str]) -> dict[str, Any]:
+        before = self.risk.trading.value
+        self.risk.reduce_only()
+        self._audit("reduce-only", before, self.risk.trading.value)
+        return {"trading": self.risk.trading.value}
+
+    def flatten(self, args: list[str]) -> dict[str, Any]:
+        before = (self.risk.trading.value, self.risk.position.position_lot)
+        result = self.risk.flatten()
+        self._audit("flatten", before, result)
+        return result
 
     def risk_state(self, args: list[str]) -> dict[str, Any]:
         return {"trading": self.risk.trading.value, "paused": self.risk.paused, "halt_reason": self.risk.halt_reason,

@@ -8,6 +8,7 @@ it cancels every order of ours.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -20,6 +21,7 @@ from ipc.endpoints import latency_path
 from ipc.messages import (
     Barrier,
     BookSnapshot,
+    StageReport,
     BookTicker,
     CancelAll,
     CancelOrder,
@@ -43,6 +45,8 @@ from processes.metrics import StageMetrics
 log = logging.getLogger(__name__)
 
 HOPS = ("feed_to_book", "book_to_quoter", "quoter_to_risk", "risk_to_gateway")
+REPORT_EVERY_NS = 1_000_000_000
+REPORT_WINDOW = 10_000
 
 
 class Gateway(Actor):
@@ -68,6 +72,7 @@ class Gateway(Actor):
         self._in_flight_until_ns = 0
         self._last_cause_ns = 0
         self._observed = 0  # latency samples already exported to metrics
+        self._next_report_ns = 0
         self.event_time = cfg.pipeline.mode == "replay"
         self.market_ts_ns = 0
         self._barrier_md = self._barrier_orders = self._barrier_passed = 0
@@ -79,6 +84,9 @@ class Gateway(Actor):
         self.tick_to_order = SampleBuffer()
         self.hops = {hop: SampleBuffer() for hop in HOPS}
         self.fills: list[dict[str, Any]] = []
+        self.quote_log: list[list[int | None]] = []
+        self._live: dict[str, tuple[int, int]] = {}  # our orders at the venue: side, px_tick
+        self._last_quotes: tuple[int | None, int | None] = (None, None)
 
     # ---- inputs ---------------------------------------------------------------------------------
 
@@ -163,6 +171,7 @@ class Gateway(Actor):
 
     def on_timer(self, now_ns: int) -> None:
         self._emit(self.venue.advance(self.clock_ns()))
+        self.on_timer_report(now_ns)
 
     def next_timer_ns(self) -> int | None:
         """Wake when requests in flight to the venue are due (order-entry latency)."""
@@ -172,7 +181,26 @@ class Gateway(Actor):
 
     # ---- venue events -> order events ------------------------------------------------------------
 
+    def _log_quotes(self) -> None:
+        """Our best working bid / ask for the plots, on change (None: no order on that side)."""
+        bids = [px for side, px in self._live.values() if side > 0]
+        asks = [px for side, px in self._live.values() if side < 0]
+        best = (max(bids) if bids else None, min(asks) if asks else None)
+        if best != self._last_quotes and len(self.quote_log) < 500_000:
+            self.quote_log.append([self.clock_ns(), best[0], best[1]])
+            self._last_quotes = best
+
     def _emit(self, events: list[Any]) -> None:
+        if events:
+            for event in events:
+                match event:
+                    case Accepted():
+                        self._live[event.client_id] = (event.side, event.px_tick)
+                    case Canceled():
+                        self._live.pop(event.client_id, None)
+                    case Filled() if event.leaves_lot == 0:
+                        self._live.pop(event.client_id, None)
+            self._log_quotes()
         for event in events:
             match event:
                 case Accepted():
@@ -207,6 +235,15 @@ class Gateway(Actor):
                 send(self.events.sock, self.topic, msg)
                 self.msgs_out += 1
 
+    def on_timer_report(self, now_ns: int) -> None:
+        """Latency percentiles of the last REPORT_WINDOW orders, for `mm console latency`."""
+        if now_ns < self._next_report_ns:
+            return
+        self._next_report_ns = now_ns + REPORT_EVERY_NS
+        body = {"tick_to_order": percentiles_ns(self.tick_to_order.values()[-REPORT_WINDOW:]),
+                **{hop: percentiles_ns(buf.values()[-REPORT_WINDOW:]) for hop, buf in self.hops.items()}}
+        self.publish_control(StageReport(process=self.name, kind="latency", body=json.dumps(body), ts_ns=time.time_ns()))
+
     def export_metrics(self, metrics: StageMetrics) -> None:
         for state in ("sent", "acked", "filled", "cancelled", "rejected"):
             metrics.add(metrics.orders, self.counts[state], state)
@@ -240,7 +277,7 @@ class Gateway(Actor):
             "reject_reasons": dict(sorted(self.reject_reasons.items())),
             "latency_ns": {"tick_to_order": percentiles_ns(self.tick_to_order.values()),
                            **{hop: percentiles_ns(buf.values()) for hop, buf in self.hops.items()}},
-            "fill_log": self.fills,
+            "fill_log": self.fills, "quote_log": self.quote_log,
         }
 
 

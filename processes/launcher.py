@@ -194,12 +194,23 @@ class Launcher:
             self.latency_samples = {}
         mode = self.config.pipeline.mode
         report = build_report(stats, wall_s=duration_s, mode=mode,
-                              pipeline="replay" if mode == "replay" else self.config.pipeline.name, tick_size=float(self.config.instrument.tick_size),
+                              pipeline="replay" if mode == "replay" else self.config.pipeline.name,
+                              symbol=self.config.instrument.symbol, tick_size=float(self.config.instrument.tick_size),
                               lot_size=float(self.config.instrument.lot_size))
         if self.report_path is not None:
             self.report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
             log.info("report written to %s", self.report_path)
+            self._write_plots(report, stats)
         return report
+
+    def _write_plots(self, report: dict[str, Any], stats: dict[str, dict[str, Any]]) -> None:
+        from processes.plots import write_plots
+
+        assert self.report_path is not None
+        if "gateway" in stats and "tick_to_order" in self.latency_samples:
+            stats["gateway"]["tick_to_order_ns"] = self.latency_samples["tick_to_order"]
+        written = write_plots(report, stats, self.report_path.with_suffix(""))
+        log.info("plots: %s", ", ".join(str(p) for p in written))
 
     def cleanup(self) -> None:
         clean_run_dir(self.config)

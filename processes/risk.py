@@ -31,6 +31,7 @@ from ipc.messages import (
     PlaceOrder,
     RiskRejected,
     RiskStatus,
+    StageReport,
 )
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
@@ -86,6 +87,8 @@ class Risk(Actor):
         self.soft_stops = 0
         self.hard_stops = 0
         self.last_mid_tick = 0.0
+        self.stage_reports: dict[str, StageReport] = {}
+        self._flattens = 0
 
     # ---- order path -----------------------------------------------------------------------------
 
@@ -193,6 +196,38 @@ class Risk(Actor):
             self.halt_reason = ""
         self.publish_status()
 
+    def on_control(self, msg: Any) -> None:
+        if isinstance(msg, StageReport):
+            self.stage_reports[msg.kind] = msg
+
+    def reduce_only(self) -> None:
+        if self.trading == TradingState.ACTIVE:
+            self.trading = TradingState.REDUCING
+            self.publish_status()
+
+    def flatten(self) -> dict[str, Any]:
+        """Cancel all, go reduce-only, and take the touch for the whole position (not post-only)."""
+        self.cancel_all("operator flatten")
+        self.reduce_only()
+        position = self.position.position_lot
+        if position == 0 or not self.book_view.read():
+            return {"sent": False, "position_lot": position}
+        top = self.book_view.value[0]
+        if not (top["n_bids"] and top["n_asks"]):
+            return {"sent": False, "position_lot": position, "why": "empty book"}
+        side = -1 if position > 0 else 1
+        px_tick = int(top["bid_px"][0]) if side < 0 else int(top["ask_px"][0])
+        self._flattens += 1
+        client_id = f"{self.config.gateway.client_id_prefix}{self.config.pipeline.name[:8]}f{self.pid}x{self._flattens}"
+        order = PlaceOrder(client_id=client_id, symbol=self.symbol, side=side, px_tick=px_tick, qty_lot=abs(position),
+                           post_only=False, ts_recv_ns=0, ts_feed_ns=0, ts_book_ns=0, ts_quoter_ns=0,
+                           ts_risk_ns=time.time_ns())
+        self.open_orders[client_id] = OpenOrder(side, px_tick, abs(position))
+        self._forward(order)
+        log.warning("risk: flatten: %s %d lots at %d ticks (%s)", "sell" if side < 0 else "buy", abs(position),
+                    px_tick, client_id)
+        return {"sent": True, "client_id": client_id, "side": side, "px_tick": px_tick, "qty_lot": abs(position)}
+
     def on_peer_died(self, peer: str, now_ns: int) -> None:
         if dependency_policy({peer}) == TradingState.HALTED:
             self.halt(f"peer_dead:{peer}")
@@ -251,6 +286,8 @@ class Risk(Actor):
         }
 
     def close(self) -> None:
+        if getattr(self, "control", None) is not None:
+            self.control.close()
         if getattr(self, "metrics_server", None) is not None:
             self.metrics_server.shutdown()
         super().close()

@@ -128,6 +128,23 @@ def test_console_pause_resume_cancel_all_and_set(running_pipeline):
     assert unknown.returncode == 2 and "unknown command" in unknown.stderr
 
 
+def test_console_reads_and_reduce_only_and_flatten(running_pipeline):
+    _, path, _ = running_pipeline
+    latency = wait_until(lambda: (r := json.loads(console(path, "latency", "--json").stdout)).get("available") and r,
+                         10, interval_s=0.2, what="latency figures from the gateway")
+    assert latency["tick_to_order"]["count"] > 0 and "risk_to_gateway" in latency
+    signal_reply = json.loads(console(path, "signal", "--json").stdout)
+    assert signal_reply["available"] and signal_reply["volatility_bps_per_s"] > 0
+    book = json.loads(console(path, "book", "3", "--json").stdout)
+    assert len(book["bids"]) == 3 and book["bids"][0][0] < book["asks"][0][0]
+    assert "bids" in json.loads(console(path, "quotes", "--json").stdout)
+    assert json.loads(console(path, "reduce-only", "--json").stdout)["trading"] == "reducing"
+    flat = console(path, "flatten", "--json")
+    assert flat.returncode == 0 and "sent" in json.loads(flat.stdout)
+    assert status_json(path)["trading"] == "reducing"
+    assert "p50" in console(path, "latency").stdout  # the table a person reads
+
+
 @pytest.mark.parametrize("victim", ["book", "gateway", "risk"])
 def test_kill_9_shows_dead_within_1s_and_stops_quoting(running_pipeline, victim: str):
     config, path, proc = running_pipeline

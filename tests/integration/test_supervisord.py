@@ -79,8 +79,6 @@ def supervisor_conf_for_test(config_path: Path, work: Path) -> tuple[str, Path]:
         assert old in text, f"supervisor.conf no longer contains {old!r}: update this test's rewrite"
         text = text.replace(old, new)
     text = re.sub(r"^directory = %\(here\)s$", f"directory = {REPO_ROOT}", text, flags=re.MULTILINE)
-    # supervisord -n does not chdir; the programs run `python -m processes.<name>` from the repo
-    text = re.sub(r"^(\[program:[a-z]+\])$", rf"\1\ndirectory = {REPO_ROOT}", text, flags=re.MULTILINE)
     assert "%(here)s" not in text, "supervisor.conf names another path under %(here)s: rewrite it here"
     (sv_dir / "logs").mkdir(parents=True)
     return text, sv_dir / "supervisor.sock"

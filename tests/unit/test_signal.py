@@ -44,7 +44,7 @@ def test_on_book_balanced_book_zero_imbalance_fair_at_mid():
 
 
 def test_on_book_bid_heavy_positive_imbalance_and_return():
-    model = SignalModel(SignalConfig(imbalance_levels=2, imbalance_coef_bps=2.0))
+    model = SignalModel(SignalConfig(imbalance_levels=2, imbalance_coef_bps=2.0, model="imbalance"))
     arrays = book([(100, 30), (99, 10), (98, 1000)], [(101, 5), (102, 5), (103, 1000)])
 
     prediction = model.on_book(1 * S, *arrays)
@@ -182,7 +182,7 @@ def test_on_trade_buys_and_sells_give_flow_imbalance():
 
 
 def test_on_trade_old_flow_decays():
-    model = SignalModel(SignalConfig(ewma_halflife_s=1.0))
+    model = SignalModel(SignalConfig(trade_flow_halflife_s=1.0))
     model.on_trade(0, 1000, 10, 1)
 
     model.on_trade(10 * S, 1000, 10, -1)
