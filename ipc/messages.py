@@ -229,6 +229,8 @@ class RiskStatus(Msg):
     paused: bool
     position_lot: int
     ts_ns: int
+    size_ratio: float = 1.0  # soft stop: quote sizes x this
+    widen_ticks: float = 0.0  # soft stop: half-spread + this
 
 
 class BarrierDone(Msg):

@@ -17,7 +17,7 @@ from mm.book import ASK, BID
 from mm.book_sync import BookSync, Outcome
 from mm.capture import CaptureEvent, CaptureStats, DepthSnapshot, DepthUpdate, read_capture
 from mm.errors import OffGridError
-from mm.ticks import TickGrid, format_price, format_qty, infer_grid, parse_levels
+from mm.ticks import TickGrid, format_price, format_qty, infer_grid, parse_sides
 
 
 class SymbolBook:
@@ -39,7 +39,7 @@ class SymbolBook:
             if first is None:
                 return [], []
             grid = self.grid = infer_grid(self.symbol, first[0], first[1])
-        return parse_levels(grid, bids), parse_levels(grid, asks)
+        return parse_sides(grid, bids, asks)
 
     def top(self, depth: int) -> dict:
         book = self.sync.book
@@ -116,11 +116,12 @@ def build_books(
     """{SYMBOL: {"bids": [[price, qty], ...] best first, "asks": ..., "updates", "gaps",
     "resyncs", "crossed", "stale", "invalid", "synced", "last_update_id", "market"}}.
 
-    `stats` (optional) collects what the read saw, malformed lines included.
+    `stats` (optional) collects what the read saw, malformed lines included; only depth frames
+    are decoded, so the other streams count in `stats.skipped`, by kind.
     """
     if depth < 0:
         raise ValueError(f"depth must be >= 0, was {depth}")
-    return replay_events(read_capture(paths, stats)).result(depth)
+    return replay_events(read_capture(paths, stats, kinds=("depth",))).result(depth)
 
 
 def format_table(result: dict[str, dict]) -> str:

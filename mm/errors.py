@@ -27,3 +27,19 @@ class LayoutMismatchError(MMError):
 
 class OverrunError(MMError):
     """A ring-buffer reader was lapped by the writer: records were overwritten before it read them."""
+
+
+class JournalFormatError(MMError):
+    """A file opened as a journal does not start with the journal header (wrong file or version)."""
+
+
+class KeyFileError(MMError):
+    """An encrypted key file cannot be read: missing, malformed, or of an unknown format."""
+
+
+class WrongPassphraseError(KeyFileError):
+    """The passphrase does not open the key file."""
+
+
+class KeyFileTamperedError(KeyFileError):
+    """The key file's ciphertext or header fails authentication: it was altered after it was written."""

@@ -55,6 +55,8 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
         "fills": gateway.get("fills", 0),
         "position": position.get("position", 0.0),
         "position_lot": position.get("position_lot", 0),
+        "max_abs_position": risk.get("max_abs_position", 0.0),
+        "traded_notional": risk.get("traded_quote", 0.0),
         "pnl": {"realized": position.get("realized", 0.0), "unrealized": position.get("unrealized", 0.0),
                 "fees": position.get("fees", 0.0), "total": position.get("total", 0.0)},
         "book": {
@@ -63,11 +65,25 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
             "top": {"bid_px": px(top.get("bid_px_tick")), "bid_qty": qty(top.get("bid_qty_lot")),
                     "ask_px": px(top.get("ask_px_tick")), "ask_qty": qty(top.get("ask_qty_lot"))},
         },
-        "signal": {"predictions": signal.get("predictions", 0), "trades": signal.get("trades", 0),
-                   "volatility_bps_per_s": signal.get("volatility_bps_per_s", 0.0),
-                   "r2_oos": None, "hit_rate": None, "n": 0},
+        "signal": signal_block(signal),
         "risk": {"halts": risk.get("halts", 0), "soft_stops": risk.get("soft_stops", 0),
-                 "hard_stops": risk.get("hard_stops", 0), "rejected_checks": risk.get("rejected_checks", {}),
-                 "trading": risk.get("trading", "unknown")},
+                 "hard_stops": risk.get("hard_stops", 0), "kills": risk.get("kills", 0),
+                 "rejected_checks": risk.get("rejected_checks", {}), "trading": risk.get("trading", "unknown"),
+                 "stop_reason": risk.get("stop_reason", "")},
         "gateway": {"reject_reasons": gateway.get("reject_reasons", {})},
+    }
+
+
+def signal_block(signal: dict[str, Any]) -> dict[str, Any]:
+    """Prequential scores of the online model (every prediction scored before its label is
+    learned), of what the quoter was given (after the self-check's fallback) and of the baselines."""
+    model = signal.get("model", {})
+    return {
+        "r2_oos": model.get("r2_oos"), "hit_rate": model.get("hit_rate"), "n": model.get("n", 0),
+        "emitted": model.get("emitted", {}), "baselines": model.get("baselines", {}),
+        "alpha_enabled": model.get("alpha_enabled"), "fallbacks": model.get("fallbacks", 0),
+        "recoveries": model.get("recoveries", 0), "ic_rolling": model.get("ic_rolling"),
+        "features": model.get("features", []), "coefficients_bps": model.get("coefficients_bps", []),
+        "counts": model.get("counts", {}), "predictions": signal.get("predictions", 0),
+        "trades": signal.get("trades", 0), "volatility_bps_per_s": signal.get("volatility_bps_per_s", 0.0),
     }

@@ -20,9 +20,11 @@ naming the symbol and the value (a NaN or a negative is not on any grid).
 from __future__ import annotations
 
 import math
+import re
 from decimal import Context, Decimal, InvalidOperation
 
 import msgspec
+import numpy as np
 
 from mm.errors import OffGridError
 
@@ -103,10 +105,76 @@ def parse_qty(grid: TickGrid, text: str) -> int:
 def parse_levels(grid: TickGrid, levels: list[tuple[str, str]]) -> list[tuple[int, int]]:
     """[[price, qty], ...] text -> [(px_tick, qty_lot), ...]; raises OffGridError on any bad value.
 
-    Hot path: a value written with exactly the grid's decimals and ASCII digits only is converted
-    by one `int()` (and one divmod on a grid coarser than the last decimal); everything else
-    takes the checked path, which names the symbol and the value.
+    Hot path, a few passes of C per diff side: the levels are joined into one "p,q,p,q" string
+    that one regex checks (ASCII digits, exactly the grid's decimals, at most FAST_DIGITS digits so
+    every value fits int64), the dots go and numpy reads the integers. Anything else (fewer
+    decimals written, a zero price, junk, an off-step value on a grid coarser than the last
+    decimal) sends the list down the checked path, which converts what it can and raises naming
+    the symbol and the bad value.
     """
+    if not levels:
+        return []
+    pattern = _LEVELS_PATTERN.get((grid.price_decimals, grid.qty_decimals))
+    if pattern is None:
+        pattern = _levels_pattern(grid.price_decimals, grid.qty_decimals)
+    try:
+        text = ",".join(map(",".join, levels))
+    except TypeError:
+        return _parse_levels_checked(grid, levels)
+    if pattern.fullmatch(text) is None:
+        return _parse_levels_checked(grid, levels)
+    units = np.fromstring(text.replace(".", ""), dtype=np.int64, sep=",")  # validated above
+    prices = units[0::2].tolist()
+    qtys = units[1::2].tolist()
+    if 0 in prices:
+        return _parse_levels_checked(grid, levels)
+    tick_units = grid.tick_units
+    if tick_units != 1:
+        if any(px % tick_units for px in prices):
+            return _parse_levels_checked(grid, levels)
+        prices = [px // tick_units for px in prices]
+    lot_units = grid.lot_units
+    if lot_units != 1:
+        if any(qty % lot_units for qty in qtys):
+            return _parse_levels_checked(grid, levels)
+        qtys = [qty // lot_units for qty in qtys]
+    return list(zip(prices, qtys))
+
+
+def parse_sides(
+    grid: TickGrid, bids: list[tuple[str, str]], asks: list[tuple[str, str]]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Both sides of a diff or snapshot at once: `parse_levels` of each, in one hot-path pass."""
+    if not bids or not asks:
+        return parse_levels(grid, bids), parse_levels(grid, asks)
+    levels = parse_levels(grid, [*bids, *asks])
+    n_bids = len(bids)
+    return levels[:n_bids], levels[n_bids:]
+
+
+FAST_DIGITS = 18  # every number of at most 18 digits fits int64
+_LEVELS_PATTERN: dict[tuple[int, int], re.Pattern[str]] = {}
+
+
+def _levels_pattern(price_decimals: int, qty_decimals: int) -> re.Pattern[str]:
+    """Regex of "p,q(,p,q)*", each value plain ASCII digits at exactly the given decimals and
+    at most FAST_DIGITS digits in all (a grid of more decimals never takes the hot path)."""
+
+    def number(decimals: int) -> str:
+        if decimals >= FAST_DIGITS:
+            return "(?!)"
+        whole = rf"\d{{1,{FAST_DIGITS - decimals}}}"
+        return rf"{whole}\.\d{{{decimals}}}" if decimals else whole
+
+    px, qty = number(price_decimals), number(qty_decimals)
+    pattern = re.compile(rf"{px},{qty}(?:,{px},{qty})*", re.ASCII)
+    _LEVELS_PATTERN[(price_decimals, qty_decimals)] = pattern
+    return pattern
+
+
+def _parse_levels_checked(grid: TickGrid, levels: list[tuple[str, str]]) -> list[tuple[int, int]]:
+    """parse_levels value by value: a plain value at the grid's decimals by one `int()`, any
+    other through parse_price / parse_qty, which raise naming the symbol and the value."""
     price_decimals = grid.price_decimals
     qty_decimals = grid.qty_decimals
     tick_units = grid.tick_units

@@ -23,7 +23,7 @@ import msgspec
 import zmq
 
 from ipc.endpoints import pid_path, stats_path
-from ipc.messages import ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, ShutdownRequest
+from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, ShutdownRequest
 from ipc.sockets import Codec, Publisher, SocketSet, ensure_private_dir, send
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
 from mm.errors import ConfigError
@@ -277,7 +277,8 @@ class Actor:
             if isinstance(msg, EndOfStream) and inp.eos_from is not None:
                 self.on_end_of_stream(inp.eos_from, msg)
                 continue
-            n += 1
+            if not isinstance(msg, Barrier):  # replay lockstep markers are not counted as traffic
+                n += 1
             inp.handler(topic, msg)
         if inp.eos_from is not None:
             self.msgs_in += n

@@ -132,7 +132,7 @@ class ControlPlane:
 
     def kill(self, args: list[str]) -> dict[str, Any]:
         before = self.risk.trading.value
-        self.risk.halt("operator kill switch")
+        self.risk.halt("kill switch (operator)")
         self._audit("kill", before, TradingState.HALTED.value)
         return {"trading": self.risk.trading.value}
 

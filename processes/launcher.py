@@ -270,7 +270,43 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
         config_path = Path(tmp) / "replay.toml"
         config_path.write_text(dump_toml(config))
         launcher = Launcher(config, str(config_path), duration_s=None, report_path=report_path, quiet=quiet)
-        return launcher.run()
+        code = launcher.run()
+    if report_path is not None and report_path.exists():
+        add_comparison(report_path, config, files)
+    return code
+
+
+def add_comparison(report_path: Path, config: Config, files: list[Path]) -> None:
+    """The pipeline's result beside the full strategy and a fixed-spread baseline (mid +- 1 tick, no
+    skew, no signal) backtested under the same queue-position fill model and order latency."""
+    from mm.strategy_eval import backtest
+
+    report = json.loads(report_path.read_text())
+    lot = float(config.instrument.lot_size)
+    gateway = config.gateway
+    result = backtest(files, signal_cfg=config.signal, quoter_cfg=config.quoter, symbol=config.instrument.symbol,
+                      order_qty=config.quoter.size_lot * lot, max_position=config.risk.max_position_lot * lot,
+                      latency_ms=gateway.order_latency_ms, maker_fee_bps=gateway.maker_fee_bps,
+                      taker_fee_bps=gateway.taker_fee_bps, cancel_ahead_ratio=gateway.queue_cancel_ahead_ratio,
+                      depth=config.book.depth)
+    notional = report.get("traded_notional", 0.0)
+    report["comparison"] = {
+        "pipeline": {"pnl_quote": report["pnl"]["total"], "fills": report["fills"],
+                     "pnl_per_notional_bps": report["pnl"]["total"] / notional * 1e4 if notional else 0.0,
+                     "max_abs_inventory": report.get("max_abs_position", 0.0), "traded_notional_quote": notional},
+        "strategy": result["strategy"], "fixed_spread": result["fixed_spread"], "settings": result["settings"],
+    }
+    report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(format_comparison(report["comparison"]), flush=True)
+
+
+def format_comparison(comparison: dict[str, Any]) -> str:
+    lines = [f"{'':<14} {'PnL':>12} {'PnL/notional bp':>16} {'max |inv|':>12} {'fills':>7}"]
+    for name in ("pipeline", "strategy", "fixed_spread"):
+        row = comparison[name]
+        lines.append(f"{name:<14} {row['pnl_quote']:>12.4f} {row['pnl_per_notional_bps']:>16.3f} "
+                     f"{row['max_abs_inventory']:>12.6g} {row['fills']:>7}")
+    return "\n".join(lines)
 
 
 def run_pipeline(config: Config, config_path: str | None, *, duration_s: float | None, report_path: Path | None,

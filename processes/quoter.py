@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+import msgspec
+
 from ipc.endpoints import shm_name
 from ipc.messages import (
     Barrier,
@@ -77,6 +79,7 @@ class Quoter(Actor):
         self.position_lot = 0
         self.paused = False
         self.trading = "active"
+        self.size_ratio, self.widen_ticks = 1.0, 0.0  # the soft stop's shrink and widen, from risk
         self._notice: BookChanged | None = None
         self.quotes = 0
         self.places = 0
@@ -131,6 +134,7 @@ class Quoter(Actor):
             case RiskStatus():
                 self.paused = msg.paused
                 self.trading = msg.trading  # position: our own count from fills (in step with risk's)
+                self.size_ratio, self.widen_ticks = msg.size_ratio, msg.widen_ticks
             case _:
                 log.warning("quoter: unexpected %s from risk", type(msg).__name__)
 
@@ -179,6 +183,9 @@ class Quoter(Actor):
                 predicted_return = float(pred["predicted_return"])
                 volatility = float(pred["volatility_bps_per_s"])
         cfg = self.config.quoter
+        if self.size_ratio != 1.0 or self.widen_ticks:
+            cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
+                                          min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
         quote = compute_quote(cfg, best_bid_tick=int(top["bid_px"][0]), best_ask_tick=int(top["ask_px"][0]),
                               position_lot=self.position_lot, max_position_lot=self.config.risk.max_position_lot,
                               predicted_return=predicted_return, volatility_bps_per_s=volatility,

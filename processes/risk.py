@@ -36,7 +36,25 @@ from ipc.messages import (
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
 from mm.position import Position
-from mm.risk_rules import Exposure, MarketView, OrderCheck, RateWindow, TradingState, check_order, dependency_policy
+from mm.risk_rules import (
+    AdjustQuotesAction,
+    CancelAllAction,
+    Exposure,
+    FlattenAction,
+    KillSwitch,
+    MarketView,
+    MarkEvent,
+    OperatorReduceOnly,
+    OperatorResume,
+    OrderCheck,
+    RateWindow,
+    StopEvent,
+    StopState,
+    TradingState,
+    apply_stop_event,
+    check_order,
+    dependency_policy,
+)
 from processes.actor import Actor, actor_main
 from processes.metrics import TRADING_STATE_CODE, StageMetrics, serve
 from processes.control import ControlPlane
@@ -78,14 +96,15 @@ class Risk(Actor):
         self.event_time = cfg.pipeline.mode == "replay"  # checks on the capture's clock: deterministic
         self.open_orders: dict[str, OpenOrder] = {}
         self.rate = RateWindow()
-        self.trading = TradingState.ACTIVE
-        self.halt_reason = ""
+        self.stops = StopState()
+        self.max_abs_position_lot = 0
+        self.traded_quote = 0.0
+        self.peer_halt = ""  # "peer_dead:<name>" while a dependency is silent
+        self.last_event_ns = 0
         self.paused = False
         self.rejected_checks: Counter[str] = Counter()
         self.approved = 0
         self.halts = 0
-        self.soft_stops = 0
-        self.hard_stops = 0
         self.last_mid_tick = 0.0
         self.stage_reports: dict[str, StageReport] = {}
         self._flattens = 0
@@ -130,6 +149,8 @@ class Risk(Actor):
 
     def _check_and_send(self, msg: PlaceOrder) -> None:
         now_ns = msg.ts_recv_ns if self.event_time else time.time_ns()
+        self.last_event_ns = max(self.last_event_ns, msg.ts_recv_ns)
+        self.mark(now_ns)
         reject = check_order(
             self.config.risk, OrderCheck(msg.side, msg.px_tick, msg.qty_lot), self._exposure(), self._market_view(),
             tick_size=self.tick_size, lot_size=self.lot_size, now_ns=now_ns, state=self.trading,
@@ -162,11 +183,15 @@ class Risk(Actor):
                     self.open_orders[msg.client_id] = OpenOrder(msg.side, msg.px_tick, msg.qty_lot)
             case OrderFilled():
                 self.position.apply_fill(msg.side, msg.px_tick, msg.qty_lot, msg.fee_quote)
+                self.max_abs_position_lot = max(self.max_abs_position_lot, abs(self.position.position_lot))
+                self.traded_quote += msg.px_tick * msg.qty_lot * self.tick_size * self.lot_size
+                self.last_event_ns = max(self.last_event_ns, msg.ts_event_ns)
                 order = self.open_orders.get(msg.client_id)
                 if order is not None:
                     order.leaves_lot = msg.leaves_lot
                     if msg.leaves_lot == 0:
                         del self.open_orders[msg.client_id]
+                self.mark(self.now_ns())
                 self.publish_status()
             case OrderCanceled() | OrderRejected():
                 self.open_orders.pop(msg.client_id, None)
@@ -180,30 +205,63 @@ class Risk(Actor):
     def dependencies_alive(self) -> bool:
         return dependency_policy(self.liveness.dead()) is None
 
+    @property
+    def trading(self) -> TradingState:
+        """HALTED while a dependency is dead (auto-clears) or a stop / kill holds; else the stops' state."""
+        return TradingState.HALTED if self.peer_halt else self.stops.trading
+
+    @property
+    def halt_reason(self) -> str:
+        return self.peer_halt or (self.stops.reason if self.stops.trading != TradingState.ACTIVE else "")
+
+    def apply_stop(self, event: StopEvent, now_ns: int) -> None:
+        """Run the pure stop-loss / kill-switch state machine and carry out what it says."""
+        before = self.stops
+        self.stops, actions = apply_stop_event(self.config.risk, self.stops, event, now_ns)
+        if self.stops.trading != before.trading:
+            log.warning("risk: trading %s -> %s: %s", before.trading.value, self.stops.trading.value, self.stops.reason)
+            if self.stops.trading == TradingState.HALTED:
+                self.halts += 1
+        for action in actions:
+            match action:
+                case CancelAllAction():
+                    self.cancel_all(action.reason)
+                case FlattenAction():
+                    self.flatten()
+                case AdjustQuotesAction():
+                    pass  # carried to the quoter by RiskStatus (size_ratio, widen_ticks)
+        if self.stops != before:
+            self.publish_status()
+
+    def mark(self, now_ns: int) -> None:
+        """A PnL mark for the stops: on every fill and every order check (event time in replay)."""
+        volatility = 0.0
+        if self.signal_view.read():
+            volatility = float(self.signal_view.value[0]["volatility_bps_per_s"])
+        self.apply_stop(MarkEvent(self.pnl()["total"], volatility), now_ns)
+
     def halt(self, reason: str) -> None:
-        if self.trading != TradingState.HALTED:
-            self.halts += 1
-            log.error("risk: HALTED: %s", reason)
-        self.trading = TradingState.HALTED
-        self.halt_reason = reason
-        self.cancel_all(reason)
-        self.publish_status()
+        """Kill switch: cancel all and halt until an operator resumes."""
+        self.apply_stop(KillSwitch(reason), self.now_ns())
 
     def resume(self) -> None:
         self.paused = False
-        if self.trading == TradingState.HALTED and self.dependencies_alive():
-            self.trading = TradingState.ACTIVE
-            self.halt_reason = ""
+        self.apply_stop(OperatorResume(), self.now_ns())
+        if self.stops.is_operator_reduce_only:
+            self.apply_stop(OperatorReduceOnly(False), self.now_ns())
+        if self.peer_halt and self.dependencies_alive():
+            self.peer_halt = ""
         self.publish_status()
+
+    def now_ns(self) -> int:
+        return self.last_event_ns if self.event_time else time.time_ns()
 
     def on_control(self, msg: Any) -> None:
         if isinstance(msg, StageReport):
             self.stage_reports[msg.kind] = msg
 
     def reduce_only(self) -> None:
-        if self.trading == TradingState.ACTIVE:
-            self.trading = TradingState.REDUCING
-            self.publish_status()
+        self.apply_stop(OperatorReduceOnly(True), self.now_ns())
 
     def flatten(self) -> dict[str, Any]:
         """Cancel all, go reduce-only, and take the touch for the whole position (not post-only)."""
@@ -230,19 +288,24 @@ class Risk(Actor):
 
     def on_peer_died(self, peer: str, now_ns: int) -> None:
         if dependency_policy({peer}) == TradingState.HALTED:
-            self.halt(f"peer_dead:{peer}")
+            if not self.peer_halt:
+                self.halts += 1
+            self.peer_halt = f"peer_dead:{peer}"
+            log.error("risk: HALTED: %s is silent", peer)
+            self.cancel_all(self.peer_halt)
+            self.publish_status()
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
-        if self.halt_reason.startswith("peer_dead:") and self.dependencies_alive():
-            log.warning("risk: dependencies alive again: trading resumes")
-            self.trading = TradingState.ACTIVE
-            self.halt_reason = ""
+        if self.peer_halt and self.dependencies_alive():
+            log.warning("risk: dependencies alive again: the peer halt ends")
+            self.peer_halt = ""
             self.publish_status()
 
     def publish_status(self) -> None:
         send(self.pub.sock, self.risk_topic, RiskStatus(trading=self.trading.value, paused=self.paused,
                                                          position_lot=self.position.position_lot,
-                                                         ts_ns=time.time_ns()))
+                                                         ts_ns=time.time_ns(), size_ratio=self.stops.size_ratio,
+                                                         widen_ticks=self.stops.widen_ticks))
 
     # ---- loop hooks -----------------------------------------------------------------------------
 
@@ -280,7 +343,9 @@ class Risk(Actor):
         self._market_view()
         return {
             "approved": self.approved, "position": self.pnl(), "trading": self.trading.value,
-            "halts": self.halts, "soft_stops": self.soft_stops, "hard_stops": self.hard_stops,
+            "halts": self.halts, "soft_stops": self.stops.soft_stops, "hard_stops": self.stops.hard_stops,
+            "kills": self.stops.kills, "stop_reason": self.stops.reason,
+            "max_abs_position": self.max_abs_position_lot * self.lot_size, "traded_quote": self.traded_quote,
             "rejected_checks": dict(sorted(self.rejected_checks.items())),
             "mid_px_tick": self.last_mid_tick,
         }

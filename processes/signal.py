@@ -118,7 +118,8 @@ class Signal(Actor):
 
     def stats(self) -> dict[str, Any]:
         return {"predictions": self.predictions, "trades": self.trades, "trade_overruns": self.trade_overruns,
-                "unhealthy": self.unhealthy, "volatility_bps_per_s": self.model.volatility_bps_per_s}
+                "unhealthy": self.unhealthy, "volatility_bps_per_s": self.model.volatility_bps_per_s,
+                "model": self.model.report()}
 
     def close(self) -> None:
         super().close()

@@ -1,0 +1,63 @@
+"""`mm replay` drives the six processes over a real capture: deterministic, complete, and the
+report carries the book, signal, risk blocks and the strategy comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA_DIR, run_mm
+
+pytestmark = pytest.mark.integration
+
+SPOT = DATA_DIR / "binance-spot-btcusdt-20240808.jsonl.gz"
+WALL_CLOCK_KEYS = ("latency_ns", "wall_s")  # measured on this machine's clock: the only keys that vary
+
+
+def replay(tmp_path: Path, name: str, feed: Path) -> dict:
+    report_path = tmp_path / f"{name}.json"
+    done = run_mm("replay", str(feed), "--max", "--report", str(report_path), "--quiet", timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(report_path.read_text())
+
+
+@pytest.mark.skipif(not SPOT.exists(), reason=f"captured feeds not found at {DATA_DIR}")
+def test_replay_twice_gives_the_same_report(tmp_path: Path):
+    first = replay(tmp_path, "a", SPOT)
+    second = replay(tmp_path, "b", SPOT)
+    reference = json.loads(SPOT.with_name(SPOT.name.replace(".jsonl.gz", ".top10.json")).read_text())["BTCUSDT"]
+    assert first["book"]["updates"] == reference["updates"] and first["book"]["gaps"] == 0
+    assert first["book"]["top"]["bid_px"] == float(reference["bids"][0][0])
+    assert first["book"]["top"]["ask_px"] == float(reference["asks"][0][0])
+    assert first["stages"]["book"]["in"] == first["stages"]["feed"]["out"]
+    assert first["orders"]["sent"] > 0 and first["fills"] > 0
+    assert first["signal"]["n"] > 1000 and first["signal"]["r2_oos"] is not None
+    assert set(first["signal"]["baselines"]) >= {"zero", "momentum"}
+    assert {"halts", "soft_stops", "hard_stops", "rejected_checks"} <= set(first["risk"])
+    assert {"pipeline", "strategy", "fixed_spread"} <= set(first["comparison"])
+    for key in WALL_CLOCK_KEYS:
+        first.pop(key)
+        second.pop(key)
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    for suffix in ("quotes", "inventory", "pnl", "latency"):
+        assert (tmp_path / f"a.{suffix}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not (DATA_DIR / "binance-usdm-multi-20210722.jsonl.gz").exists(),
+                    reason=f"captured feeds not found at {DATA_DIR}")
+def test_replay_futures_multi_symbol_file_picks_a_symbol(tmp_path: Path):
+    feed = DATA_DIR / "binance-usdm-multi-20210722.jsonl.gz"
+    report_path = tmp_path / "akro.json"
+    done = run_mm("replay", str(feed), "--symbol", "AKROUSDT", "--report", str(report_path), "--quiet", timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    reference = json.loads((DATA_DIR / "binance-usdm-multi-20210722.top10.json").read_text())["AKROUSDT"]
+    assert report["instrument"]["symbol"] == "AKROUSDT"
+    assert report["book"]["updates"] == reference["updates"] and report["book"]["gaps"] == 0
+
+
+def test_replay_missing_file_is_usage_error(tmp_path: Path):
+    done = run_mm("replay", str(tmp_path / "nope.jsonl.gz"))
+    assert done.returncode == 2 and "no such capture file" in done.stderr
