@@ -139,13 +139,19 @@ class CancelOrder(Msg):
     ts_risk_ns: int = 0
 
 
+class OrderBatch(Msg, gc=False):
+    """The commands of one quote decision in one frame: one wakeup per hop, not one per order."""
+
+    commands: list[PlaceOrder | CancelOrder]
+
+
 class CancelAll(Msg):
     symbol: str  # "" = every symbol; only this pipeline's own orders
     reason: str
     ts_ns: int
 
 
-OrderCommand = PlaceOrder | CancelOrder | CancelAll | Barrier | EndOfStream
+OrderCommand = PlaceOrder | CancelOrder | OrderBatch | CancelAll | Barrier | EndOfStream
 
 
 # ---- order events: gateway -> risk, quoter ----------------------------------------------------

@@ -22,9 +22,9 @@ import numpy as np
 
 BID = 1
 ASK = -1
-NEAR_LEVELS = 256  # levels kept sorted after a refill or trim
-NEAR_LOW = 64  # refill from the dict below this many
-NEAR_HIGH = 1024  # trim back to NEAR_LEVELS above this many
+NEAR_LEVELS = 128  # levels kept sorted after a refill or trim
+NEAR_LOW = 48  # refill from the dict below this many
+NEAR_HIGH = 256  # trim back to NEAR_LEVELS above this many
 _NO_FLOOR = -(2**63)  # below every int64 price: every bid is near
 _NO_CEILING = 2**63  # above every int64 price: every ask is near
 
@@ -76,7 +76,7 @@ class L2Book:
             floor = self._bid_floor
             for px, qty in bids:
                 if qty:
-                    if px not in qty_of and px >= floor:
+                    if px >= floor and px not in qty_of:
                         insort(keys, px)
                     qty_of[px] = qty
                 elif qty_of.pop(px, None) is not None and px >= floor:
@@ -93,7 +93,7 @@ class L2Book:
             ceiling = self._ask_ceiling
             for px, qty in asks:
                 if qty:
-                    if px not in qty_of and px <= ceiling:
+                    if px <= ceiling and px not in qty_of:
                         insort(keys, px)
                     qty_of[px] = qty
                 elif qty_of.pop(px, None) is not None and px <= ceiling:
@@ -170,17 +170,23 @@ class L2Book:
 
         Entries past the returned counts are left as they were.
         """
-        bid_keys = self._near_bids(n)
-        n_bids = min(n, len(bid_keys))
+        keys = self._bid_keys
+        if n > len(keys) and self._bid_floor != _NO_FLOOR:
+            self._refill_bids(max(n, NEAR_LEVELS))
+            keys = self._bid_keys
+        prices = keys[: -n - 1 : -1] if n > 0 else []
+        n_bids = len(prices)
         if n_bids:
-            prices = bid_keys[: -n_bids - 1 : -1]
             bid_px[:n_bids] = prices
             qty_of = self._bid_qty
             bid_qty[:n_bids] = [qty_of[px] for px in prices]
-        ask_keys = self._near_asks(n)
-        n_asks = min(n, len(ask_keys))
+        keys = self._ask_keys
+        if n > len(keys) and self._ask_ceiling != _NO_CEILING:
+            self._refill_asks(max(n, NEAR_LEVELS))
+            keys = self._ask_keys
+        prices = keys[:n] if n > 0 else []
+        n_asks = len(prices)
         if n_asks:
-            prices = ask_keys[:n_asks]
             ask_px[:n_asks] = prices
             qty_of = self._ask_qty
             ask_qty[:n_asks] = [qty_of[px] for px in prices]

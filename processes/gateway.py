@@ -29,6 +29,7 @@ from ipc.messages import (
     EndOfStream,
     FeedMsg,
     OrderAccepted,
+    OrderBatch,
     OrderCanceled,
     OrderCommand,
     OrderFilled,
@@ -112,6 +113,9 @@ class Gateway(Actor):
             case CancelOrder():
                 self._record_latency(msg, wall)
                 self._emit(self.venue.cancel(now, msg.client_id))
+            case OrderBatch():
+                for command in msg.commands:
+                    self._on_order(command)
             case CancelAll():
                 self._emit(self.venue.cancel_all(now))
             case Barrier():

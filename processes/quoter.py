@@ -23,6 +23,7 @@ from ipc.messages import (
     CancelOrder,
     EndOfStream,
     OrderAccepted,
+    OrderBatch,
     OrderCanceled,
     OrderEvent,
     OrderFilled,
@@ -197,10 +198,14 @@ class Quoter(Actor):
         self.quotes += 1
         stamps = (int(top["ts_recv_ns"]), int(top["ts_feed_ns"]), int(top["ts_book_ns"]))
         self._placed_ns = self._now_ns(notice)
-        for action in actions:
-            self._send_action(action, stamps)
+        self._send_commands([self._command(action, stamps) for action in actions])
 
-    def _send_action(self, action: CancelAction | PlaceAction, stamps: tuple[int, int, int]) -> None:
+    def _send_commands(self, commands: list[Any]) -> None:
+        """One frame per decision: a lone command as itself, several as an OrderBatch."""
+        send(self.intents, self.topic, commands[0] if len(commands) == 1 else OrderBatch(commands=commands))
+        self.msgs_out += 1
+
+    def _command(self, action: CancelAction | PlaceAction, stamps: tuple[int, int, int]) -> Any:
         ts_recv_ns, ts_feed_ns, ts_book_ns = stamps
         match action:
             case CancelAction():
@@ -217,14 +222,13 @@ class Quoter(Actor):
                                  qty_lot=action.qty_lot, post_only=True, ts_recv_ns=ts_recv_ns,
                                  ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=time.time_ns())
                 self.places += 1
-        send(self.intents, self.topic, msg)
-        self.msgs_out += 1
+        return msg
 
     def _cancel_all_working(self, reason: str) -> None:
         if self.working:
             log.warning("quoter: cancelling %d working orders: %s", len(self.working), reason)
-        for client_id in list(self.working):
-            self._send_action(CancelAction(client_id), (0, 0, 0))
+        if self.working:
+            self._send_commands([self._command(CancelAction(cid), (0, 0, 0)) for cid in list(self.working)])
 
     # ---- lifecycle --------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from ipc.messages import (
     CancelOrder,
     EndOfStream,
     OrderAccepted,
+    OrderBatch,
     OrderCanceled,
     OrderCommand,
     OrderEvent,
@@ -113,10 +114,14 @@ class Risk(Actor):
 
     def on_intent(self, topic: bytes, msg: Any) -> None:
         match msg:
-            case PlaceOrder():
-                self._check_and_send(msg)
-            case CancelOrder():  # cancels always pass: they only reduce risk
-                self._forward(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
+            case PlaceOrder() | CancelOrder():
+                approved = self._approve(msg)
+                if approved is not None:
+                    self._forward(approved)
+            case OrderBatch():
+                commands = [c for c in map(self._approve, msg.commands) if c is not None]
+                if commands:
+                    self._forward(commands[0] if len(commands) == 1 else OrderBatch(commands=commands))
             case CancelAll():
                 self._forward(msg)
             case Barrier():  # replay lockstep: our rejects to the quoter precede it too
@@ -147,7 +152,14 @@ class Risk(Actor):
             best_own_ask_tick=min((o.px_tick for o in sells), default=None),
         )
 
-    def _check_and_send(self, msg: PlaceOrder) -> None:
+    def _approve(self, msg: PlaceOrder | CancelOrder) -> PlaceOrder | CancelOrder | None:
+        """The command stamped for the gateway, or None when a pre-trade check refused it.
+        Cancels always pass: they only reduce risk."""
+        if isinstance(msg, CancelOrder):
+            return msgspec.structs.replace(msg, ts_risk_ns=time.time_ns())
+        return self._check(msg)
+
+    def _check(self, msg: PlaceOrder) -> PlaceOrder | None:
         now_ns = msg.ts_recv_ns if self.event_time else time.time_ns()
         self.last_event_ns = max(self.last_event_ns, msg.ts_recv_ns)
         self.mark(now_ns)
@@ -160,11 +172,11 @@ class Risk(Actor):
             self.rejected_checks[reject.value] += 1
             send(self.pub.sock, self.risk_topic, RiskRejected(client_id=msg.client_id, symbol=msg.symbol,
                                                               reason=reject.value, ts_ns=now_ns))
-            return
+            return None
         self.rate.record(now_ns)
         self.open_orders[msg.client_id] = OpenOrder(msg.side, msg.px_tick, msg.qty_lot)
         self.approved += 1
-        self._forward(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
+        return msgspec.structs.replace(msg, ts_risk_ns=time.time_ns())
 
     def _forward(self, msg: Any) -> None:
         send(self.orders_out, self.order_topic, msg)

@@ -19,6 +19,9 @@ BY_TYPE = {int: INT64, str: st.text(max_size=40), bool: st.booleans(),
 
 
 def strategy_for(cls: type) -> st.SearchStrategy:
+    if cls is m.OrderBatch:
+        return st.builds(m.OrderBatch, commands=st.lists(
+            st.one_of(strategy_for(m.PlaceOrder), strategy_for(m.CancelOrder)), max_size=4))
     fields = {f.name: BY_TYPE[f.type] for f in msgspec.structs.fields(cls)}
     return st.builds(cls, **fields)
 
