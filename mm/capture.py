@@ -141,6 +141,7 @@ _PAYLOAD_OF_KIND: dict[str, type] = {
 }
 _STREAM_PREFIX = b'{"stream":"'
 _REST_PREFIX = b'{"rest":"'
+_STREAM_AFTER_TS = b" " + _STREAM_PREFIX
 
 
 def stream_kind(stream: str) -> str:
@@ -173,6 +174,7 @@ class FrameDecoder:
         self._rest = msgspec.json.Decoder(RestReply)
         self._envelope = msgspec.json.Decoder(Envelope)
         self._kind_of_stream: dict[bytes, str] = {}
+        self.skipped_streams: dict[bytes, str] = {}  # stream name -> kind, of names not decoded
 
     def decode(self, body: bytes) -> tuple[str, Frame] | str:
         """(symbol, frame), or the kind of a skipped frame as a str. Raises msgspec.DecodeError
@@ -185,6 +187,7 @@ class FrameDecoder:
                 kind = self._kind_of_stream[name] = stream_kind(name.decode())
             decoder = self._combined.get(kind)
             if decoder is None:
+                self.skipped_streams[name] = kind
                 return kind
             payload = decoder.decode(body).data
             return payload.s.upper(), payload
@@ -247,12 +250,14 @@ def read_capture(
 ) -> Iterator[CaptureEvent]:
     """Every decodable Binance event of the files, in file then line order.
 
-    `kinds` (optional): decode only these stream kinds (see FrameDecoder); the others count in
-    `stats.skipped` by kind, unread.
+    `kinds` (optional): decode only these stream kinds (see FrameDecoder); a line of a stream
+    already seen to be of another kind is counted in `stats.skipped` by kind and not read any
+    further (so it is never reported malformed).
     """
     stats = CaptureStats() if stats is None else stats
     decoder = FrameDecoder(kinds)
     decode = decoder.decode
+    skipped_streams = decoder.skipped_streams if kinds is not None else None
     events = stats.events
     skipped = stats.skipped
     for path in paths:
@@ -262,6 +267,13 @@ def read_capture(
             stats.lines += len(lines)
             for line in lines:
                 line_no += 1
+                if skipped_streams:
+                    start = line.find(_STREAM_AFTER_TS) + len(_STREAM_AFTER_TS)
+                    if start >= len(_STREAM_AFTER_TS):
+                        kind = skipped_streams.get(line[start : line.find(b'"', start)])
+                        if kind is not None:
+                            skipped[kind] += 1
+                            continue
                 ts_text, _, body = line.partition(b" ")
                 if body.endswith(b"\r"):
                     body = body[:-1]

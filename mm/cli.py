@@ -23,7 +23,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="pipeline config (TOML); default: the built-in sim config")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mm", description="High-frequency market maker: six processes over ZeroMQ.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -59,6 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare = report_sub.add_parser("compare", help="two runs side by side")
     compare.add_argument("a", type=Path, metavar="A.json")
     compare.add_argument("b", type=Path, metavar="B.json")
+
+    # their arguments come with heavy imports (picows, aiohttp): only when that command runs
+    venue = sub.add_parser("venue", help="a local Binance-protocol exchange on loopback")
+    capture = sub.add_parser("capture", help="record raw frames from a live (or local) venue")
+    keys = sub.add_parser("keys", help="API key files and console CURVE keys")
+    if command == "venue":
+        from processes.venue_market import add_venue_arguments
+
+        add_venue_arguments(venue)
+    elif command == "capture":
+        from processes.capture_writer import add_capture_arguments
+
+        add_capture_arguments(capture)
+    elif command == "keys":
+        from processes.keys_cli import add_keys_arguments
+
+        add_keys_arguments(keys)
 
     bench = sub.add_parser("bench", help="benchmarks of the whole pipeline")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
@@ -139,13 +156,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
                              as_json=args.json)
 
 
-COMMANDS: dict[str, Any] = {"run": cmd_run, "replay": cmd_replay, "console": cmd_console, "book": cmd_book, "bench": cmd_bench,
+def cmd_venue(args: argparse.Namespace) -> int:
+    from processes.venue_market import run_venue
+
+    return run_venue(args)
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from processes.capture_writer import run_capture
+
+    return run_capture(args)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from processes.keys_cli import run_keys
+
+    return run_keys(args)
+
+
+COMMANDS: dict[str, Any] = {"venue": cmd_venue, "capture": cmd_capture, "keys": cmd_keys, "run": cmd_run, "replay": cmd_replay, "console": cmd_console, "book": cmd_book, "bench": cmd_bench,
                              "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(words[0] if words else None)
+    args = parser.parse_args(words)
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, UsageError) as e:

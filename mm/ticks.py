@@ -153,6 +153,7 @@ def parse_sides(
 
 
 FAST_DIGITS = 18  # every number of at most 18 digits fits int64
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
 _LEVELS_PATTERN: dict[tuple[int, int], re.Pattern[str]] = {}
 
 
@@ -203,7 +204,10 @@ def _parse_levels_checked(grid: TickGrid, levels: list[tuple[str, str]]) -> list
 
 
 def _fast_units(text: str, dot_from_end: int | None) -> int:
-    """Units of the last written decimal, or -1 when `text` is not plain digits at those decimals."""
+    """Units of the last written decimal, or -1 when `text` is not plain digits at those decimals
+    (or has more digits than int64 surely holds): the caller then takes the checked path."""
+    if not isinstance(text, str) or len(text) > FAST_DIGITS + 1:
+        return -1
     if dot_from_end is None:
         return int(text) if text.isdigit() and text.isascii() else -1
     if len(text) <= -dot_from_end or text[dot_from_end] != ".":
@@ -257,6 +261,10 @@ def _to_units(symbol: str, what: str, text: str, decimals: int) -> int:
     lowered = text.lower()
     if "nan" in lowered or "inf" in lowered or "_" in text:
         raise OffGridError(f"{symbol}: {what} {text!r} is not a finite decimal number")
+    if text.startswith("-") and _PLAIN_DECIMAL.fullmatch(text[1:]):
+        raise OffGridError(f"{symbol}: {what} {text!r} is negative")
+    if not _PLAIN_DECIMAL.fullmatch(text):  # no exponents, signs or spaces: venues write plain decimals
+        raise OffGridError(f"{symbol}: {what} {text!r} is not a plain decimal number")
     try:
         value = Decimal(text)
     except InvalidOperation:

@@ -88,6 +88,7 @@ class Actor:
         self._started_ns = time.monotonic_ns()
         self._ctl_codec = Codec(ControlMsg)
         self.metrics: StageMetrics | None = None
+        self.restarted = False  # our pid file named a process that died without removing it
 
     # ---- wiring ---------------------------------------------------------------------------
 
@@ -128,6 +129,9 @@ class Actor:
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
         pass
+
+    def on_running(self) -> None:
+        """Sockets are up and every consumer has subscribed (the process just announced RUNNING)."""
 
     def on_set_param(self, msg: SetParam) -> None:
         key = f"{msg.section}.{msg.key}"
@@ -326,7 +330,7 @@ class Actor:
         for sig in stop_signals:
             signal.signal(sig, lambda *_: self.request_stop())
         self.clean_stop = True
-        restarted = write_pid(self.config, self.name, self.pid)
+        restarted = self.restarted = write_pid(self.config, self.name, self.pid)
         try:
             if self.config.metrics.port:
                 self.metrics = StageMetrics(self.config, self.name)
@@ -341,12 +345,14 @@ class Actor:
                 if self.state == State.STARTING:
                     if self._ready():
                         self.set_state(State.RUNNING)
+                        self.on_running()
                         for peer in self.peers:  # liveness counts from now on
                             if not self.liveness.was_seen(peer):
                                 self.liveness.on_frame(peer, now_ns)
                     elif now_ns > startup_deadline:
                         log.warning("starting without subscribers %s", self._missing_consumers())
                         self.set_state(State.RUNNING)
+                        self.on_running()
                 if self.stop_requested and self.state not in (State.STOPPING, State.STOPPED):
                     self.stop_started_ns = now_ns
                     self.set_state(State.STOPPING)

@@ -39,6 +39,7 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -76,6 +77,7 @@ DEPTH_PATH = {
 }
 
 FeedMessage = DepthDiff | Trade | BookTicker
+_qty = itemgetter(1)
 
 
 class FeedConnectError(MMError):
@@ -157,10 +159,16 @@ class StreamDecoder:
                 if not (0 <= frame.U <= frame.u <= INT64_MAX and -1 <= frame.pu <= INT64_MAX
                         and 0 <= frame.E <= MAX_MS):
                     return self._drop("bad_field", f"{symbol}: depth ids U={frame.U} u={frame.u} pu={frame.pu} E={frame.E}")
+                bids = parse_levels(grid, frame.b)
+                asks = parse_levels(grid, frame.a)
+                # parse_levels' fast path does not bound its ints: one C-speed pass per side
+                if (bids and (max(bids)[0] > INT64_MAX or max(bids, key=_qty)[1] > INT64_MAX)) or (
+                        asks and (max(asks)[0] > INT64_MAX or max(asks, key=_qty)[1] > INT64_MAX)):
+                    return self._drop("off_grid", f"{symbol}: a level of diff u={frame.u} does not fit int64")
                 message: FeedMessage = DepthDiff(
                     symbol=symbol, first_id=frame.U, final_id=frame.u, prev_final_id=frame.pu,
                     ts_event_ns=frame.E * MS, ts_recv_ns=ts_recv_ns, ts_feed_ns=ts_recv_ns,
-                    bids=parse_levels(grid, frame.b), asks=parse_levels(grid, frame.a),
+                    bids=bids, asks=asks,
                 )
             elif kind is BookTickerFrame:
                 event_ms = frame.E or frame.T
@@ -185,6 +193,8 @@ class StreamDecoder:
                 return self._drop("unhandled_stream", f"{symbol}: {kind.__name__} on a stream")
         except OffGridError as e:
             return self._drop("off_grid", str(e)[:200])
+        except ArithmeticError as e:  # decimal.Overflow from mm.ticks on text like "1e999999999"
+            return self._drop("off_grid", f"{symbol}: {type(e).__name__} converting a value")
         self.last_kind = kind.__name__
         return message
 

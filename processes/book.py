@@ -131,6 +131,15 @@ class Book(Actor):
             self.mid_log.append([ts_ns, top[0], top[1]])
             self._last_top, self._last_log_ns = top, ts_ns
 
+    def on_peer_revived(self, peer: str, now_ns: int) -> None:
+        if peer == "feed":  # a restarted feed is a new stream: sync again from its snapshot
+            log.warning("book: the feed restarted: resync from its next snapshot")
+            old = self.sync
+            self.sync = BookSync(self.symbol)
+            self.sync.resyncs, self.sync.gaps = old.resyncs + 1, old.gaps
+            self.sync.updates, self.sync.crossed, self.sync.stale = old.updates, old.crossed, old.stale
+            self._snapshot_asked_ns = 0
+
     def on_timer(self, now_ns: int) -> None:
         if not self.sync.needs_snapshot or self.stop_requested or self.state.value == "starting":
             return

@@ -259,6 +259,13 @@ class Gateway(Actor):
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
+    def on_running(self) -> None:
+        """Tell risk and the quoter which orders the venue holds (a restarted gateway's sim venue holds
+        none): they drop what is gone instead of counting phantom exposure."""
+        open_ids = sorted(o.client_id for o in self.venue.open_orders())
+        self.publish_control(StageReport(process=self.name, kind="open_orders", body=json.dumps(open_ids),
+                                         ts_ns=time.time_ns()))
+
     def on_peer_died(self, peer: str, now_ns: int) -> None:
         if peer == "risk":
             log.error("gateway: risk is silent: cancelling all our orders")

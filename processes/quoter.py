@@ -7,6 +7,7 @@ the critical path), and its age is risk's concern. Tracks its own orders and pos
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import sys
 import time
@@ -19,6 +20,7 @@ from ipc.messages import (
     Barrier,
     BarrierDone,
     BookChanged,
+    CancelAll,
     BookMsg,
     CancelOrder,
     EndOfStream,
@@ -33,6 +35,7 @@ from ipc.messages import (
     RiskStatus,
     SignalMsg,
     SignalUpdated,
+    StageReport,
 )
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
@@ -134,7 +137,9 @@ class Quoter(Actor):
                 self._maybe_ack_barrier()
             case RiskStatus():
                 self.paused = msg.paused
-                self.trading = msg.trading  # position: our own count from fills (in step with risk's)
+                self.trading = msg.trading
+                if not self.lockstep:  # risk's position is authoritative (a restarted quoter learns it here);
+                    self.position_lot = msg.position_lot  # in lockstep replay our own count is (deterministic)
                 self.size_ratio, self.widen_ticks = msg.size_ratio, msg.widen_ticks
             case _:
                 log.warning("quoter: unexpected %s from risk", type(msg).__name__)
@@ -237,7 +242,21 @@ class Quoter(Actor):
             self.set_state(State.DEGRADED)
             self._cancel_all_working(f"{peer} is silent")
 
+    def on_running(self) -> None:
+        if self.restarted:  # orders of our previous life may rest at the venue: nobody manages them now
+            log.warning("quoter: restarted: cancelling our resting orders")
+            send(self.intents, self.topic, CancelAll(symbol="", reason="quoter restarted", ts_ns=time.time_ns()))
+            self.msgs_out += 1
+
+    def on_control(self, msg: Any) -> None:
+        if isinstance(msg, StageReport) and msg.kind == "open_orders":
+            live = set(json.loads(msg.body))
+            for client_id in [c for c in self.working if c not in live]:
+                self._forget(client_id)
+
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
+        if peer in ("book", "signal"):  # restarted writers made new segments under the same names
+            (self.book_view if peer == "book" else self.signal_view).attach()
         if self.state == State.DEGRADED and all(self.liveness.is_alive(p) for p in QUOTE_DEPENDENCIES):
             self.set_state(State.RUNNING)
 

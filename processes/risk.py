@@ -6,6 +6,7 @@ it checks an order (no wakeup per book change: the order path has the cores); ho
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -271,6 +272,13 @@ class Risk(Actor):
     def on_control(self, msg: Any) -> None:
         if isinstance(msg, StageReport):
             self.stage_reports[msg.kind] = msg
+            if msg.kind == "open_orders":  # the venue's word: drop what it no longer holds
+                live = set(json.loads(msg.body))
+                gone = [c for c in self.open_orders if c not in live]
+                for client_id in gone:
+                    del self.open_orders[client_id]
+                if gone:
+                    log.warning("risk: reconciled with the gateway: %d open orders were gone", len(gone))
 
     def reduce_only(self) -> None:
         self.apply_stop(OperatorReduceOnly(True), self.now_ns())
@@ -308,6 +316,8 @@ class Risk(Actor):
             self.publish_status()
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
+        if peer in ("book", "signal"):  # restarted writers made new segments under the same names
+            (self.book_view if peer == "book" else self.signal_view).attach()
         if self.peer_halt and self.dependencies_alive():
             log.warning("risk: dependencies alive again: the peer halt ends")
             self.peer_halt = ""

@@ -2,14 +2,15 @@
 
 A writer that restarts (supervisord after kill -9) creates a fresh segment under the same name;
 a reader still mapped to the old one would read a frozen book forever. When a read does not
-give the seq the notice announced, the reader checks whether the name now points to another
-segment (its inode changed) and re-attaches.
+give the seq the notice announced, and in any case at most every INODE_CHECK_NS, the reader
+checks whether the name now points to another segment (its inode changed) and re-attaches.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 
 import numpy as np
 
@@ -17,6 +18,8 @@ from ipc.seqlock import SeqlockReader
 from mm.errors import StaleReadError
 
 log = logging.getLogger(__name__)
+
+INODE_CHECK_NS = 100_000_000  # a restarted writer is noticed within 0.1 s even without notices
 
 
 def _inode(segment: str) -> int:
@@ -38,6 +41,7 @@ class SlotView:
         self.stale_reads = 0
         self._reader: SeqlockReader | None = None
         self._inode = -1
+        self._next_inode_check_ns = 0
 
     def attach(self) -> bool:
         self.close()
@@ -54,12 +58,16 @@ class SlotView:
         if self._reader is None and not self.attach():
             return False
         seq = self._read_once()
-        if expect_seq and seq != expect_seq and _inode(self.segment) != self._inode:
+        now_ns = time.monotonic_ns()
+        suspicious = bool(expect_seq) and seq != expect_seq
+        if (suspicious or now_ns >= self._next_inode_check_ns) and _inode(self.segment) != self._inode:
             self.reattaches += 1
             log.info("%s was recreated by its writer: re-attached", self.segment)
             if not self.attach():
                 return False
             seq = self._read_once()
+        if suspicious or now_ns >= self._next_inode_check_ns:
+            self._next_inode_check_ns = now_ns + INODE_CHECK_NS
         if seq <= 0:
             return False
         self.seq = seq

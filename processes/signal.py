@@ -113,6 +113,13 @@ class Signal(Actor):
         self.msgs_out += 1
         self.predictions += 1
 
+    def on_peer_revived(self, peer: str, now_ns: int) -> None:
+        if peer == "book":  # a restarted book made new segments under the same names
+            self.book_view.attach()
+            if self.trade_reader is not None:
+                self.trade_reader.close()
+                self.trade_reader = None
+
     def send_end_of_stream(self, now_ns: int) -> None:
         send(self.pub.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 

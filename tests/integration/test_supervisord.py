@@ -148,7 +148,7 @@ def test_supervisord_restarts_a_killed_program_and_stops_the_group_cleanly(super
                         what="console shows all six alive")
     assert {row["name"]: row["pid"] for row in status["processes"]} == {n: p["pid"] for n, p in programs.items()}
 
-    for victim in ("book", "quoter"):  # they hold no state of their own
+    for victim in ("book", "quoter", "signal", "gateway", "feed"):  # risk's state needs its journal
         old_pid = sup.programs()[victim]["pid"]
         os.kill(old_pid, signal.SIGKILL)
 
@@ -164,6 +164,15 @@ def test_supervisord_restarts_a_killed_program_and_stops_the_group_cleanly(super
             return status if row and row["pid"] == new_pid else None
 
         wait_until(rejoined, 10, interval_s=0.1, what=f"{victim} (pid {new_pid}) alive again with its five peers")
+
+        def quoting_again() -> bool:
+            status = console_status(config_path)
+            if not status or status["trading"] != "active":
+                return False
+            orders = run_mm("console", "--config", str(config_path), "orders", "--json", timeout=30)
+            return orders.returncode == 0 and bool(json.loads(orders.stdout)["open"])
+
+        wait_until(quoting_again, 15, interval_s=0.2, what=f"trading active and orders resting after {victim} rejoined")
 
     stopped = sup.ctl("stop", "mm:*")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -3,7 +3,9 @@ with broken and hostile frames: nothing raises past the feed's boundary (`_on_pa
 from picows's on_ws_frame); a frame that yields no message is a counted drop, and every message
 delivered holds int64 ids, prices > 0 and quantities >= 0 (the grid's ticks and lots).
 
-About 100 000 examples in all across the tests, in well under a minute.
+36 000 Hypothesis examples, each checking several frames derived from it (12 000 x 4 + 10 000 x 6
++ 6 000 x 6 + 8 000 x 2 = 160 000 frames): Hypothesis costs ~0.5 ms per example here, so this
+keeps the run well under a minute while fuzzing more than 100 000 frames.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import random
 
 import msgspec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from ipc.messages import BookTicker, DepthDiff, Trade
@@ -97,58 +99,73 @@ def check_frame(payload: bytes) -> None:
         assert client.counts.total() > before, f"frame dropped without a counted reason: {payload[:120]!r}"
 
 
-FUZZ = settings(max_examples=25_000, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
+def fuzz(examples: int) -> settings:
+    return settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate, Phase.shrink],
+                    suppress_health_check=list(HealthCheck))
 
 
-@FUZZ
+STREAM_PREFIXES = [b"", b'{"stream":"btcusdt@depth@100ms","data":', b'{"stream":"btcusdt@trade","data":',
+                   b'{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT",']
+
+
+@fuzz(12_000)
 @given(st.binary(max_size=160))
-def test_ws_decoder_random_bytes_counted_drop(payload: bytes) -> None:
-    check_frame(payload)
+def test_ws_decoder_random_bytes_counted_drop(noise: bytes) -> None:
+    """Noise alone, and behind each stream's prefix so it reaches the payload decoders."""
+    for prefix in STREAM_PREFIXES:
+        check_frame(prefix + noise)
 
 
-@FUZZ
-@given(st.sampled_from(VALID_FRAMES), st.integers(0, 400), st.integers(0, 8), st.binary(max_size=6))
-def test_ws_decoder_mutated_frames_never_raise(frame: bytes, at: int, cut: int, insert: bytes) -> None:
-    at %= len(frame) + 1
-    check_frame(frame[:at] + insert + frame[at + cut:])
+@fuzz(10_000)
+@given(st.binary(min_size=3, max_size=9))
+def test_ws_decoder_mutated_frames_never_raise(edit: bytes) -> None:
+    """Each valid frame with bytes cut at one place and others inserted (all drawn from `edit`)."""
+    for frame in VALID_FRAMES:
+        at = (edit[0] * 256 + edit[1]) % (len(frame) + 1)
+        cut = edit[2] % 9
+        check_frame(frame[:at] + edit[3:] + frame[at + cut:])
 
 
-scalar = st.one_of(
-    st.sampled_from(HOSTILE_TEXT), st.integers(-(2**70), 2**70), st.none(), st.booleans(),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
-)
-level = st.lists(st.one_of(st.sampled_from(HOSTILE_TEXT), scalar), min_size=0, max_size=3)
-levels = st.one_of(st.lists(level, max_size=3), scalar)
-ids = st.one_of(st.integers(-(2**65), 2**65), st.integers(0, 10**12), scalar)
+HOSTILE_VALUES = [
+    *HOSTILE_TEXT, None, True, False, 0, -1, 1, 2**63, 2**63 - 1, -(2**63) - 1, 2**64, 10**30, 1.5, -0.0,
+    1e308, [], {}, [["1", "1"]], [[1, 2]], [["61737.63000000"]], [["61737.63000000", "1.0", "x"]], "x" * 70,
+]
+DEPTH_TEMPLATE = {"e": "depthUpdate", "E": 1723161255208, "s": "BTCUSDT", "U": 50093239189, "u": 50093239202,
+                  "b": [["61737.63000000", "0.00000000"]], "a": [["61837.64000000", "1.54698000"]]}
+TRADE_TEMPLATE = {"e": "trade", "E": 1723161255343, "s": "BTCUSDT", "t": 3735683259, "p": "61837.63000000",
+                  "q": "0.02000000", "T": 1723161255342, "m": True}
+TICKER_TEMPLATE = {"u": 50093239212, "s": "BTCUSDT", "b": "61837.63000000", "B": "3.78826000",
+                   "a": "61837.64000000", "A": "1.54698000"}
+TEMPLATES = [("btcusdt@depth@100ms", DEPTH_TEMPLATE), ("btcusdt@trade", TRADE_TEMPLATE),
+             ("btcusdt@aggTrade", TRADE_TEMPLATE), ("btcusdt@bookTicker", TICKER_TEMPLATE),
+             ("ethusdt@trade", TRADE_TEMPLATE), ("xyz@depth", DEPTH_TEMPLATE)]
 
 
-@FUZZ
-@given(
-    st.sampled_from(["btcusdt@depth@100ms", "btcusdt@depth", "btcusdt@trade", "btcusdt@aggTrade",
-                     "btcusdt@bookTicker", "ethusdt@trade", "xyz@depth", "btcusdt@kline_1m", "", "@"]),
-    st.sampled_from(["BTCUSDT", "btcusdt", "ETHUSDT", "", "BTC\u0000USDT"]),
-    st.fixed_dictionaries({}, optional={
-        "e": st.sampled_from(["depthUpdate", "trade", "aggTrade", "bookTicker", "x"]),
-        "E": ids, "T": ids, "U": ids, "u": ids, "pu": ids, "t": ids, "a": st.one_of(ids, levels),
-        "b": st.one_of(levels, st.sampled_from(HOSTILE_TEXT)), "B": scalar, "A": scalar,
-        "p": scalar, "q": scalar, "m": scalar, "f": ids, "l": ids,
-    }),
-)
-def test_ws_decoder_hostile_fields_counted_drop(stream: str, symbol: str, data: dict) -> None:
-    data["s"] = symbol
-    check_frame(json.dumps({"stream": stream, "data": data}).encode())
+@fuzz(6_000)
+@given(st.lists(st.tuples(st.integers(0, 15), st.sampled_from(HOSTILE_VALUES)), min_size=1, max_size=3))
+def test_ws_decoder_hostile_fields_counted_drop(edits: list) -> None:
+    """Each valid frame with 1-3 fields replaced by hostile values, or deleted (slots past the end)."""
+    for stream, template in TEMPLATES:
+        data = dict(template)
+        keys = list(template)
+        for slot, value in edits:
+            if slot < len(keys):
+                data[keys[slot]] = value
+            else:
+                data.pop(keys[slot % len(keys)], None)
+        check_frame(json.dumps({"stream": stream, "data": data}).encode())
 
 
-@FUZZ
+@fuzz(8_000)
 @given(
     st.lists(st.tuples(st.sampled_from(HOSTILE_TEXT), st.sampled_from(HOSTILE_TEXT)), max_size=4),
-    st.integers(0, 2**64), st.integers(-2, 2**64), st.booleans(),
+    st.integers(0, 2**64), st.integers(-2, 2**64),
 )
-def test_ws_decoder_hostile_numbers_rejected_or_exact(bids: list, first_id: int, span: int, futures: bool) -> None:
+def test_ws_decoder_hostile_numbers_rejected_or_exact(bids: list, first_id: int, span: int) -> None:
+    """Spot and futures diffs with hostile prices, quantities and ids: exact ticks or a counted drop."""
     data = {"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": first_id, "u": first_id + span, "b": bids, "a": bids[::-1]}
-    if futures:
-        data["pu"] = first_id - 1
+    check_frame(json.dumps({"stream": "btcusdt@depth@100ms", "data": data}).encode())
+    data["pu"] = first_id - 1
     check_frame(json.dumps({"stream": "btcusdt@depth@100ms", "data": data}).encode())
 
 
