@@ -81,6 +81,10 @@ class SocketSet:
             os.chmod(socket_path(self.config, name), stat.S_IRUSR | stat.S_IWUSR)
             self._bound_files.append(socket_path(self.config, name))
 
+    def adopt(self, sock: zmq.Socket, linger_ms: int = 0) -> None:
+        """Close `sock` with the others (an inproc socket made outside the endpoint table)."""
+        self._sockets.append((sock, linger_ms))
+
     def publisher(self, name: str) -> Publisher:
         sock = self._make(zmq.XPUB)
         sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every hello reaches us, also a repeated one

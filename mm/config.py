@@ -88,6 +88,13 @@ class SimConfig(Section):
 
 class FeedConfig(Section):
     cpu: Core = -1
+    # paper / live: the venue's combined websocket streams and REST snapshots (TLS for real hosts)
+    ws_url: str = ""  # e.g. wss://stream.binance.com:9443, or ws://127.0.0.1:9900 for `mm venue`
+    rest_url: str = ""  # e.g. https://api.binance.com, or http://127.0.0.1:9901
+    depth_stream: str = "depth@100ms"
+    trade_stream: str = "trade"
+    silent_s: PositiveFloat = 10.0  # connected but no frame for this long: reconnect
+    snapshot_limit: Annotated[int, Meta(ge=5, le=5000)] = 1000
     synthetic_hz: NonNegFloat = 0.0  # > 0: a paced synthetic ladder instead of the sim (latency bench)
     synthetic_events: NonNegInt = 0  # how many synthetic events before end of stream (0 = until stopped)
 
@@ -205,6 +212,8 @@ class LogConfig(Section):
 
 
 class Config(Section, kw_only=True):
+    """The whole pipeline; cross-section rules in __post_init__."""
+
     risk: RiskConfig
     pipeline: PipelineConfig = PipelineConfig()
     instrument: InstrumentConfig = InstrumentConfig()
@@ -218,6 +227,13 @@ class Config(Section, kw_only=True):
     replay: ReplayConfig = ReplayConfig()
     metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
+
+    def __post_init__(self) -> None:
+        if self.pipeline.mode in ("paper", "live") and not (self.feed.ws_url and self.feed.rest_url):
+            raise ValueError(f"mode {self.pipeline.mode!r} needs [feed] ws_url and rest_url (the venue's streams)")
+        if self.pipeline.mode == "live" and self.gateway.venue == "sim":
+            raise ValueError("mode 'live' sends real orders: [gateway] venue must name a real venue, not 'sim' "
+                             "(use mode 'paper' for live data with simulated fills)")
 
 
 PROCESS_NAMES: tuple[str, ...] = ("feed", "book", "signal", "quoter", "risk", "gateway")

@@ -23,7 +23,7 @@ import msgspec
 import zmq
 
 from ipc.endpoints import pid_path, stats_path
-from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, ShutdownRequest
+from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, ShutdownRequest, StageReport
 from ipc.sockets import Codec, Publisher, SocketSet, ensure_private_dir, send
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
 from mm.errors import ConfigError
@@ -34,6 +34,7 @@ from processes.metrics import StageMetrics
 
 log = logging.getLogger(__name__)
 
+STAGE_REPORT_EVERY_NS = 1_000_000_000
 DRAIN_BATCH = 1000  # frames read from one socket before deciding once (bounded drain)
 LIVE_STATES = frozenset({State.RUNNING.value, State.DEGRADED.value, State.STOPPING.value})
 
@@ -89,6 +90,7 @@ class Actor:
         self._ctl_codec = Codec(ControlMsg)
         self.metrics: StageMetrics | None = None
         self.restarted = False  # our pid file named a process that died without removing it
+        self._next_stage_report_ns = 0
 
     # ---- wiring ---------------------------------------------------------------------------
 
@@ -157,6 +159,19 @@ class Actor:
 
     def on_shutdown_request(self, msg: ShutdownRequest) -> None:
         pass
+
+    def stage_report(self) -> dict[str, Any] | None:
+        """A small summary for the console's status, published once a second (None: nothing)."""
+        return None
+
+    def _publish_stage_report(self, now_ns: int) -> None:
+        if now_ns < self._next_stage_report_ns:
+            return
+        self._next_stage_report_ns = now_ns + STAGE_REPORT_EVERY_NS
+        body = self.stage_report()
+        if body is not None:
+            self.publish_control(StageReport(process=self.name, kind=self.name, body=json.dumps(body),
+                                             ts_ns=time.time_ns()))
 
     def export_metrics(self, metrics: StageMetrics) -> None:
         """Set this stage's own series (called on the heartbeat timer, never per message)."""
@@ -301,6 +316,7 @@ class Actor:
         self._next_hb_ns = now_ns + self.heartbeat_interval_ns
         self.heartbeat()
         self.flush_metrics()
+        self._publish_stage_report(now_ns)
         if self.state == State.STARTING:
             return
         for peer in self.liveness.tick(now_ns):

@@ -149,6 +149,12 @@ class Book(Actor):
         reason = "start" if self.sync.resyncs == 0 and self.sync.updates == 0 else "resync"
         send(self.snapshot_push, b"feedctl", SnapshotRequest(symbol=self.symbol, reason=reason, ts_ns=time.time_ns()))
 
+    def stage_report(self) -> dict[str, Any]:
+        sync = self.sync
+        return {"synced": not sync.needs_snapshot, "updates": sync.updates, "gaps": sync.gaps,
+                "resyncs": sync.resyncs, "crossed": sync.crossed, "stale": sync.stale,
+                "last_update_id": sync.last_id}
+
     def export_metrics(self, metrics: StageMetrics) -> None:
         metrics.add(metrics.book_resyncs, self.sync.resyncs)
         metrics.add(metrics.book_gaps, self.sync.gaps)

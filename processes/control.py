@@ -103,6 +103,8 @@ class ControlPlane:
             "pipeline": risk.config.pipeline.name, "mode": risk.config.pipeline.mode, "paused": risk.paused,
             "trading": risk.trading.value, "halt_reason": risk.halt_reason, "processes": rows,
             "position": risk.pnl(), "open_orders": len(risk.open_orders),
+            **{kind: json.loads(risk.stage_reports[kind].body) for kind in ("book", "feed")
+               if kind in risk.stage_reports},
             "rejected_checks": dict(risk.rejected_checks),
         }
 

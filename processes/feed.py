@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import zmq
 
 from ipc.messages import (
     Barrier,
@@ -29,6 +30,7 @@ from ipc.messages import (
     DepthDiff,
     EndOfStream,
     FeedControl,
+    FeedMsg,
     SnapshotRequest,
     Trade,
 )
@@ -36,6 +38,7 @@ from ipc.sockets import Codec, send
 from mm.market_sim import MarketSim, SimDepth, SimTrade
 from mm.synthetic import SyntheticLadder
 from processes.actor import Actor, actor_main
+from processes.feed_stream import INPROC, StreamRunner
 from processes.replay_source import ReplaySource, grid_for
 from mm.ticks import grid_from_sizes
 
@@ -62,6 +65,7 @@ class Feed(Actor):
         self.snapshots = 0
         self._next_event_ns = 0  # wall clock of the next event to emit
         self.replay: ReplaySource | None = None
+        self.stream: StreamRunner | None = None
         self._replay_iter: Any = None
         self._held: Any = None  # the next replay message, held back behind a barrier
         self._barrier_seq = 0
@@ -80,6 +84,9 @@ class Feed(Actor):
         if self.config.pipeline.mode == "replay":
             self._start_replay()
             return
+        if self.config.pipeline.mode in ("paper", "live"):
+            self._start_venue_stream()
+            return
         if feed.synthetic_hz > 0:
             tick = float(self.config.instrument.tick_size)
             self.ladder = SyntheticLadder(mid_tick=int(round(self.config.sim.start_px / tick)))
@@ -90,6 +97,26 @@ class Feed(Actor):
         self.streaming = True
         log.info("streaming %s from %s", self.symbol, "synthetic ladder" if self.ladder else "simulator")
         self._send_snapshot("start")
+
+    def _start_venue_stream(self) -> None:
+        pull = self.sockets.ctx.socket(zmq.PULL)
+        pull.setsockopt(zmq.LINGER, 0)
+        pull.bind(INPROC)
+        self.sockets.adopt(pull)
+        self.add_input(pull, Codec(FeedMsg), self.on_stream_message)
+        self.stream = StreamRunner(self.sockets.ctx, self.config)
+        self.stream.start()
+        self.streaming = True
+        log.info("streaming %s from %s (snapshots from %s)", self.symbol, self.config.feed.ws_url,
+                 self.config.feed.rest_url)
+
+    def on_stream_message(self, topic: bytes, msg: Any) -> None:
+        """Venue messages, stamped at receipt by the websocket client: republished as they are."""
+        self._publish(msg)
+        if isinstance(msg, BookSnapshot):
+            self.snapshots += 1
+        else:
+            self.events += 1
 
     def _start_replay(self) -> None:
         paths = [Path(p) for p in self.config.replay.files]
@@ -165,6 +192,9 @@ class Feed(Actor):
 
     def _send_snapshot(self, reason: str) -> None:
         now = time.time_ns()
+        if self.stream is not None:
+            self.stream.request_snapshot()
+            return
         if self.replay is not None:
             if reason != "requested: start":  # the capture's own snapshot is on its way
                 log.warning("replay: the book asked for a snapshot (%s): a capture has only its own", reason)
@@ -185,6 +215,10 @@ class Feed(Actor):
 
     def _emit_due(self) -> None:
         now = time.time_ns()
+        if self.stream is not None:
+            if self.stream.error is not None:
+                raise RuntimeError(f"feed stream failed: {self.stream.error}") from self.stream.error
+            return
         if self.replay is not None:
             if not self._barrier_waiting:
                 self._emit_replay()
@@ -248,6 +282,8 @@ class Feed(Actor):
     def next_timer_ns(self) -> int | None:
         if not self.streaming or self.stop_requested:
             return None
+        if self.stream is not None:
+            return None
         if self.replay is not None:
             if self._barrier_waiting:
                 return None
@@ -258,11 +294,23 @@ class Feed(Actor):
             wall_next = self.sim.next_event_ns()  # type: ignore[union-attr]
         return time.monotonic_ns() + max(0, wall_next - time.time_ns())
 
+    def stage_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"events": self.events, "snapshots": self.snapshots}
+        if self.stream is not None and self.stream.client is not None:
+            report["stream"] = dict(self.stream.client.counts)
+        return report
+
+    def on_stop_begin(self, now_ns: int) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+
     def send_end_of_stream(self, now_ns: int) -> None:
         send(self.md.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"events": self.events, "snapshots": self.snapshots, "barriers": self.barriers}
+        if self.stream is not None and self.stream.client is not None:
+            stats["stream"] = dict(self.stream.client.counts)
         if self.replay is not None:
             stats.update(tickers_skipped=self.tickers_skipped, dropped=dict(self.replay.dropped),
                          capture=self.replay.capture_stats.as_dict(),

@@ -1,0 +1,125 @@
+"""The feed's live market source: the Binance websocket client (processes/binance_ws.py) in its
+own asyncio thread, handing decoded messages to the feed's ZeroMQ loop over an inproc PUSH/PULL
+pair, and fetching REST depth snapshots when the book asks for one (the documented procedure:
+subscribe first, buffer, then the snapshot).
+
+The PUSH socket is made in the asyncio thread and only used there (a socket stays in its thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import zmq
+
+from ipc.sockets import ENCODER
+from mm.config import Config
+from mm.errors import MMError, OffGridError
+from mm.ticks import TickGrid, grid_from_sizes, infer_grid_from_levels
+from processes.binance_ws import (
+    BinanceStreamClient,
+    FeedConnectError,
+    combined_stream_url,
+    fetch_depth,
+    fetch_depth_text,
+    symbol_streams,
+)
+
+log = logging.getLogger(__name__)
+
+INPROC = "inproc://feed-stream"
+STOP_TIMEOUT_S = 5.0
+
+
+class StreamRunner:
+    def __init__(self, ctx: zmq.Context, config: Config) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.symbol = config.instrument.symbol
+        self.client: BinanceStreamClient | None = None
+        self.snapshots = 0
+        self.snapshot_failures = 0
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._snapshot_wanted: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._thread_main, name="feed-stream", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_snapshot(self) -> None:
+        if self._loop is not None and self._snapshot_wanted is not None:
+            self._loop.call_soon_threadsafe(self._snapshot_wanted.set)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(STOP_TIMEOUT_S)
+        if self._thread.is_alive():
+            log.error("feed stream thread did not stop within %.0f s", STOP_TIMEOUT_S)
+
+    # ---- the asyncio thread -----------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as e:  # noqa: BLE001 - reported to the feed's loop, which fails the process
+            self.error = e
+            log.exception("feed stream failed")
+
+    async def _grid(self) -> TickGrid:
+        """The venue's decimals from one snapshot's text, on the configured tick and lot grid."""
+        feed = self.config.feed
+        text = await fetch_depth_text(feed.rest_url, self.symbol, 5)
+        levels = [*text.bids, *text.asks]
+        if not levels:
+            raise OffGridError(f"{self.symbol}: the venue's snapshot is empty: cannot learn its number format")
+        seen = infer_grid_from_levels(self.symbol, levels)
+        inst = self.config.instrument
+        return grid_from_sizes(self.symbol, inst.tick_size, inst.lot_size, seen.price_decimals, seen.qty_decimals)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._snapshot_wanted = asyncio.Event()
+        push = self.ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        push.connect(INPROC)
+        topic = f"stream.{self.symbol}".encode()
+        try:
+            grid = await self._grid()
+            feed = self.config.feed
+            url = combined_stream_url(feed.ws_url, symbol_streams(self.symbol, feed.depth_stream, feed.trade_stream))
+            self.client = BinanceStreamClient(url, grids={self.symbol: grid}, silent_s=feed.silent_s)
+
+            def on_message(msg: Any) -> None:  # called inside on_ws_frame: encode now, the frame dies after
+                push.send_multipart((topic, ENCODER.encode(msg)))
+
+            snapshots = asyncio.create_task(self._serve_snapshots(push, topic, grid))
+            try:
+                await self.client.run(on_message, self._stop)
+            finally:
+                snapshots.cancel()
+        finally:
+            push.close(linger=0)
+
+    async def _serve_snapshots(self, push: zmq.Socket, topic: bytes, grid: TickGrid) -> None:
+        assert self._snapshot_wanted is not None and self._stop is not None
+        feed = self.config.feed
+        while not self._stop.is_set():
+            await self._snapshot_wanted.wait()
+            self._snapshot_wanted.clear()
+            while self.client is not None and not self.client.is_connected and not self._stop.is_set():
+                await asyncio.sleep(0.05)  # polling the connection, bounded by stop: subscribe before snapshot
+            try:
+                snapshot = await fetch_depth(feed.rest_url, self.symbol, feed.snapshot_limit, grid)
+            except (FeedConnectError, MMError) as e:
+                self.snapshot_failures += 1
+                log.warning("snapshot of %s failed: %s", self.symbol, e)
+                continue  # the book asks again after its retry interval
+            self.snapshots += 1
+            push.send_multipart((topic, ENCODER.encode(snapshot)))
