@@ -38,6 +38,9 @@ class PipelineConfig(Section):
     name: Name = "default"
     mode: Literal["sim", "replay", "paper", "live"] = "sim"
     run_dir: str = ""  # "" = /tmp/mm-$USER/<name>
+    journal_dir: str = ""  # "" = the run dir; risk's journal (fills, position, operator audit) lives here
+    journal_fsync: Literal["always", "interval_ms", "never"] = "interval_ms"
+    journal_fsync_interval_ms: PositiveInt = 50
 
 
 class InstrumentConfig(Section):
@@ -121,7 +124,7 @@ class SignalConfig(Section):
     trade_flow_halflife_s: PositiveFloat = 2.0
     momentum_lookbacks_s: tuple[PositiveFloat, ...] = (1.0, 5.0, 30.0)
     horizon_s: PositiveFloat = 5.0  # label: log mid return over this horizon
-    sample_interval_ms: NonNegFloat = 0.0  # at most one training sample per interval (0 = every book)
+    sample_interval_ms: NonNegFloat = 50.0  # at most one training sample per interval (0 = every book)
     max_pending_samples: PositiveInt = 16_384
     forgetting: Annotated[float, Meta(gt=0.9, le=1.0)] = 0.9998  # per sample; memory ~ 1 / (1 - f)
     ridge: PositiveFloat = 3_000.0  # in samples of z-scored features (overlapping labels: strong)
@@ -133,6 +136,12 @@ class SignalConfig(Section):
     ic_threshold: float = 0.02  # rolling out-of-sample IC below this: alpha falls back to zero
     ic_recover_threshold: float = 0.05  # ... and comes back above this
     min_labels: NonNegInt = 600  # labels before the self-check may switch alpha off
+    normalise_by_volatility: bool = False  # target = return / (volatility x sqrt(horizon)), not bps
+    vol_floor_bps_per_s: PositiveFloat = 0.2  # floor of that volatility (a quiet book)
+    calibrate: bool = True  # shrink predictions by their out-of-sample slope (signal.Calibration)
+    calibration_halflife_labels: PositiveFloat = 1_000.0
+    calibration_prior_labels: NonNegFloat = 300.0  # pseudo-labels pulling the ratio toward 1
+    calibration_max_ratio: Annotated[float, Meta(ge=0, le=10)] = 1.0
 
     def __post_init__(self) -> None:
         if self.ic_recover_threshold < self.ic_threshold:
@@ -262,6 +271,11 @@ def run_dir(config: Config) -> Path:
         return Path(config.pipeline.run_dir)
     user = os.environ.get("USER") or getpass.getuser()
     return Path("/tmp") / f"mm-{user}" / config.pipeline.name
+
+
+def journal_path(config: Config, process: str) -> Path:
+    directory = Path(config.pipeline.journal_dir) if config.pipeline.journal_dir else run_dir(config)
+    return directory / f"{process}.journal"
 
 
 def core_of(config: Config, process: str) -> int:

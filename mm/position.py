@@ -67,6 +67,19 @@ class Position:
         self.traded_lot += qty_lot
         self.fills += 1
 
+    def state(self) -> tuple[int, float, float, float, int, int]:
+        """(position_lot, cost_tick_lot, realized_tick_lot, fees_quote, traded_lot, fills): what a
+        journal snapshot keeps; `restore` takes it back."""
+        return (self.position_lot, self._cost_tick_lot, self._realized_tick_lot, self.fees_quote, self.traded_lot,
+                self.fills)
+
+    def restore(self, position_lot: int, cost_tick_lot: float, realized_tick_lot: float, fees_quote: float,
+                traded_lot: int, fills: int) -> None:
+        if cost_tick_lot < 0 or (position_lot == 0 and cost_tick_lot != 0):
+            raise ValueError(f"position snapshot: cost basis {cost_tick_lot} does not fit position {position_lot}")
+        self.position_lot, self._cost_tick_lot, self._realized_tick_lot = position_lot, cost_tick_lot, realized_tick_lot
+        self.fees_quote, self.traded_lot, self.fills = fees_quote, traded_lot, fills
+
     def unrealized_quote(self, mark_px_tick: float) -> float:
         """PnL of the open position if it were closed at `mark_px_tick`."""
         if self.position_lot == 0:

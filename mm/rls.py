@@ -40,6 +40,8 @@ class RLS:
         "_pseudo_weight",
         "_next_coordinate",
         "_px",
+        "_gain",
+        "_step",
         "_outer",
         "_inverse_forgetting",
         "updates",
@@ -74,6 +76,8 @@ class RLS:
         self._outer = np.zeros((n, n))
         self._next_coordinate = 0
         self._px = np.zeros(n)
+        self._gain = np.zeros(n)
+        self._step = np.zeros(n)
         self.weights = self.prior.copy()
         self.covariance = np.eye(n) / ridge
         self.updates = 0
@@ -89,24 +93,26 @@ class RLS:
         return float(self.weights @ x)
 
     def update(self, x: np.ndarray, y: float) -> bool:
-        """One observation; False when skipped (non-finite input) or when it forced a reset."""
-        if not math.isfinite(y) or not np.isfinite(x).all():
+        """One observation; False when skipped (non-finite input) or when it forced a reset.
+
+        Preallocated buffers, no temporaries: P x, the gain and the outer product are written in place."""
+        covariance = self.covariance
+        weights = self.weights
+        px = np.dot(covariance, x, out=self._px)
+        denominator = self.forgetting + float(np.dot(x, px))
+        error = y - float(np.dot(weights, x))
+        if not (math.isfinite(denominator) and math.isfinite(error)):  # catches a NaN / inf in x or y
             self.skipped += 1
             return False
-        covariance = self.covariance
-        px = np.dot(covariance, x, out=self._px)
-        denominator = self.forgetting + float(x @ px)
-        error = y - float(self.weights @ x)
-        gain = px / denominator
-        self.weights += gain * error
-        outer = np.multiply.outer(gain, px, out=self._outer)
-        covariance -= outer
+        gain = np.multiply(px, 1.0 / denominator, out=self._gain)
+        weights += np.multiply(gain, error, out=self._step)
+        covariance -= np.multiply.outer(gain, px, out=self._outer)
         covariance *= self._inverse_forgetting
         self.updates += 1
         if self._pseudo_weight > 0.0 and self.updates % REGULARISE_EVERY == 0:
             self._regularise()
         trace = float(covariance.trace())
-        if not (0.0 < trace <= self.max_trace) or not math.isfinite(float(self.weights.sum())):
+        if not (0.0 < trace <= self.max_trace) or not math.isfinite(float(np.dot(weights, weights))):
             self.reset()
             return False
         return True
@@ -123,35 +129,49 @@ class RLS:
 
 
 class Standardizer:
-    """EW mean / variance per feature (half-life in samples); z = clip((x - mean) / std)."""
+    """EW mean / variance per feature (half-life in samples); z = clip((x - mean) / std).
 
-    __slots__ = ("_alpha", "_keep_power", "mean", "variance", "clip", "samples", "_z")
+    Python floats, not numpy: at ~8 features one numpy call costs more than the whole loop."""
+
+    __slots__ = ("_alpha", "_keep_power", "mean", "variance", "clip", "samples", "_inverse_std")
 
     def __init__(self, n: int, *, halflife_samples: float, clip: float = 5.0) -> None:
         if not halflife_samples > 0:
             raise ValueError(f"'halflife_samples' must be > 0, was {halflife_samples}")
         self._alpha = 1.0 - 2.0 ** (-1.0 / halflife_samples)
         self._keep_power = 1.0  # (1 - alpha)^samples, for the bias correction
-        self.mean = np.zeros(n)
-        self.variance = np.ones(n)
+        self.mean = [0.0] * n
+        self.variance = [1.0] * n
+        self._inverse_std = [1.0 / math.sqrt(1.0 + 1e-18)] * n
         self.clip = clip
         self.samples = 0
-        self._z = np.zeros(n)
 
-    def update(self, x: np.ndarray) -> None:
+    def update(self, x) -> None:
         """Add one sample (finite x only; the caller checks)."""
         self.samples += 1
         self._keep_power *= 1.0 - self._alpha
         # bias-corrected step: the first sample sets the mean, later ones move it by ~alpha
         step = self._alpha / (1.0 - self._keep_power)
-        delta = x - self.mean
-        self.mean += step * delta
-        if self.samples > 1:  # the prior variance 1 keeps a weight of about 1 / samples
-            self.variance += step * (delta * (x - self.mean) - self.variance)
+        mean = self.mean
+        variance = self.variance
+        inverse_std = self._inverse_std
+        has_variance = self.samples > 1  # the prior variance 1 keeps a weight of about 1 / samples
+        for i, value in enumerate(x):
+            value = float(value)
+            delta = value - mean[i]
+            mean[i] += step * delta
+            if has_variance:
+                variance[i] += step * (delta * (value - mean[i]) - variance[i])
+                inverse_std[i] = 1.0 / math.sqrt(variance[i] + 1e-18)
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        """z-scores into an internal buffer (copy it to keep it); a zero-variance feature gives 0."""
-        z = np.subtract(x, self.mean, out=self._z)
-        z /= np.sqrt(self.variance + 1e-18)
-        np.clip(z, -self.clip, self.clip, out=z)
+    def transform(self, x) -> list[float]:
+        """z-scores as a new list; a zero-variance feature gives 0."""
+        clip = self.clip
+        low = -clip
+        z = [(value - mean) * inverse for value, mean, inverse in zip(x, self.mean, self._inverse_std)]
+        for i, value in enumerate(z):
+            if value > clip:
+                z[i] = clip
+            elif value < low:
+                z[i] = low
         return z

@@ -5,7 +5,13 @@ Per healthy book event (all on event time, no clock):
    prediction made at its time, before any update with its label), then trains the model;
 2. features (mm/features.py) are computed and z-scored by an online standardiser;
 3. the RLS model (mm/rls.py) predicts the log mid return over `horizon_s`, in bps;
-4. at most once per `sample_interval_ms` the z-scores and predictions are queued for their label.
+4. at most once per `sample_interval_ms` the z-scores and predictions are queued for their label,
+   so learning runs on that grid, not per book (the per-event path is Python floats, no numpy).
+
+Emitted prediction = raw RLS prediction x `Calibration.ratio`, the out-of-sample slope of the
+realised on the raw prediction (shrinks toward 0 when the model has no skill out of sample).
+With `normalise_by_volatility` the RLS target is the return in units of the horizon's volatility
+and its prediction is scaled back to bps by the current volatility.
 
 Two baselines are scored beside the model on the same labels: a momentum-only predictor (one
 online regression on the momentum column whose lookback is closest to the horizon) and an
@@ -22,6 +28,7 @@ climbs above `ic_recover_threshold`. The raw prediction stays visible in `raw_re
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import msgspec
@@ -68,6 +75,35 @@ class ScalarRLS:
         self.variance -= gain * self.variance
 
 
+class Calibration:
+    """Out-of-sample shrinkage of the model: ratio = the EW regression slope of realised on the raw
+    prediction (prequential pairs only), pulled toward 1 by `prior_labels` pseudo-labels and
+    clipped to [0, max_ratio]. No skill out of sample -> ratio near 0 -> the emitted drift fades;
+    an honest model keeps ~1. It is cov / var of the prediction, i.e. IC x std(realised) / std(raw)."""
+
+    __slots__ = ("_alpha", "_prior_labels", "_max_ratio", "_mean_py", "_mean_pp", "_weight", "ratio")
+
+    def __init__(self, halflife_labels: float, prior_labels: float, max_ratio: float) -> None:
+        self._alpha = 1.0 - 2.0 ** (-1.0 / halflife_labels)
+        self._prior_labels = prior_labels
+        self._max_ratio = max_ratio
+        self._mean_py = 0.0
+        self._mean_pp = 0.0
+        self._weight = 0.0  # effective number of labels in the EW means (<= ~1.44 x half-life)
+        self.ratio = min(1.0, max_ratio)
+
+    def add(self, predicted: float, realised: float) -> None:
+        self._weight = (1.0 - self._alpha) * self._weight + 1.0
+        step = 1.0 / self._weight
+        self._mean_py += step * (predicted * realised - self._mean_py)
+        self._mean_pp += step * (predicted * predicted - self._mean_pp)
+        if self._mean_pp <= 1e-30:
+            return
+        slope = self._mean_py / self._mean_pp
+        ratio = (self._weight * slope + self._prior_labels) / (self._weight + self._prior_labels)
+        self.ratio = min(max(ratio, 0.0), self._max_ratio)
+
+
 class SignalModel:
     """Mutable model state; `on_book` and `on_trade` are pure in their inputs (no clock, no I/O)."""
 
@@ -103,8 +139,15 @@ class SignalModel:
         self.zero_score = Score()
         self.emitted_score = Score()  # what the quoter got: 0 while alpha was off
         self.ic = RollingIC(cfg.ic_halflife_labels)
-        self._label_variance = 0.0
+        self._label_variance = 0.0  # of the label in bps (the baselines' winsorisation)
+        self._target_variance = 0.0  # of the model's target (bps, or sigmas when normalised)
         self._label_count = 0
+        self._label_step = 1.0 - 2.0 ** (-1.0 / _LABEL_VARIANCE_HALFLIFE)
+        self._weights = self.rls.weights.tolist()  # the RLS weights as floats, refreshed after learning
+        self._bound = math.inf  # |raw prediction| cap, in target units
+        self._sqrt_horizon_s = math.sqrt(cfg.horizon_s)
+        self.calibration = Calibration(cfg.calibration_halflife_labels, cfg.calibration_prior_labels,
+                                       cfg.calibration_max_ratio)
         self.alpha_enabled = True
         self.fallbacks = 0  # times the self-check switched alpha off
         self.recoveries = 0
@@ -181,31 +224,39 @@ class SignalModel:
             return self._unhealthy(ts_ns)
         mid_tick = features.mid_tick
         self._update_ewma_mid(ts_ns, mid_tick)
-        if not np.isfinite(x).all():
+        if not math.isfinite(math.fsum(x)):  # NaN or inf in any feature
             self.nonfinite_features += 1
             return self._unhealthy(ts_ns)
         z = self.scaler.transform(x)
         cfg = self._cfg
-        raw_bps = self.rls.predict(z)
-        bound_bps = cfg.max_prediction_sigma * math.sqrt(self._label_variance) if self._label_count else math.inf
-        if raw_bps > bound_bps:
-            raw_bps = bound_bps
-        elif raw_bps < -bound_bps:
-            raw_bps = -bound_bps
+        volatility_bps_per_s = features.volatility.bps_per_s
+        # the model's target unit: bps, or the horizon's volatility (sigma) when normalised
+        unit_bps = self._unit_bps(volatility_bps_per_s)
+        raw = sum(map(operator.mul, self._weights, z))
+        if raw > self._bound:
+            raw = self._bound
+        elif raw < -self._bound:
+            raw = -self._bound
+        raw_bps = raw * unit_bps
         imbalance = features.imbalance
-        emitted_bps = raw_bps if cfg.model == "rls" else cfg.imbalance_coef_bps * imbalance
+        if cfg.model == "rls":
+            emitted_bps = raw_bps * self.calibration.ratio if cfg.calibrate else raw_bps
+        else:
+            emitted_bps = cfg.imbalance_coef_bps * imbalance
 
         if ts_ns >= self._next_sample_ns:
             self._next_sample_ns = ts_ns + self._sample_interval_ns
-            momentum_bps = self._baseline_prediction(self._momentum_baseline, self._momentum_column, z)
-            imbalance_bps = self._baseline_prediction(self._imbalance_baseline, self._imbalance_column, z)
+            momentum_bps = self._momentum_baseline.weight * z[self._momentum_column] if self._momentum_column >= 0 else 0.0
+            imbalance_bps = (
+                self._imbalance_baseline.weight * z[self._imbalance_column] if self._imbalance_column >= 0 else 0.0
+            )
             published_bps = emitted_bps if self.alpha_enabled else 0.0
-            self.labels.push(ts_ns, mid_tick, z, (emitted_bps, momentum_bps, imbalance_bps, published_bps))
+            self.labels.push(ts_ns, mid_tick, np.array(z),
+                             (emitted_bps, momentum_bps, imbalance_bps, published_bps, raw_bps, unit_bps))
             self.scaler.update(x)
 
         predicted_return = emitted_bps * 1e-4 if self.alpha_enabled else 0.0
         fair_px_tick = mid_tick * (1.0 + predicted_return)
-        volatility_bps_per_s = features.volatility.bps_per_s
         if not (math.isfinite(fair_px_tick) and math.isfinite(volatility_bps_per_s)):
             self.nonfinite_features += 1
             return self._unhealthy(ts_ns)
@@ -215,15 +266,18 @@ class SignalModel:
             emitted_bps * 1e-4,
         )
 
-    @staticmethod
-    def _baseline_prediction(model: ScalarRLS, column: int, z: np.ndarray) -> float:
-        return model.weight * float(z[column]) if column >= 0 else 0.0
+    def _unit_bps(self, volatility_bps_per_s: float) -> float:
+        """1.0 (the target is the return in bps) or the horizon's sigma in bps (volatility-normalised
+        target), floored at `vol_floor_bps_per_s` so a quiet book does not blow the target up."""
+        if not self._cfg.normalise_by_volatility:
+            return 1.0
+        return max(volatility_bps_per_s, self._cfg.vol_floor_bps_per_s) * self._sqrt_horizon_s
 
     def _learn(self, matured: list) -> None:
         cfg = self._cfg
         rls = self.rls
         for sample, realised_bps in matured:
-            predicted_bps, momentum_bps, imbalance_bps, published_bps = sample.predictions
+            predicted_bps, momentum_bps, imbalance_bps, published_bps, raw_bps, unit_bps = sample.predictions
             # prequential: score first, with the predictions made at the sample's own time
             self.score.add(predicted_bps, realised_bps)
             self.emitted_score.add(published_bps, realised_bps)
@@ -234,23 +288,30 @@ class SignalModel:
             self.momentum_score.add(momentum_bps, realised_bps)
             self.imbalance_score.add(imbalance_bps, realised_bps)
             self.zero_score.add(0.0, realised_bps)
-            self.ic.add(predicted_bps, realised_bps)
+            self.ic.add(raw_bps, realised_bps)
             self._self_check(cfg)
             if not math.isfinite(realised_bps):
                 rls.skipped += 1
                 continue
-            # winsorise the training label at label_clip_sigma running stds (jumps teach nothing)
+            self.calibration.add(raw_bps, realised_bps)
+            # winsorise the training labels at label_clip_sigma running stds (jumps teach nothing)
             self._label_count += 1
-            step = max(1.0 / self._label_count, 1.0 - 2.0 ** (-1.0 / _LABEL_VARIANCE_HALFLIFE))
+            step = max(1.0 / self._label_count, self._label_step)
             self._label_variance += step * (realised_bps * realised_bps - self._label_variance)
             bound = cfg.label_clip_sigma * math.sqrt(self._label_variance)
-            target = min(max(realised_bps, -bound), bound) if bound > 0.0 else realised_bps
+            target_bps = min(max(realised_bps, -bound), bound) if bound > 0.0 else realised_bps
+            target = realised_bps / unit_bps
+            self._target_variance += step * (target * target - self._target_variance)
+            bound = cfg.label_clip_sigma * math.sqrt(self._target_variance)
+            target = min(max(target, -bound), bound) if bound > 0.0 else target
             z = sample.features
             rls.update(z, target)
             if self._momentum_column >= 0:
-                self._momentum_baseline.update(float(z[self._momentum_column]), target)
+                self._momentum_baseline.update(float(z[self._momentum_column]), target_bps)
             if self._imbalance_column >= 0:
-                self._imbalance_baseline.update(float(z[self._imbalance_column]), target)
+                self._imbalance_baseline.update(float(z[self._imbalance_column]), target_bps)
+        self._weights = rls.weights.tolist()
+        self._bound = cfg.max_prediction_sigma * math.sqrt(self._target_variance)
 
     def _self_check(self, cfg: SignalConfig) -> None:
         if self.ic.n < cfg.min_labels:

@@ -403,8 +403,8 @@ class Actor:
             if self.state not in (State.STOPPED, State.FAILED):
                 self.state = transition(self.state, State.FAILED)
                 try:
-                    self.heartbeat()
-                except zmq.ZMQError:
+                    self.heartbeat()  # say FAILED if the control socket is up
+                except Exception:  # noqa: BLE001 - already failing; the traceback above is the news
                     pass
             return 1
         finally:

@@ -30,6 +30,7 @@ HELP = """commands:
   cancel-all        cancel every order of ours
   kill              kill switch: cancel all and halt until resume
   set KEY VALUE     change a runtime parameter, e.g. set quoter.size_lot 200
+  audit [N]         the last N operator actions (time, origin, before, after) from the journal
   help | quit"""
 
 
@@ -75,6 +76,9 @@ def format_reply(command: str, result: dict[str, Any]) -> str:
         return format_latency(result)
     if command == "book":
         return format_book(result)
+    if command == "audit":
+        return "\n".join(f"{e['ts_ns']} {e['origin']} {e['command']}: {e['before']} -> {e['after']}"
+                         for e in result["entries"]) or "no operator actions yet"
     return "\n".join(f"{key}: {value}" for key, value in result.items())
 
 

@@ -18,7 +18,7 @@ import zmq
 
 from ipc.curve import make_server
 
-from ipc.messages import ConsoleReply, ConsoleRequest, SetParam
+from ipc.messages import ConsoleReply, ConsoleRequest, SetParam, StageReport
 from mm.config import PROCESS_NAMES, with_param
 from mm.errors import ConfigError
 from mm.risk_rules import TradingState
@@ -47,6 +47,7 @@ class ControlPlane:
             "kill": self.kill, "set": self.set_param, "position": self.position, "pnl": self.position,
             "book": self.book, "orders": self.orders, "risk": self.risk_state, "signal": self.signal,
             "quotes": self.quotes, "latency": self.latency, "reduce-only": self.reduce_only, "flatten": self.flatten,
+            "audit": self.audit,
         }
 
     def _secure(self, sock: zmq.Socket, directory: Path) -> None:
@@ -105,11 +106,18 @@ class ControlPlane:
             "position": risk.pnl(), "open_orders": len(risk.open_orders),
             **{kind: json.loads(risk.stage_reports[kind].body) for kind in ("book", "feed")
                if kind in risk.stage_reports},
+            "venue": venue_summary(risk.stage_reports.get("open_orders")),
             "rejected_checks": dict(risk.rejected_checks),
         }
 
     def _audit(self, command: str, before: Any, after: Any) -> None:
+        """Every state change an operator makes: logged, and written to risk's journal."""
         log.warning("operator %s: before=%s after=%s origin=console", command, before, after)
+        self.risk.audit(command, before, after)
+
+    def audit(self, args: list[str]) -> dict[str, Any]:
+        limit = int(args[0]) if args and args[0].isdigit() else 50
+        return {"entries": self.risk.audit_log(limit)}
 
     def pause(self, args: list[str]) -> dict[str, Any]:
         before = self.risk.paused
@@ -209,6 +217,14 @@ class ControlPlane:
     def risk_state(self, args: list[str]) -> dict[str, Any]:
         return {"trading": self.risk.trading.value, "paused": self.risk.paused, "halt_reason": self.risk.halt_reason,
                 "halts": self.risk.halts, "rejected_checks": dict(self.risk.rejected_checks)}
+
+
+def venue_summary(report: StageReport | None) -> dict[str, Any]:
+    """What the gateway says the venue holds: our open orders and the account's position."""
+    if report is None:
+        return {}
+    body = json.loads(report.body)
+    return {"open_orders": len(body["orders"]), "position_lot": body["position_lot"]}
 
 
 def _core(core: int) -> int | None:

@@ -40,7 +40,11 @@ from ipc.messages import (
 from ipc.sockets import Codec, send
 from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
 from mm.stats import SampleBuffer, percentiles_ns
+from mm.config import journal_path
+from mm.journal import FillRecorded, FsyncPolicy
+from mm.orders import Side
 from processes.actor import Actor, actor_main
+from processes.journal_file import JournalFile
 from processes.metrics import StageMetrics
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,8 @@ class Gateway(Actor):
         self._latency_ns = int(cfg.gateway.order_latency_ms * 1e6)
         self._in_flight_until_ns = 0
         self._last_cause_ns = 0
+        self.account_position_lot = 0  # the venue account's position: the truth risk reconciles with
+        self.journal = self._open_journal()
         self._observed = 0  # latency samples already exported to metrics
         self._next_report_ns = 0
         self.event_time = cfg.pipeline.mode == "replay"
@@ -175,6 +181,7 @@ class Gateway(Actor):
 
     def on_timer(self, now_ns: int) -> None:
         self._emit(self.venue.advance(self.clock_ns()))
+        self.journal.on_timer(now_ns)
         self.on_timer_report(now_ns)
 
     def next_timer_ns(self) -> int | None:
@@ -223,6 +230,11 @@ class Gateway(Actor):
                                         ts_ns=event.ts_ns)
                 case Filled():
                     self.counts["fills"] += 1
+                    self.account_position_lot += event.side * event.qty_lot
+                    self.journal.append(FillRecorded(client_id=event.client_id, symbol=self.symbol,
+                                                     side=Side.BUY if event.side > 0 else Side.SELL,
+                                                     px_tick=event.px_tick, qty_lot=event.qty_lot,
+                                                     fee_quote=event.fee_quote, trade_id=0, ts_ns=event.ts_ns))
                     if event.leaves_lot == 0:
                         self.counts["filled"] += 1
                     self.fills.append({"ts_ns": event.ts_ns, "side": event.side, "px_tick": event.px_tick,
@@ -247,6 +259,7 @@ class Gateway(Actor):
         body = {"tick_to_order": percentiles_ns(self.tick_to_order.values()[-REPORT_WINDOW:]),
                 **{hop: percentiles_ns(buf.values()[-REPORT_WINDOW:]) for hop, buf in self.hops.items()}}
         self.publish_control(StageReport(process=self.name, kind="latency", body=json.dumps(body), ts_ns=time.time_ns()))
+        self.publish_open_orders()
 
     def export_metrics(self, metrics: StageMetrics) -> None:
         for state in ("sent", "acked", "filled", "cancelled", "rejected"):
@@ -259,11 +272,36 @@ class Gateway(Actor):
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
+    def _open_journal(self) -> JournalFile:
+        """The simulated venue's account survives a gateway restart (its resting orders do not: like a
+        venue's cancel-on-disconnect, they are gone, and risk and the quoter reconcile)."""
+        pipeline = self.config.pipeline
+        path = journal_path(self.config, self.name)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        journal, recovery = JournalFile.open(path, FsyncPolicy(mode=pipeline.journal_fsync,
+                                                               interval_ms=pipeline.journal_fsync_interval_ms))
+        for record in recovery.records:
+            if isinstance(record, FillRecorded) and record.symbol == self.symbol:
+                self.account_position_lot += record.qty_lot if record.side is Side.BUY else -record.qty_lot
+        if recovery.records:
+            log.warning("gateway: the sim venue's account recovered from %s: position %d lots",
+                        path, self.account_position_lot)
+        return journal
+
+    def close(self) -> None:
+        if getattr(self, "journal", None) is not None:
+            self.journal.close()
+        super().close()
+
     def on_running(self) -> None:
-        """Tell risk and the quoter which orders the venue holds (a restarted gateway's sim venue holds
-        none): they drop what is gone instead of counting phantom exposure."""
-        open_ids = sorted(o.client_id for o in self.venue.open_orders())
-        self.publish_control(StageReport(process=self.name, kind="open_orders", body=json.dumps(open_ids),
+        self.publish_open_orders()
+
+    def publish_open_orders(self) -> None:
+        """The orders the venue holds, [[client_id, side, px_tick, leaves_lot], ...], at start and once a
+        second: a restarted risk or quoter reconciles with it (a restarted sim venue holds none)."""
+        rows = sorted([o.client_id, o.side, o.px_tick, o.leaves_lot] for o in self.venue.open_orders())
+        body = {"orders": rows, "position_lot": self.account_position_lot}
+        self.publish_control(StageReport(process=self.name, kind="open_orders", body=json.dumps(body),
                                          ts_ns=time.time_ns()))
 
     def on_peer_died(self, peer: str, now_ns: int) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from ipc.console_client import ControlClient, ControlUnreachableError
 from ipc.endpoints import latency_path, pid_path, shm_prefix, stats_path
 from ipc.shm import cleanup_segments
-from mm.config import PROCESS_NAMES, Config, dump_toml, run_dir
+from mm.config import PROCESS_NAMES, Config, dump_toml, journal_path, run_dir
 from mm.errors import MMError
 from mm.report import build_report
 from processes.logsetup import setup_logging
@@ -68,13 +68,18 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def clean_run_dir(config: Config) -> None:
-    """Remove socket files, pid files, stats and segments a previous run left behind."""
+def clean_run_dir(config: Config, *, at_start: bool = False) -> None:
+    """Remove socket files, pid files, stats and segments a previous run left behind. A simulated
+    or replayed market is new each run, so its journal goes too; a paper or live one is kept."""
     directory = run_dir(config)
+    fresh_market = config.pipeline.mode in ("sim", "replay")
     if directory.exists():
         for path in directory.iterdir():
             if path.suffix in (".sock", ".pid", ".tmp", ".npz") or path.name.endswith(".stats.json"):
                 path.unlink(missing_ok=True)
+    if at_start and fresh_market:
+        for process in PROCESS_NAMES:
+            journal_path(config, process).unlink(missing_ok=True)
     cleanup_segments(shm_prefix(config))
     remove_metrics_dir(config)
 
@@ -97,7 +102,7 @@ class Launcher:
         if running:
             raise AlreadyRunningError(f"pipeline {self.config.pipeline.name!r} is already running in "
                                       f"{run_dir(self.config)}: {running}")
-        clean_run_dir(self.config)
+        clean_run_dir(self.config, at_start=True)
         run_dir(self.config).mkdir(parents=True, exist_ok=True, mode=0o700)
         ctx = multiprocessing.get_context("fork")
         for name in PROCESS_NAMES:
@@ -214,6 +219,9 @@ class Launcher:
 
     def cleanup(self) -> None:
         clean_run_dir(self.config)
+        if self.config.pipeline.mode in ("sim", "replay"):
+            for process in PROCESS_NAMES:
+                journal_path(self.config, process).unlink(missing_ok=True)
         directory = run_dir(self.config)
         try:
             directory.rmdir()

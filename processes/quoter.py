@@ -84,6 +84,7 @@ class Quoter(Actor):
         self.paused = False
         self.trading = "active"
         self.size_ratio, self.widen_ticks = 1.0, 0.0  # the soft stop's shrink and widen, from risk
+        self._reconcile_pending = False
         self._notice: BookChanged | None = None
         self.quotes = 0
         self.places = 0
@@ -249,12 +250,15 @@ class Quoter(Actor):
             self.msgs_out += 1
 
     def on_control(self, msg: Any) -> None:
-        if isinstance(msg, StageReport) and msg.kind == "open_orders":
-            live = set(json.loads(msg.body))
+        if isinstance(msg, StageReport) and msg.kind == "open_orders" and self._reconcile_pending:
+            self._reconcile_pending = False  # only after a gateway restart: in-flight orders are not listed
+            live = {row[0] for row in json.loads(msg.body)["orders"]}
             for client_id in [c for c in self.working if c not in live]:
                 self._forget(client_id)
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
+        if peer == "gateway":
+            self._reconcile_pending = True
         if peer in ("book", "signal"):  # restarted writers made new segments under the same names
             (self.book_view if peer == "book" else self.signal_view).attach()
         if self.state == State.DEGRADED and all(self.liveness.is_alive(p) for p in QUOTE_DEPENDENCIES):

@@ -57,12 +57,18 @@ from mm.risk_rules import (
     check_order,
     dependency_policy,
 )
+from mm.config import journal_path
+from mm.orders import Side
+from mm.journal import AuditEntry, FillRecorded, FsyncPolicy, PositionSnapshot, scan
 from processes.actor import Actor, actor_main
+from processes.journal_file import JournalFile
 from processes.metrics import TRADING_STATE_CODE, StageMetrics, serve
 from processes.control import ControlPlane
 from processes.shm_views import SlotView
 
 log = logging.getLogger(__name__)
+
+SNAPSHOT_EVERY_FILLS = 100  # recovery replays at most this many fills after the last snapshot
 
 
 class OpenOrder(msgspec.Struct):
@@ -109,7 +115,55 @@ class Risk(Actor):
         self.halts = 0
         self.last_mid_tick = 0.0
         self.stage_reports: dict[str, StageReport] = {}
+        self._reconcile_pending = True  # with the gateway's first open-orders report
+        self.reconciled_gone = self.reconciled_adopted = self.reconciled_position_lot = 0
         self._flattens = 0
+        self.journal = self._open_journal()  # last: recovery needs the state above
+
+    # ---- journal: fills, position snapshots, operator audit ------------------------------------------
+
+    def _open_journal(self) -> JournalFile:
+        """Open the journal and recover the position: the last snapshot, then the fills after it."""
+        pipeline = self.config.pipeline
+        path = journal_path(self.config, self.name)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        journal, recovery = JournalFile.open(path, FsyncPolicy(mode=pipeline.journal_fsync,
+                                                               interval_ms=pipeline.journal_fsync_interval_ms))
+        self.journal_tail = recovery.tail.value
+        base = 0
+        for i, record in enumerate(recovery.records):
+            if isinstance(record, PositionSnapshot) and record.symbol == self.symbol:
+                base = i
+        replayed = 0
+        for record in recovery.records[base:]:
+            match record:
+                case PositionSnapshot(symbol=symbol) if symbol == self.symbol:
+                    self.position.restore(record.position_lot, record.cost_tick_lot, record.realized_tick_lot,
+                                          record.fees_quote, record.traded_lot, record.fills)
+                case FillRecorded(symbol=symbol) if symbol == self.symbol:
+                    self.position.apply_fill(1 if record.side is Side.BUY else -1, record.px_tick, record.qty_lot,
+                                             record.fee_quote)
+                    replayed += 1
+        if self.position.fills:
+            log.warning("risk: position recovered from %s: %d lots after %d fills (%d replayed after the snapshot)",
+                        path, self.position.position_lot, self.position.fills, replayed)
+        return journal
+
+    def journal_position(self, ts_ns: int) -> None:
+        lot, cost, realized, fees, traded, fills = self.position.state()
+        self.journal.append(PositionSnapshot(symbol=self.symbol, position_lot=lot, cost_tick_lot=cost,
+                                             realized_tick_lot=realized, fees_quote=fees, traded_lot=traded,
+                                             fills=fills, ts_ns=ts_ns))
+
+    def audit(self, command: str, before: Any, after: Any, origin: str = "console") -> None:
+        self.journal.append(AuditEntry(ts_ns=time.time_ns(), origin=origin, command=command,
+                                       before=json.dumps(before, default=str), after=json.dumps(after, default=str)))
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]:
+        recovery = scan(journal_path(self.config, self.name).read_bytes())
+        entries = [r for r in recovery.records if isinstance(r, AuditEntry)][-limit:]
+        return [{"ts_ns": e.ts_ns, "origin": e.origin, "command": e.command, "before": json.loads(e.before),
+                 "after": json.loads(e.after)} for e in entries]
 
     # ---- order path -----------------------------------------------------------------------------
 
@@ -195,7 +249,12 @@ class Risk(Actor):
                 if msg.client_id not in self.open_orders:  # adopted: e.g. sent before a risk restart
                     self.open_orders[msg.client_id] = OpenOrder(msg.side, msg.px_tick, msg.qty_lot)
             case OrderFilled():
+                self.journal.append(FillRecorded(client_id=msg.client_id, symbol=msg.symbol, side=side_of(msg.side),
+                                                 px_tick=msg.px_tick, qty_lot=msg.qty_lot, fee_quote=msg.fee_quote,
+                                                 trade_id=0, ts_ns=msg.ts_event_ns))
                 self.position.apply_fill(msg.side, msg.px_tick, msg.qty_lot, msg.fee_quote)
+                if self.position.fills % SNAPSHOT_EVERY_FILLS == 0:
+                    self.journal_position(msg.ts_event_ns)
                 self.max_abs_position_lot = max(self.max_abs_position_lot, abs(self.position.position_lot))
                 self.traded_quote += msg.px_tick * msg.qty_lot * self.tick_size * self.lot_size
                 self.last_event_ns = max(self.last_event_ns, msg.ts_event_ns)
@@ -247,7 +306,10 @@ class Risk(Actor):
             self.publish_status()
 
     def mark(self, now_ns: int) -> None:
-        """A PnL mark for the stops: on every fill and every order check (event time in replay)."""
+        """A PnL mark for the stops: on every fill and every order check (event time in replay).
+        No mark before the book gives a mid: PnL marked at 0 would be a false peak or drawdown."""
+        if self._market_view().mid_px_tick <= 0:
+            return
         volatility = 0.0
         if self.signal_view.read():
             volatility = float(self.signal_view.value[0]["volatility_bps_per_s"])
@@ -272,13 +334,36 @@ class Risk(Actor):
     def on_control(self, msg: Any) -> None:
         if isinstance(msg, StageReport):
             self.stage_reports[msg.kind] = msg
-            if msg.kind == "open_orders":  # the venue's word: drop what it no longer holds
-                live = set(json.loads(msg.body))
-                gone = [c for c in self.open_orders if c not in live]
-                for client_id in gone:
-                    del self.open_orders[client_id]
-                if gone:
-                    log.warning("risk: reconciled with the gateway: %d open orders were gone", len(gone))
+            if msg.kind == "open_orders" and self._reconcile_pending:
+                body = json.loads(msg.body)
+                self._reconcile(body["orders"], body["position_lot"])
+
+    def _reconcile(self, rows: list[list[Any]], venue_position_lot: int) -> None:
+        """The venue's open orders and position are the truth after a restart (ours or the gateway's):
+        adopt the unknown, drop the gone; a position the journal missed (fills while we were down) is
+        booked at the mid. Each difference logged and counted."""
+        self._reconcile_pending = False
+        missed = venue_position_lot - self.position.position_lot
+        if missed and self.restarted and self._market_view().mid_px_tick > 0:
+            side = 1 if missed > 0 else -1
+            px_tick = round(self.last_mid_tick)
+            self.journal.append(FillRecorded(client_id="reconcile", symbol=self.symbol, side=side_of(side), px_tick=px_tick,
+                                             qty_lot=abs(missed), fee_quote=0.0, trade_id=0, ts_ns=time.time_ns()))
+            self.position.apply_fill(side, px_tick, abs(missed), 0.0)
+            self.reconciled_position_lot += missed
+            log.warning("risk: the venue's position differs by %d lots (fills while risk was down): booked at "
+                        "the mid %d", missed, px_tick)
+        venue = {cid: OpenOrder(side, px, leaves) for cid, side, px, leaves in rows}
+        gone = [cid for cid in self.open_orders if cid not in venue]
+        adopted = [cid for cid in venue if cid not in self.open_orders]
+        for cid in gone:
+            del self.open_orders[cid]
+        for cid in adopted:
+            self.open_orders[cid] = venue[cid]
+        self.reconciled_gone += len(gone)
+        self.reconciled_adopted += len(adopted)
+        if gone or adopted:
+            log.warning("risk: reconciled with the venue: %d gone, %d adopted", len(gone), len(adopted))
 
     def reduce_only(self) -> None:
         self.apply_stop(OperatorReduceOnly(True), self.now_ns())
@@ -316,6 +401,8 @@ class Risk(Actor):
             self.publish_status()
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
+        if peer == "gateway":
+            self._reconcile_pending = True
         if peer in ("book", "signal"):  # restarted writers made new segments under the same names
             (self.book_view if peer == "book" else self.signal_view).attach()
         if self.peer_halt and self.dependencies_alive():
@@ -333,6 +420,7 @@ class Risk(Actor):
 
     def on_timer(self, now_ns: int) -> None:
         self.control.serve()
+        self.journal.on_timer(now_ns)
 
     def heartbeat(self) -> None:
         super().heartbeat()
@@ -368,11 +456,17 @@ class Risk(Actor):
             "halts": self.halts, "soft_stops": self.stops.soft_stops, "hard_stops": self.stops.hard_stops,
             "kills": self.stops.kills, "stop_reason": self.stops.reason,
             "max_abs_position": self.max_abs_position_lot * self.lot_size, "traded_quote": self.traded_quote,
+            "reconciled": {"gone": self.reconciled_gone, "adopted": self.reconciled_adopted,
+                           "position_lot": self.reconciled_position_lot},
+            "journal_tail": self.journal_tail,
             "rejected_checks": dict(sorted(self.rejected_checks.items())),
             "mid_px_tick": self.last_mid_tick,
         }
 
     def close(self) -> None:
+        if getattr(self, "journal", None) is not None:
+            self.journal_position(self.now_ns())
+            self.journal.close()
         if getattr(self, "control", None) is not None:
             self.control.close()
         if getattr(self, "metrics_server", None) is not None:
@@ -381,6 +475,10 @@ class Risk(Actor):
         for view in (getattr(self, "book_view", None), getattr(self, "signal_view", None)):
             if view is not None:
                 view.close()
+
+
+def side_of(side: int) -> Side:
+    return Side.BUY if side > 0 else Side.SELL
 
 
 def main(argv: list[str] | None = None) -> int:

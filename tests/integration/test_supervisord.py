@@ -148,7 +148,7 @@ def test_supervisord_restarts_a_killed_program_and_stops_the_group_cleanly(super
                         what="console shows all six alive")
     assert {row["name"]: row["pid"] for row in status["processes"]} == {n: p["pid"] for n, p in programs.items()}
 
-    for victim in ("book", "quoter", "signal", "gateway", "feed"):  # risk's state needs its journal
+    for victim in ("book", "quoter", "signal", "gateway", "feed", "risk"):
         old_pid = sup.programs()[victim]["pid"]
         os.kill(old_pid, signal.SIGKILL)
 
@@ -173,6 +173,13 @@ def test_supervisord_restarts_a_killed_program_and_stops_the_group_cleanly(super
             return orders.returncode == 0 and bool(json.loads(orders.stdout)["open"])
 
         wait_until(quoting_again, 15, interval_s=0.2, what=f"trading active and orders resting after {victim} rejoined")
+
+        def position_agrees() -> bool:  # risk's position (journal + reconciliation) is the venue's
+            status = console_status(config_path)
+            return bool(status and status["venue"]) and \
+                status["position"]["position_lot"] == status["venue"]["position_lot"]
+
+        wait_until(position_agrees, 10, interval_s=0.2, what=f"no lost position after {victim} rejoined")
 
     stopped = sup.ctl("stop", "mm:*")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

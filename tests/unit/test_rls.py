@@ -81,3 +81,14 @@ def test_standardizer_z_scores_converge():
     np.testing.assert_allclose(np.sqrt(scaler.variance), [2.0, 0.01], rtol=0.15)
     np.testing.assert_allclose(scaler.transform(np.array([7.0, -1.0])), [1.0, 0.0], atol=0.2)
     assert scaler.transform(np.array([1e9, 0.0]))[0] == scaler.clip
+
+
+def test_rls_nonfinite_feature_skipped_and_counted():
+    rls = RLS(2, forgetting=0.99, ridge=1.0)
+
+    assert not rls.update(np.array([np.nan, 1.0]), 1.0)
+    assert not rls.update(np.array([1.0, 1.0]), np.inf)
+
+    assert rls.skipped == 2
+    assert rls.updates == 0
+    np.testing.assert_array_equal(rls.weights, [0.0, 0.0])

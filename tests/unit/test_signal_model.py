@@ -86,3 +86,40 @@ def test_signal_model_report_has_counts_and_baselines():
     assert set(report) >= {"r2_oos", "hit_rate", "n", "baselines", "alpha_enabled", "fallbacks", "counts"}
     assert set(report["baselines"]) == {"zero", "momentum", "imbalance"}
     assert report["counts"]["covariance_resets"] == 0
+
+
+def test_calibration_no_skill_shrinks_ratio_to_zero():
+    from mm.signal import Calibration
+
+    rng = np.random.default_rng(4)
+    calibration = Calibration(500.0, 100.0, 1.0)
+    for _ in range(5_000):
+        calibration.add(float(rng.normal()), float(rng.normal()))
+
+    assert calibration.ratio < 0.15
+
+
+def test_calibration_honest_prediction_keeps_ratio_near_one():
+    from mm.signal import Calibration
+
+    rng = np.random.default_rng(5)
+    calibration = Calibration(500.0, 100.0, 1.5)
+    for _ in range(5_000):
+        predicted = float(rng.normal())
+        calibration.add(predicted, predicted + float(rng.normal()))
+
+    assert 0.8 < calibration.ratio < 1.2
+
+
+def test_signal_model_volatility_normalised_target_learns_planted_signal():
+    model, _ = run(SignalConfig(ridge=100.0, normalise_by_volatility=True), planted_stream(6_000, strength=20.0))
+
+    report = model.report()
+    assert report["r2_oos"] > 0.1
+    assert report["hit_rate"] > 0.6
+
+
+def test_signal_model_sampling_grid_updates_once_per_interval():
+    model, _ = run(SignalConfig(sample_interval_ms=250.0), planted_stream(600, strength=0.0))  # books 100 ms apart
+
+    assert model.rls.updates + len(model.labels) == 200  # one sample per 300 ms: every third book
