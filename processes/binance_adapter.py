@@ -228,7 +228,7 @@ class BinanceAdapter:
 
     def sign_new_order(self, params: dict[str, str]) -> dict:
         """What ccxt would send for these params (url, body, headers): encode + HMAC, no network."""
-        return self.exchange.sign("order", "private", "POST", dict(params))
+        return self.exchange.sign("order", ["private"], "POST", dict(params))
 
     # ---- orders ----
 

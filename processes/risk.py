@@ -217,9 +217,10 @@ class Risk(Actor):
     def _check(self, msg: PlaceOrder) -> PlaceOrder | None:
         now_ns = msg.ts_recv_ns if self.event_time else time.time_ns()
         self.last_event_ns = max(self.last_event_ns, msg.ts_recv_ns)
-        self.mark(now_ns)
+        market = self._market_view()  # one read of the book and prediction slots per order
+        self.mark(now_ns, market)
         reject = check_order(
-            self.config.risk, OrderCheck(msg.side, msg.px_tick, msg.qty_lot), self._exposure(), self._market_view(),
+            self.config.risk, OrderCheck(msg.side, msg.px_tick, msg.qty_lot), self._exposure(), market,
             tick_size=self.tick_size, lot_size=self.lot_size, now_ns=now_ns, state=self.trading,
             paused=self.paused, peers_alive=self.dependencies_alive(), recent_orders=self.rate,
         )
@@ -305,14 +306,13 @@ class Risk(Actor):
         if self.stops != before:
             self.publish_status()
 
-    def mark(self, now_ns: int) -> None:
+    def mark(self, now_ns: int, market: MarketView | None = None) -> None:
         """A PnL mark for the stops: on every fill and every order check (event time in replay).
         No mark before the book gives a mid: PnL marked at 0 would be a false peak or drawdown."""
-        if self._market_view().mid_px_tick <= 0:
+        market = market or self._market_view()  # also refreshes the prediction slot's copy
+        if market.mid_px_tick <= 0:
             return
-        volatility = 0.0
-        if self.signal_view.read():
-            volatility = float(self.signal_view.value[0]["volatility_bps_per_s"])
+        volatility = float(self.signal_view.value[0]["volatility_bps_per_s"]) if market.signal_ts_ns else 0.0
         self.apply_stop(MarkEvent(self.pnl()["total"], volatility), now_ns)
 
     def halt(self, reason: str) -> None:

@@ -58,11 +58,11 @@ def to_ticks(levels: list[list[str]]) -> list[list[int]]:
 
 FAULTS = {
     "clean": ([], {}),
-    "drop_diffs": (["--drop-diffs", "3", "--fault-after", "15"], {"gaps": 1}),
+    "drop_diffs": (["--drop-diffs", "3", "--fault-after", "60"], {"gaps": 1}),
     "malformed_duplicate_reorder": (["--malformed-every", "40", "--duplicate-every", "7", "--reorder-every", "11",
                                      "--fault-after", "5"], {"decode_drops": 1}),
     "disconnect": (["--disconnect-every", "2"], {"reconnects": 1}),
-    "stall": (["--stall", "3", "--fault-after", "15"], {"reconnects": 1}),
+    "stall": (["--stall", "3", "--fault-after", "80"], {"reconnects": 1}),
 }
 
 

@@ -319,10 +319,11 @@ def test_direct_burst_without_limiter_gets_429_with_retry_after_then_418(monkeyp
         finally:
             await venue.market.stop()
         codes = [s for s, _, _ in statuses]
-        assert codes[:5] == [200] * 5
-        assert codes[5] == 429 and int(statuses[5][1]) >= 1
+        first_limited = codes.index(429)  # 5 fit in a window; more if a minute boundary passed
+        assert first_limited >= 5 and set(codes[:first_limited]) == {200}
+        assert int(statuses[first_limited][1]) >= 1 and int(statuses[first_limited][2]) > 100
         assert codes[-1] == 418 and 1 <= int(statuses[-1][1]) <= 5
-        assert set(codes[5:-1]) == {429}
+        assert set(codes[first_limited:-1]) == {429} and len(codes) - 1 - first_limited == 3
 
     run_async(scenario)
 
