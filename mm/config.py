@@ -106,6 +106,7 @@ class BookConfig(Section):
     cpu: Core = -1
     depth: Annotated[int, Meta(ge=1, le=100)] = 20
     trade_ring_capacity: PositiveInt = 4096
+    shadow_every_s: NonNegFloat = 30.0  # paper / live: compare the live book with a fresh REST snapshot (0 = off)
 
 
 class SignalConfig(Section):

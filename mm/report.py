@@ -62,6 +62,8 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
         "book": {
             "updates": book.get("updates", 0), "resyncs": book.get("resyncs", 0), "gaps": book.get("gaps", 0),
             "crossed": book.get("crossed", 0),
+            **{key: book.get(key, 0) for key in ("shadow_matches", "shadow_mismatches", "shadow_skipped",
+                                                  "recoveries", "recover_ms_last", "recover_ms_max")},
             "top": {"bid_px": px(top.get("bid_px_tick")), "bid_qty": qty(top.get("bid_qty_lot")),
                     "ask_px": px(top.get("ask_px_tick")), "ask_qty": qty(top.get("ask_qty_lot"))},
         },

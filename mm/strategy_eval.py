@@ -31,7 +31,7 @@ from mm.capture import CaptureEvent, DepthSnapshot, DepthUpdate, TradeFrame, rea
 from mm.config import QuoterConfig, SignalConfig
 from mm.fill_model import Canceled, Filled, FillModel, Rejected
 from mm.position import Position
-from mm.quoting import CancelAction, PlaceAction, WorkingOrder, compute_quotes, plan_requote_levels
+from mm.quoting import CancelAction, WorkingOrder, compute_quotes, plan_requote_levels
 from mm.labels import Score
 from mm.signal import Prediction, SignalModel
 from mm.ticks import parse_price, parse_qty

@@ -69,6 +69,13 @@ class Book(Actor):
         self.tickers = 0
         self.notices = 0
         self.mid_log: list[list[int | None]] = []
+        self._shadow: BookSnapshot | None = None
+        self._shadow_asked_ns = 0
+        self._next_shadow_ns = time.monotonic_ns() + int(self.config.book.shadow_every_s * 1e9)
+        self.shadow_matches = self.shadow_mismatches = self.shadow_skipped = 0
+        self._unsynced_since_ns = 0
+        self.recoveries = 0
+        self.recover_ms_last = self.recover_ms_max = 0.0
         self._last_top: tuple[int | None, int | None] = (None, None)
         self._last_log_ns = 0
 
@@ -79,11 +86,19 @@ class Book(Actor):
                 self.sync.on_diff(msg.first_id, msg.final_id, msg.prev_final_id, msg.bids, msg.asks)
                 if self.sync.updates != before:
                     self._dirty_cause = msg
+                    if self._shadow is not None:
+                        self._check_shadow()
+                self._track_recovery()
+            case BookSnapshot() if self._shadow_asked_ns and not self.sync.needs_snapshot:
+                self._shadow_asked_ns = 0  # the shadow snapshot: compared, never loaded
+                self._shadow = msg
+                self._check_shadow()
             case BookSnapshot():
                 self.sync.on_snapshot(msg.last_id, msg.bids, msg.asks)
                 self._snapshot_asked_ns = 0
                 if not self.sync.needs_snapshot:
                     self._dirty_cause = msg
+                self._track_recovery()
             case Trade():
                 self.trade_ring.push((msg.trade_id, msg.px_tick, msg.qty_lot, msg.taker_side,
                                       msg.ts_event_ns, msg.ts_recv_ns))
@@ -124,6 +139,43 @@ class Book(Actor):
         self.msgs_out += 1
         self.notices += 1
 
+    def _track_recovery(self) -> None:
+        """Time from losing sync (gap, crossed book) to being synced again: the report's recover_ms."""
+        if self.sync.needs_snapshot:
+            if not self._unsynced_since_ns and self.sync.updates:
+                self._unsynced_since_ns = time.monotonic_ns()
+        elif self._unsynced_since_ns:
+            recover_ms = (time.monotonic_ns() - self._unsynced_since_ns) / 1e6
+            self._unsynced_since_ns = 0
+            self.recoveries += 1
+            self.recover_ms_last = recover_ms
+            self.recover_ms_max = max(self.recover_ms_max, recover_ms)
+            log.info("book %s: synced again after %.1f ms", self.symbol, recover_ms)
+
+    def _check_shadow(self) -> None:
+        """Compare the live book with the shadow REST snapshot once both stand at the same update id."""
+        shadow = self._shadow
+        assert shadow is not None
+        if self.sync.last_id < shadow.last_id:
+            return  # the diffs up to the snapshot are still on their way
+        self._shadow = None
+        if self.sync.last_id > shadow.last_id:
+            self.shadow_skipped += 1  # the snapshot was older than the book when it came: no common point
+            return
+        n = self.depth
+        bids = sorted(shadow.bids, reverse=True)[:n]
+        asks = sorted(shadow.asks)[:n]
+        book = self.sync.book
+        if book.levels(1, n) == [tuple(level) for level in bids] and book.levels(-1, n) == [tuple(a) for a in asks]:
+            self.shadow_matches += 1
+            return
+        self.shadow_mismatches += 1
+        log.error("book %s: live book differs from the REST snapshot at update %d: resync", self.symbol,
+                  shadow.last_id)
+        self._reset_sync()
+        self.sync.on_snapshot(shadow.last_id, shadow.bids, shadow.asks)  # the venue's word, at the same id
+        self._dirty_cause = shadow
+
     def _log_top(self, ts_ns: int, n_bids: int, n_asks: int) -> None:
         """Top of book for the report's plots: on change, at most one row per LOG_EVERY_NS."""
         top = (int(self._bid_px[0]) if n_bids else None, int(self._ask_px[0]) if n_asks else None)
@@ -134,13 +186,30 @@ class Book(Actor):
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
         if peer == "feed":  # a restarted feed is a new stream: sync again from its snapshot
             log.warning("book: the feed restarted: resync from its next snapshot")
-            old = self.sync
-            self.sync = BookSync(self.symbol)
-            self.sync.resyncs, self.sync.gaps = old.resyncs + 1, old.gaps
-            self.sync.updates, self.sync.crossed, self.sync.stale = old.updates, old.crossed, old.stale
-            self._snapshot_asked_ns = 0
+            self._reset_sync()
+
+    def _reset_sync(self) -> None:
+        """Throw the book away (keeping the counters) and wait for a snapshot."""
+        old = self.sync
+        self.sync = BookSync(self.symbol)
+        self.sync.resyncs, self.sync.gaps = old.resyncs + 1, old.gaps
+        self.sync.updates, self.sync.crossed, self.sync.stale = old.updates, old.crossed, old.stale
+        self._snapshot_asked_ns = 0
+
+    def _maybe_ask_shadow(self, now_ns: int) -> None:
+        every_ns = int(self.config.book.shadow_every_s * 1e9)
+        if not every_ns or self.config.pipeline.mode not in ("paper", "live") or self.sync.needs_snapshot:
+            return
+        if self._shadow_asked_ns and now_ns - self._shadow_asked_ns < 10 * SNAPSHOT_RETRY_NS:
+            return
+        if now_ns < self._next_shadow_ns:
+            return
+        self._next_shadow_ns = now_ns + every_ns
+        self._shadow_asked_ns = now_ns
+        send(self.snapshot_push, b"feedctl", SnapshotRequest(symbol=self.symbol, reason="shadow", ts_ns=time.time_ns()))
 
     def on_timer(self, now_ns: int) -> None:
+        self._maybe_ask_shadow(now_ns)
         if not self.sync.needs_snapshot or self.stop_requested or self.state.value == "starting":
             return
         if self._snapshot_asked_ns and now_ns - self._snapshot_asked_ns < SNAPSHOT_RETRY_NS:
@@ -153,7 +222,12 @@ class Book(Actor):
         sync = self.sync
         return {"synced": not sync.needs_snapshot, "updates": sync.updates, "gaps": sync.gaps,
                 "resyncs": sync.resyncs, "crossed": sync.crossed, "stale": sync.stale,
-                "last_update_id": sync.last_id}
+                "last_update_id": sync.last_id, **self._shadow_and_recovery()}
+
+    def _shadow_and_recovery(self) -> dict[str, Any]:
+        return {"shadow_matches": self.shadow_matches, "shadow_mismatches": self.shadow_mismatches,
+                "shadow_skipped": self.shadow_skipped, "recoveries": self.recoveries,
+                "recover_ms_last": round(self.recover_ms_last, 3), "recover_ms_max": round(self.recover_ms_max, 3)}
 
     def export_metrics(self, metrics: StageMetrics) -> None:
         metrics.add(metrics.book_resyncs, self.sync.resyncs)
@@ -171,7 +245,7 @@ class Book(Actor):
         return {
             "updates": self.sync.updates, "gaps": self.sync.gaps, "resyncs": self.sync.resyncs,
             "crossed": self.sync.crossed, "stale": self.sync.stale, "trades": self.trades,
-            "notices": self.notices, "mid_log": self.mid_log,
+            "notices": self.notices, "mid_log": self.mid_log, **self._shadow_and_recovery(),
             "top": {"bid_px_tick": best_bid[0] if best_bid else None, "bid_qty_lot": best_bid[1] if best_bid else None,
                     "ask_px_tick": best_ask[0] if best_ask else None, "ask_qty_lot": best_ask[1] if best_ask else None},
         }

@@ -296,6 +296,8 @@ class Feed(Actor):
 
     def stage_report(self) -> dict[str, Any]:
         report: dict[str, Any] = {"events": self.events, "snapshots": self.snapshots}
+        if self.replay is not None:
+            report["lines"] = self.replay.capture_stats.lines
         if self.stream is not None and self.stream.client is not None:
             report["stream"] = dict(self.stream.client.counts)
         return report

@@ -33,6 +33,7 @@ from mm.errors import MMError
 from mm.report import build_report
 from processes.logsetup import setup_logging
 from processes.metrics import remove_metrics_dir
+from processes.progress import Progress
 
 log = logging.getLogger("mm.run")
 
@@ -94,6 +95,7 @@ class Launcher:
         self.status_every_s = status_every_s
         self.quiet = quiet
         self.children: dict[str, multiprocessing.Process] = {}
+        self.progress: Progress | None = None  # a replay: lines of the capture read by the feed
         self.latency_samples: dict[str, np.ndarray] = {}
         self._stop = threading.Event()
 
@@ -135,19 +137,33 @@ class Launcher:
                 if all(p.exitcode is not None for p in self.children.values()):
                     log.info("every process has exited")
                     break
-                if not self.quiet:
+                if self.progress is not None:
+                    self._update_progress(client)
+                elif not self.quiet:
                     self._print_status(client, elapsed, last_out)
                 if self.duration_s is not None and elapsed >= self.duration_s:
                     break
         finally:
             client.close()
         duration = time.monotonic() - started
+        if self.progress is not None:
+            self.progress.close()
         codes = self.stop_children()
         report = self.write_report(duration)
         self.cleanup()
         if not self.quiet:
             print(summary_line(report), flush=True)
         return 0 if all(code == 0 for code in codes.values()) else 1
+
+    def _update_progress(self, client: ControlClient) -> None:
+        assert self.progress is not None
+        try:
+            reply = client.request("status")
+        except ControlUnreachableError:
+            return
+        lines = reply.result.get("feed", {}).get("lines") if reply.ok else None
+        if lines is not None:
+            self.progress.update(lines)
 
     def _print_status(self, client: ControlClient, elapsed: float, last_out: dict[str, int]) -> None:
         try:
@@ -263,6 +279,18 @@ def replay_config(base: Config, files: list[Path], *, symbol: str | None, speed:
     )
 
 
+def count_lines(files: list[Path]) -> int:
+    """Lines in the capture files (gzip or plain): the progress bar's total."""
+    from mm.capture import open_capture
+
+    total = 0
+    for path in files:
+        with open_capture(path) as f:
+            while chunk := f.read(1 << 20):
+                total += chunk.count(b"\n")
+    return total
+
+
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
@@ -277,7 +305,10 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
     with tempfile.TemporaryDirectory(prefix="mm-replay-") as tmp:
         config_path = Path(tmp) / "replay.toml"
         config_path.write_text(dump_toml(config))
-        launcher = Launcher(config, str(config_path), duration_s=None, report_path=report_path, quiet=quiet)
+        launcher = Launcher(config, str(config_path), duration_s=None, report_path=report_path, quiet=quiet,
+                            status_every_s=0.5)
+        if not quiet:
+            launcher.progress = Progress(count_lines(files), label=f"replay {config.instrument.symbol}", unit="lines")
         code = launcher.run()
     if report_path is not None and report_path.exists():
         add_comparison(report_path, config, files)

@@ -50,7 +50,6 @@ import msgspec
 from aiohttp import web
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
 
-from mm.book import ASK, BID
 from mm.book_replay import BookReplay
 from mm.book_sync import Outcome
 from mm.capture import (
@@ -256,6 +255,8 @@ class VenueMarket:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task] = []
         self._sim_grid: TickGrid | None = None
+        self.app_hooks: list = []  # callables(app) run on the REST app before it starts (order side)
+        self.frame_listeners: list = []  # callables(symbol, frame) for every diff and trade produced
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -270,6 +271,8 @@ class VenueMarket:
         app.router.add_get("/api/v3/depth", self._on_depth)
         app.router.add_get("/api/v3/time", self._on_time)
         app.router.add_get("/api/v3/ping", self._on_ping)
+        for hook in self.app_hooks:
+            hook(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         http_port = self._http_port if self._http_port else (self._port + 1 if self._port else 0)
@@ -482,6 +485,8 @@ class VenueMarket:
         key = stream_key(_stream_name(body))
         if type(frame) is not DepthUpdate:
             if symbol in self._started_symbols:
+                for listener in self.frame_listeners:
+                    listener(symbol, frame)
                 self._broadcast(key, body)
             return
         outcome = self.books.on_event(CaptureEvent(0, symbol, frame))
@@ -493,6 +498,8 @@ class VenueMarket:
             self.counts["feed_gap"] += 1
             log.warning("venue book %s: %s", symbol, state.sync.last_problem)
         self._last_diff = (symbol, frame.u)
+        for listener in self.frame_listeners:
+            listener(symbol, frame)
         self._send_diff(key, body)
         if self._synthesize_book_ticker:
             self._send_book_ticker(symbol, frame)
@@ -683,6 +690,9 @@ def add_venue_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--malformed-every", type=int, default=0, help="fault: a malformed frame after every M-th frame")
     parser.add_argument("--skip-pongs", action="store_true", help="fault: never answer client pings")
     parser.add_argument("--fault-after", type=int, default=20, help="drop / stall start after this many diffs")
+    from processes.venue_orders import add_order_arguments
+
+    add_order_arguments(parser)
 
 
 def venue_from_args(args: argparse.Namespace) -> VenueMarket:
@@ -723,8 +733,11 @@ async def serve(venue: VenueMarket, duration_s: float, stop: asyncio.Event | Non
 
 
 def run_venue(args: argparse.Namespace) -> int:
+    from processes.venue_orders import attach, build_order_side  # the order side rides on our REST app
+
     try:
         venue = venue_from_args(args)
+        attach(venue, build_order_side(args, venue))
     except ValueError as e:
         print(f"mm venue: {e}", file=sys.stderr)
         return 2
@@ -740,7 +753,7 @@ def run_venue(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mm venue", description="local Binance-protocol market data venue")
+    parser = argparse.ArgumentParser(prog="mm venue", description="local Binance-protocol venue")
     add_venue_arguments(parser)
     return run_venue(parser.parse_args(argv))
 

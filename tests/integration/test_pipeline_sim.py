@@ -59,6 +59,12 @@ def test_mm_run_sim_trades_and_writes_report(make_config, tmp_path: Path):
     assert report["orders"]["sent"] > 0 and report["orders"]["acked"] > 0
     assert report["book"]["crossed"] == 0 and report["book"]["top"]["bid_px"] < report["book"]["top"]["ask_px"]
     assert leftovers(config) == []
+    from matplotlib.image import imread
+
+    for panel in ("quotes", "inventory", "pnl", "latency"):
+        png = tmp_path / f"report.{panel}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", panel
+        assert imread(png).shape[0] > 100  # decodes, and is a real picture
 
 
 def test_shutdown_drains_every_message_of_a_burst(make_config, tmp_path: Path):

@@ -72,7 +72,8 @@ def test_paper_pipeline_book_equals_venue_under_fault(make_config, tmp_path: Pat
     venue = Venue(flags)
     try:
         _, path = make_config(pipeline={"mode": "paper"},
-                              feed={"ws_url": venue.ws_url, "rest_url": venue.rest_url, "silent_s": 1.0})
+                              feed={"ws_url": venue.ws_url, "rest_url": venue.rest_url, "silent_s": 1.0},
+                              book={"shadow_every_s": 1.0})
         report_path = tmp_path / "report.json"
         proc = subprocess.Popen(mm_command("run", "--config", str(path), "--duration", "60", "--report",
                                            str(report_path), "--quiet"),
@@ -88,6 +89,9 @@ def test_paper_pipeline_book_equals_venue_under_fault(make_config, tmp_path: Pat
                         and mine["asks"] == to_ticks(theirs["asks"]))
 
             wait_until(books_agree, 20, interval_s=0.03, what=f"our book equals the venue's ({fault})")
+            if fault == "clean":
+                wait_until(lambda: _status(path).get("book", {}).get("shadow_matches", 0) >= 1, 20, interval_s=0.3,
+                           what="a shadow REST snapshot compared equal to the live book")
             if fault in ("disconnect", "stall", "drop_diffs"):  # let the fault happen, then agree again
                 wait_until(lambda: _counts(path, expect), 20, interval_s=0.3, what=f"{fault} seen and counted")
                 wait_until(books_agree, 20, interval_s=0.03, what=f"our book equals the venue's after {fault}")
@@ -97,6 +101,10 @@ def test_paper_pipeline_book_equals_venue_under_fault(make_config, tmp_path: Pat
         assert proc.returncode == 0, err[-3000:]
         report = json.loads(report_path.read_text())
         assert report["book"]["crossed"] == 0
+        if fault == "clean":  # shadow snapshots taken each second agree with the live book
+            assert report["book"]["shadow_matches"] >= 1 and report["book"]["shadow_mismatches"] == 0
+        if "gaps" in expect:
+            assert report["book"]["recoveries"] >= 1 and report["book"]["recover_ms_max"] > 0
         stream = report["feed"]["stream"]
         if "gaps" in expect:
             assert report["book"]["gaps"] >= 1 and report["book"]["resyncs"] >= 1
@@ -106,6 +114,11 @@ def test_paper_pipeline_book_equals_venue_under_fault(make_config, tmp_path: Pat
             assert stream.get("reconnects", 0) >= 1
     finally:
         venue.close()
+
+
+def _status(path: Path) -> dict:
+    status = run_mm("console", "--config", str(path), "status", "--json", timeout=30)
+    return json.loads(status.stdout) if status.returncode == 0 else {}
 
 
 def _counts(path: Path, expect: dict) -> bool:

@@ -11,21 +11,17 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import ccxt.async_support as ccxt_async
 import pytest
-from aiohttp import web
 
-from mm.capture import FrameDecoder
 from mm.journal import FsyncPolicy
 from mm.orders import OrderState, Side
 from mm.rate_limit import RateLimitPolicy
 from mm.signing import sign_payload
 from mm.ticks import grid_from_sizes, parse_price
-from processes import venue_market as venue_market_module
 from processes.binance_adapter import AdapterConfig, BinanceAdapter
 from processes.journal_file import JournalFile
 from processes.venue_market import VenueMarket
@@ -84,41 +80,8 @@ async def eventually(condition: Callable[[], Any], timeout_s: float = 5.0, what:
         await asyncio.sleep(0.01)  # polling interval of a deadline loop
 
 
-class _WebWithHooks:
-    """Stand-in for `processes.venue_market.web` while VenueMarket lacks `app_hooks`."""
-
-    def __init__(self, hooks: list) -> None:
-        self._hooks = hooks
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(web, name)
-
-    def Application(self, *args: Any, **kwargs: Any) -> web.Application:  # noqa: N802 - aiohttp's name
-        app = web.Application(*args, **kwargs)
-        for hook in self._hooks:
-            hook(app)
-        return app
-
-
 def mount(market: VenueMarket, side: OrderSide, monkeypatch: pytest.MonkeyPatch) -> None:
-    if hasattr(market, "app_hooks") and hasattr(market, "frame_listeners"):
-        attach(market, side)
-        return
-    # Until processes/venue_market.py has the two hooks: the same wiring from outside.
-    monkeypatch.setattr(venue_market_module, "web", _WebWithHooks([side.mount]))
-    original = market._on_produced
-    decoder = FrameDecoder()
-
-    def tapped(body: bytes) -> None:
-        original(body)
-        try:
-            result = decoder.decode(body)
-        except ValueError:
-            return
-        if type(result) is not str:
-            side.on_frame(*result)
-
-    market._on_produced = tapped  # type: ignore[method-assign]
+    attach(market, side)
 
 
 class Venue:
