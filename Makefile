@@ -24,7 +24,7 @@ bench: install
 	$(BIN)/pytest -q -p no:cacheprovider bench --benchmark-columns=min,median,mean,max,rounds --benchmark-sort=name
 
 lint: install
-	$(BIN)/python -m compileall -q mm processes ipc tests bench
+	$(BIN)/ruff check mm processes ipc tests bench
 
 supervise: install
 	mkdir -p run/logs

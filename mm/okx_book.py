@@ -217,8 +217,8 @@ class OkxBook:
                     f"book {self.inst_id}: gap: prevSeqId {data.prev_seq_id} after seqId {self.seq_id}",
                 )
         try:
-            bid_text = _pairs(self.inst_id, data.bids)
-            ask_text = _pairs(self.inst_id, data.asks)
+            bid_text = level_pairs(self.inst_id, data.bids)
+            ask_text = level_pairs(self.inst_id, data.asks)
             if is_snapshot and not self._fixed_grid:
                 self.grid = infer_text_grid(self.inst_id, bid_text + ask_text)
             grid = self.grid  # set: a synced book has loaded a snapshot
@@ -270,7 +270,8 @@ class OkxBook:
         return outcome
 
 
-def _pairs(symbol: str, levels: list[list[str]]) -> list[tuple[str, str]]:
+def level_pairs(symbol: str, levels: list[list[str]]) -> list[tuple[str, str]]:
+    """(price, size) text of each venue level; the venue's further fields are dropped."""
     try:
         return [(level[0], level[1]) for level in levels]
     except IndexError:
