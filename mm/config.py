@@ -195,7 +195,13 @@ class RiskConfig(Section, kw_only=True):
 
 class GatewayConfig(Section):
     cpu: Core = -1
-    venue: Literal["sim"] = "sim"
+    venue: Literal["sim", "binance"] = "sim"  # binance: the REST order API through ccxt (live mode)
+    rest_url: str = ""  # binance: "" = the real spot API; http://127.0.0.1:P for `mm venue`
+    api_key_env: str = "MM_API_KEY"  # the keys come from these variables, or from key_file
+    api_secret_env: str = "MM_API_SECRET"
+    key_file: str = ""  # an encrypted key file (`mm keys create`); passphrase from MM_KEYS_PASSPHRASE
+    recv_window_ms: Annotated[int, Meta(ge=1, le=60_000)] = 5000
+    poll_ms: PositiveFloat = 250.0  # binance: how often our open orders are queried for fills
     client_id_prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,12}$")] = "mm"
     order_latency_ms: NonNegFloat = 1.0
     maker_fee_bps: Bps = 0.0

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+import zmq
 
 from ipc.endpoints import latency_path
 from ipc.messages import (
@@ -32,6 +33,7 @@ from ipc.messages import (
     OrderBatch,
     OrderCanceled,
     OrderCommand,
+    OrderEvent,
     OrderFilled,
     OrderRejected,
     PlaceOrder,
@@ -44,6 +46,8 @@ from mm.config import journal_path
 from mm.journal import FillRecorded, FsyncPolicy
 from mm.orders import Side
 from processes.actor import Actor, actor_main
+from processes.gateway_live import INPROC as LIVE_INPROC
+from processes.gateway_live import LiveVenue
 from processes.journal_file import JournalFile
 from processes.metrics import StageMetrics
 
@@ -67,6 +71,15 @@ class Gateway(Actor):
         self.add_input(self.sockets.subscriber(["md"], [b"md."]), Codec(FeedMsg), self.on_market_data,
                        eos_from="feed")
         self.events = self.add_publisher("events")
+        self.live: LiveVenue | None = None
+        if cfg.gateway.venue == "binance":  # a real venue: its answers come back over inproc
+            pull = self.sockets.ctx.socket(zmq.PULL)
+            pull.setsockopt(zmq.LINGER, 0)
+            pull.bind(LIVE_INPROC)
+            self.sockets.adopt(pull)
+            self.add_input(pull, Codec(OrderEvent), self.on_venue_event)
+            self.live = LiveVenue(self.sockets.ctx, cfg)
+            self.live.start()
         self.topic = f"ord.{self.symbol}".encode()
         self.venue = FillModel(
             latency_ns=int(cfg.gateway.order_latency_ms * 1e6), maker_fee_bps=cfg.gateway.maker_fee_bps,
@@ -107,7 +120,42 @@ class Gateway(Actor):
             return
         self._on_order(msg)
 
+    def on_venue_event(self, topic: bytes, msg: Any) -> None:
+        """The real venue's answers, already in the pipeline's terms: publish and count them."""
+        match msg:
+            case OrderAccepted():
+                self.counts["acked"] += 1
+                self._live[msg.client_id] = (msg.side, msg.px_tick)
+            case OrderRejected():
+                self.counts["rejected"] += 1
+                self.reject_reasons[reject_category(msg.reason)] += 1
+            case OrderCanceled():
+                self.counts["cancelled"] += 1
+                self._live.pop(msg.client_id, None)
+            case OrderFilled():
+                if msg.leaves_lot == 0:
+                    self._live.pop(msg.client_id, None)
+                self.counts["fills"] += 1
+                self.counts["filled"] += msg.leaves_lot == 0
+                self.account_position_lot += msg.side * msg.qty_lot
+                self.fills.append({"ts_ns": msg.ts_ns, "side": msg.side, "px_tick": msg.px_tick,
+                                   "qty_lot": msg.qty_lot, "fee": msg.fee_quote, "maker": msg.is_maker})
+        self._log_quotes()
+        send(self.events.sock, self.topic, msg)
+        self.msgs_out += 1
+
     def _on_order(self, msg: Any) -> None:
+        if self.live is not None:
+            if isinstance(msg, (PlaceOrder, CancelOrder)):
+                self._record_latency(msg, time.time_ns())
+            if isinstance(msg, PlaceOrder):
+                self.counts["sent"] += 1
+            if isinstance(msg, OrderBatch):
+                for command in msg.commands:
+                    self._on_order(command)
+            elif not isinstance(msg, Barrier):
+                self.live.submit(msg)
+            return
         wall = time.time_ns()
         now = self.clock_ns()
         self._in_flight_until_ns = wall + self._latency_ns
@@ -158,6 +206,8 @@ class Gateway(Actor):
         self._held.clear()
 
     def on_market_data(self, topic: bytes, msg: Any) -> None:
+        if self.live is not None:
+            return  # a real venue matches our orders itself
         if self.event_time and not isinstance(msg, Barrier):
             self.market_ts_ns = max(self.market_ts_ns, msg.ts_recv_ns)
         now = self.clock_ns()
@@ -180,6 +230,8 @@ class Gateway(Actor):
                 log.warning("gateway: unexpected %s on md", type(msg).__name__)
 
     def on_timer(self, now_ns: int) -> None:
+        if self.live is not None and self.live.error is not None:
+            raise RuntimeError(f"venue adapter failed: {self.live.error}") from self.live.error
         self._emit(self.venue.advance(self.clock_ns()))
         self.journal.on_timer(now_ns)
         self.on_timer_report(now_ns)
@@ -304,13 +356,25 @@ class Gateway(Actor):
         self.publish_control(StageReport(process=self.name, kind="open_orders", body=json.dumps(body),
                                          ts_ns=time.time_ns()))
 
+    def _drain_venue_events(self) -> None:
+        for inp in self.inputs:
+            if inp.handler == self.on_venue_event:
+                self._drain(inp)
+
     def on_peer_died(self, peer: str, now_ns: int) -> None:
+        if peer == "risk" and self.live is not None:
+            log.error("gateway: risk is silent: cancelling all our orders at the venue")
+            self.live.submit(CancelAll(symbol="", reason="risk silent", ts_ns=time.time_ns()))
+            return
         if peer == "risk":
             log.error("gateway: risk is silent: cancelling all our orders")
             self._emit(self.venue.cancel_all(time.time_ns()))
 
     def send_end_of_stream(self, now_ns: int) -> None:
         """Cancel every order of ours and wait out the entry latency so the cancels land first."""
+        if self.live is not None:
+            self.live.stop()  # cancels ours at the venue, then closes
+            self._drain_venue_events()
         now = self.clock_ns()
         self._emit(self.venue.cancel_all(now))
         self._emit(self.venue.advance(now + self._latency_ns + 1))

@@ -1,0 +1,159 @@
+"""Checksummed books of the other venues (OKX `books`, Kraken `book-N`) built from capture files.
+
+Reads the capture line format of `../shared/data` (`<recv_ts_ns> <json>`, gzip or plain), tells
+each frame's venue by its shape (`venue_of_frame`), and drives `mm.okx_book` / `mm.kraken_book`,
+which validate the venue's CRC32 checksum on every frame that carries one. A book that fails its
+checksum stays invalid until the venue's next snapshot (live, the feed resubscribes; a capture
+holds no new snapshot, so its book ends invalid and empty, and says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+
+from mm.capture import CaptureStats, read_lines
+from mm.kraken_book import KrakenBook, decode_kraken_book_frame
+from mm.okx_book import BOOK_CHANNELS, OkxBook, decode_okx_book_frame
+
+OKX = "okx"
+KRAKEN = "kraken"
+BINANCE = "binance"
+HYPERLIQUID = "hyperliquid"
+CHECKED_VENUES = (OKX, KRAKEN)  # venues build_checked_books builds
+VENUE_SNIFF_LINES = 1000  # lines venue_of_file reads at most
+
+
+def venue_of_frame(body: bytes) -> str | None:
+    """The venue a frame's shape belongs to; None for a frame that names none (a Kraken
+    heartbeat or status object, an empty line).
+
+    Kraken v1 channel data are JSON arrays; OKX objects carry `"arg"` (pushes and subscribe
+    replies alike); Binance combined streams `"stream"` and wrapped REST replies `"rest"`;
+    Hyperliquid `"channel"` at the top level."""
+    body = body.lstrip()
+    if body.startswith(b"["):
+        return KRAKEN
+    if not body.startswith(b"{"):
+        return None
+    if body.startswith((b'{"stream":', b'{"rest":')):
+        return BINANCE
+    if b'"arg":' in body:
+        return OKX
+    if body.startswith(b'{"channel":'):
+        return HYPERLIQUID
+    if b'"connectionID"' in body or b'"channelName"' in body:
+        return KRAKEN
+    return None
+
+
+def venue_of_file(path: Path | str, max_lines: int = VENUE_SNIFF_LINES) -> str | None:
+    """The venue of the first of the file's first `max_lines` lines that names one."""
+    seen = 0
+    for lines in read_lines(Path(path)):
+        for line in lines:
+            _, _, body = line.partition(b" ")
+            venue = venue_of_frame(body)
+            if venue is not None:
+                return venue
+            seen += 1
+            if seen >= max_lines:
+                return None
+    return None
+
+
+class CheckedBooks:
+    """Per-instrument OKX and Kraken books fed frame by frame (`on_frame`)."""
+
+    def __init__(self) -> None:
+        self.okx: dict[str, OkxBook] = {}
+        self.kraken: dict[str, KrakenBook] = {}
+
+    def on_frame(self, body: bytes, stats: CaptureStats, where: str) -> None:
+        venue = venue_of_frame(body)
+        try:
+            if venue == OKX:
+                if b'"action":' not in body:  # subscribe replies, trades, tickers
+                    stats.skipped["okx"] += 1
+                    return
+                frame = decode_okx_book_frame(body)
+                if frame.arg.channel not in BOOK_CHANNELS:
+                    stats.skipped[f"okx {frame.arg.channel}"] += 1
+                    return
+                book = self.okx.get(frame.arg.inst_id)
+                if book is None:
+                    book = self.okx[frame.arg.inst_id] = OkxBook(frame.arg.inst_id)
+                for outcome in book.apply_frame(frame):
+                    stats.events[f"okx {outcome.value}"] += 1
+            elif venue == KRAKEN and body.lstrip().startswith(b"["):
+                frame = decode_kraken_book_frame(body)
+                if frame is None:
+                    stats.skipped["kraken"] += 1
+                    return
+                book = self.kraken.get(frame.pair)
+                if book is None:
+                    book = self.kraken[frame.pair] = KrakenBook(frame.pair, frame.depth)
+                stats.events[f"kraken {book.apply_frame(frame).value}"] += 1
+            else:
+                stats.skipped[venue or "control"] += 1
+        except (msgspec.DecodeError, ValueError) as e:
+            stats.add_malformed(where, str(e) or type(e).__name__)
+
+    def result(self, depth: int) -> dict[str, dict]:
+        books: list[tuple[str, str, OkxBook | KrakenBook]] = [
+            *((OKX, name, book) for name, book in self.okx.items()),
+            *((KRAKEN, name, book) for name, book in self.kraken.items()),
+        ]
+        out = {}
+        for venue, name, book in sorted(books, key=lambda item: item[1]):
+            bids, asks = book.top_text(depth)
+            out[name] = {
+                "bids": [list(level) for level in bids],
+                "asks": [list(level) for level in asks],
+                "venue": venue,
+                "updates": book.updates,
+                "checksum_ok": book.checksum_ok,
+                "checksum_fail": book.checksum_fail,
+                "gaps": book.gaps,
+                "snapshots": book.snapshots,
+                "resyncs": max(book.snapshots - 1, 0),
+                "crossed": book.crossed,
+                "invalid": book.rejected,
+                "unsynced": book.unsynced,
+                "synced": book.is_synced,
+            }
+        return out
+
+
+def build_checked_books(
+    paths: Iterable[Path | str], depth: int = 10, stats: CaptureStats | None = None
+) -> dict[str, dict]:
+    """{INSTRUMENT: {"bids": [[price, qty], ...] best first, "asks": ..., "venue", "updates",
+    "checksum_ok", "checksum_fail", "gaps", "snapshots", "resyncs", "crossed", "invalid",
+    "unsynced", "synced"}} over the OKX and Kraken frames of the files, in file then line order.
+
+    Prices and quantities are the venue's text. `stats` (optional) collects lines, outcomes by
+    venue (`events`), frames of other channels or venues (`skipped`) and malformed lines.
+    """
+    if depth < 0:
+        raise ValueError(f"depth must be >= 0, was {depth}")
+    stats = CaptureStats() if stats is None else stats
+    books = CheckedBooks()
+    on_frame = books.on_frame
+    for path in paths:
+        path = Path(path)
+        line_no = 0
+        for lines in read_lines(path):
+            stats.lines += len(lines)
+            for line in lines:
+                line_no += 1
+                ts_text, _, body = line.rstrip(b"\r").partition(b" ")
+                if not body.strip():
+                    continue
+                if not ts_text.isdigit():
+                    stats.add_malformed(f"{path}:{line_no}", f"receive time {ts_text[:32]!r} is not an int")
+                    continue
+                on_frame(body, stats, f"{path}:{line_no}")
+    return books.result(depth)
