@@ -121,13 +121,19 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def cmd_book(args: argparse.Namespace) -> int:
     from mm.book_replay import build_books, format_table
+    from mm.venue_books import build_checked_books, venue_of_file
 
     if args.depth < 1:
         raise UsageError(f"--depth must be >= 1, was {args.depth}")
     for path in args.feeds:
         if not path.is_file():
             raise UsageError(f"{path}: no such capture file")
-    result = build_books(args.feeds, args.depth)
+    venues = {path: venue_of_file(path) for path in args.feeds}
+    checked = [p for p, v in venues.items() if v in ("okx", "kraken")]  # books with CRC32 checksums
+    binance = [p for p in args.feeds if p not in checked]
+    result = build_books(binance, args.depth) if binance else {}
+    if checked:
+        result.update(build_checked_books(checked, args.depth))
     print(json.dumps(result) if args.json else format_table(result))
     return 0
 

@@ -190,6 +190,9 @@ class RiskConfig(Section, kw_only=True):
     soft_stop_widen_ticks: NonNegFloat = 2.0  # half-spread + this while soft
     soft_stop_cooldown_s: NonNegFloat = 60.0  # soft stop lasts at least this long
     hard_stop_drawdown_quote: NonNegFloat = 0.0  # drawdown from the peak PnL that halts until resume
+    # position limit as a share of equity (capital + PnL), beside the absolute one; 0 = off
+    max_position_equity_pct: Annotated[float, Meta(ge=0, le=10_000)] = 0.0
+    equity_quote: NonNegFloat = 0.0  # capital in quote currency (paper / sim; live: the venue's balances)
     flatten_on_hard_stop: bool = False
 
 
@@ -300,7 +303,7 @@ RUNTIME_PARAMS: dict[str, frozenset[str]] = {
         {"max_order_lot", "max_position_lot", "max_notional_quote", "price_band_bps", "max_orders_per_s",
          "max_book_age_ms", "max_signal_age_ms", "soft_stop_drawdown_quote", "soft_stop_vol_bps_per_s",
          "soft_stop_size_ratio", "soft_stop_widen_ticks", "soft_stop_cooldown_s", "hard_stop_drawdown_quote",
-         "flatten_on_hard_stop"}
+         "flatten_on_hard_stop", "max_position_equity_pct", "equity_quote"}
     ),
 }
 

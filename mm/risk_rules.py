@@ -33,6 +33,7 @@ class Reject(enum.Enum):
     MAX_ORDER_SIZE = "max_order_size"
     MAX_NOTIONAL = "max_notional"
     MAX_POSITION = "max_position"
+    MAX_POSITION_EQUITY = "max_position_equity"
     PRICE_BAND = "price_band"
     ORDER_RATE = "order_rate"
     STALE_BOOK = "stale_book"
@@ -64,6 +65,7 @@ class MarketView(msgspec.Struct, frozen=True):
     mid_px_tick: float
     book_ts_ns: int  # when the book we price against was received
     signal_ts_ns: int  # when the prediction in force was made
+    equity_quote: float = math.inf  # account equity now (capital + PnL): the % of equity limit's base
 
 
 class RateWindow:
@@ -117,7 +119,9 @@ def check_order(
     position, price band, self-trade, order rate.
 
     Position: a buy fails if position + open buys + qty > max_position_lot, a sell if
-    position - open sells - qty < -max_position_lot (an order on the other side only reduces).
+    position - open sells - qty < -max_position_lot (an order on the other side only reduces);
+    and, with max_position_equity_pct > 0, if that worst-case position valued at the mid exceeds
+    that share of equity (`market.equity_quote`: capital + PnL; a NaN or a loss wiping it out fails).
     Notional = px * qty * tick_size * lot_size (quote currency). Band: |px - mid| / mid in bps.
     Reads `recent_orders` only: the caller records an approved order there when it sends it.
     Raises ValueError on a side other than +1 / -1 or qty <= 0 (the quoter never makes one).
@@ -150,6 +154,12 @@ def check_order(
     elif exposure.position_lot - exposure.open_sell_lot - order.qty_lot < -limits.max_position_lot:
         return Reject.MAX_POSITION
     mid = market.mid_px_tick
+    if limits.max_position_equity_pct > 0:  # the same worst case, valued at the mid, vs % of equity
+        worst_lot = (exposure.position_lot + exposure.open_buy_lot + order.qty_lot if order.side > 0
+                     else exposure.position_lot - exposure.open_sell_lot - order.qty_lot)
+        value_quote = abs(worst_lot) * mid * tick_size * lot_size
+        if not (value_quote <= market.equity_quote * limits.max_position_equity_pct / 100):
+            return Reject.MAX_POSITION_EQUITY
     # written so a NaN, infinite or non-positive mid fails the band (no market = no price check passes)
     if not (0 < mid < math.inf and order.px_tick > 0 and abs(order.px_tick - mid) * 1e4 <= limits.price_band_bps * mid):
         return Reject.PRICE_BAND

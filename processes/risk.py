@@ -194,7 +194,9 @@ class Risk(Actor):
                 self.last_mid_tick = 0.5 * (int(top["bid_px"][0]) + int(top["ask_px"][0]))
         if self.signal_view.read():
             signal_ts = int(self.signal_view.value[0]["ts_ns"])
-        return MarketView(mid_px_tick=self.last_mid_tick, book_ts_ns=book_ts, signal_ts_ns=signal_ts)
+        equity = self.config.risk.equity_quote + self.position.snapshot(self.last_mid_tick)["total"]
+        return MarketView(mid_px_tick=self.last_mid_tick, book_ts_ns=book_ts, signal_ts_ns=signal_ts,
+                          equity_quote=equity)
 
     def _exposure(self) -> Exposure:
         buys = [o for o in self.open_orders.values() if o.side > 0]

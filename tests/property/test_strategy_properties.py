@@ -270,6 +270,8 @@ CASES: dict[Reject, dict] = {
     Reject.MAX_ORDER_SIZE: dict(order=OrderCheck(1, 6_000_000, 2_001)),
     Reject.MAX_NOTIONAL: dict(limits=msgspec.structs.replace(LIMITS, max_notional_quote=10.0)),
     Reject.MAX_POSITION: dict(exposure=Exposure(9_950, 0, 0)),
+    Reject.MAX_POSITION_EQUITY: dict(limits=msgspec.structs.replace(LIMITS, max_position_equity_pct=1.0),
+                                     market=MarketView(6_000_000.0, NOW, NOW, equity_quote=5.0)),
     Reject.PRICE_BAND: dict(order=OrderCheck(1, 5_900_000, 100)),
     Reject.SELF_TRADE: dict(exposure=Exposure(0, 0, 100, None, 6_000_000)),
     Reject.ORDER_RATE: dict(recent=(NOW - 10 * MS, NOW - 5 * MS)),

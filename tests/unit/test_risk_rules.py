@@ -239,3 +239,22 @@ def test_dependency_policy_other_peers_none(dead):
 
 def test_reject_values_lower_case_names():
     assert all(reason.value == reason.name.lower() for reason in Reject)
+
+
+def test_check_order_position_over_share_of_equity_is_rejected():
+    from mm.config import RiskConfig
+    from mm.risk_rules import Exposure, MarketView, OrderCheck, RateWindow, Reject, TradingState, check_order
+
+    limits = RiskConfig(max_order_lot=10**9, max_position_lot=10**9, max_notional_quote=1e12, price_band_bps=100.0,
+                        max_orders_per_s=1e6, max_book_age_ms=1e9, max_signal_age_ms=1e9,
+                        max_position_equity_pct=50.0)
+    # mid 100.00 (10 000 ticks of 0.01), lot 1: 60 lots = 6 000 quote
+    market = MarketView(mid_px_tick=10_000.0, book_ts_ns=0, signal_ts_ns=0, equity_quote=10_000.0)
+    exposure = Exposure(position_lot=40, open_buy_lot=0, open_sell_lot=0)
+    kwargs = dict(tick_size=0.01, lot_size=1.0, now_ns=0, state=TradingState.ACTIVE, paused=False, peers_alive=True,
+                  recent_orders=RateWindow())
+    assert check_order(limits, OrderCheck(1, 10_000, 20), exposure, market, **kwargs) is Reject.MAX_POSITION_EQUITY
+    assert check_order(limits, OrderCheck(1, 10_000, 10), exposure, market, **kwargs) is None  # 5 000 = 50%
+    assert check_order(limits, OrderCheck(-1, 10_000, 20), exposure, market, **kwargs) is None  # reduces
+    poorer = MarketView(mid_px_tick=10_000.0, book_ts_ns=0, signal_ts_ns=0, equity_quote=float("nan"))
+    assert check_order(limits, OrderCheck(1, 10_000, 1), exposure, poorer, **kwargs) is Reject.MAX_POSITION_EQUITY
