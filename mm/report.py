@@ -46,7 +46,8 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
         "duration_s": round(duration_s, 3),
         "stages": {
             name: {"in": stats[name].get("in", 0), "out": stats[name].get("out", 0),
-                   "clean_stop": stats[name].get("clean_stop", False)} if name in stats
+                   "clean_stop": stats[name].get("clean_stop", False), "cpu_s": stats[name].get("cpu_s", 0.0),
+                   "wakeups": stats[name].get("wakeups", 0)} if name in stats
             else {"in": 0, "out": 0, "clean_stop": False}
             for name in PROCESS_NAMES
         },

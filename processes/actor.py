@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import logging
 import os
 import signal
@@ -91,6 +92,8 @@ class Actor:
         self.metrics: StageMetrics | None = None
         self.restarted = False  # our pid file named a process that died without removing it
         self._next_stage_report_ns = 0
+        self.wakeups = 0  # poll returns: each one costs a context switch on a shared core
+        self._cpu_at_running_s = 0.0  # CPU spent on start-up (imports, setup) is not the stage's work
 
     # ---- wiring ---------------------------------------------------------------------------
 
@@ -361,6 +364,7 @@ class Actor:
                 if self.state == State.STARTING:
                     if self._ready():
                         self.set_state(State.RUNNING)
+                        self._cpu_at_running_s = cpu_seconds()
                         self.on_running()
                         for peer in self.peers:  # liveness counts from now on
                             if not self.liveness.was_seen(peer):
@@ -368,6 +372,7 @@ class Actor:
                     elif now_ns > startup_deadline:
                         log.warning("starting without subscribers %s", self._missing_consumers())
                         self.set_state(State.RUNNING)
+                        self._cpu_at_running_s = cpu_seconds()
                         self.on_running()
                 if self.stop_requested and self.state not in (State.STOPPING, State.STOPPED):
                     self.stop_started_ns = now_ns
@@ -376,6 +381,7 @@ class Actor:
                 if self.state == State.STOPPING and self._shutdown_step(now_ns):
                     break
                 ready = dict(self.poller.poll(self._poll_timeout_ms(now_ns)))
+                self.wakeups += 1
                 burst = 0
                 for sock in ready:
                     pub = pub_socks.get(sock)
@@ -395,7 +401,8 @@ class Actor:
             self.flush_metrics()
             write_stats(self.config, self.name, {
                 "in": self.msgs_in, "out": self.msgs_out, "decode_errors": self.decode_errors,
-                "clean_stop": self.clean_stop, **self.stats(),
+                "clean_stop": self.clean_stop, "cpu_s": round(cpu_seconds() - self._cpu_at_running_s, 4),
+                "wakeups": self.wakeups, **self.stats(),
             })
             return 0 if self.clean_stop else 1
         except Exception:
@@ -418,6 +425,11 @@ class Actor:
 
 
 # ---- process helpers ----------------------------------------------------------------------
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pin_to_core(config: Config, process: str) -> int:
@@ -479,5 +491,14 @@ def actor_main(actor_cls: type[Actor], argv: list[str] | None = None, *, inherit
     else:
         setup_logging(config.log.level, actor_cls.name, args.log_format or config.log.format)
     actor = actor_cls(config, args.config)
-    return actor.run()
+    profile_dir = os.environ.get("MM_PROFILE_DIR")  # a developer's cProfile of each process's run
+    if not profile_dir:
+        return actor.run()
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(actor.run)
+    finally:
+        profiler.dump_stats(os.path.join(profile_dir, f"{actor_cls.name}.prof"))
 

@@ -64,6 +64,7 @@ def run_latency_bench(base: Config, *, events: int, rate_hz: float, pin: bool, a
                             quiet=True)
         code = launcher.run()
         samples = launcher.latency_samples
+        stages = launcher.report["stages"] if launcher.report else {}
         bare = run_bare_chain(directory, events=events, rate_hz=rate_hz,
                               cores=[cores[name] for name in CRITICAL_PATH])
     tick_to_order = samples.get("tick_to_order", np.empty(0, np.int64))[warmup:]
@@ -73,6 +74,9 @@ def run_latency_bench(base: Config, *, events: int, rate_hz: float, pin: bool, a
         "placement": {name: (None if core < 0 else core) for name, core in cores.items()},
         "bare_chain": percentiles_ns(bare[warmup:]),
         "events": events, "rate_hz": rate_hz, "warmup_dropped": warmup,
+        "stage_cpu_us_per_event": {name: round(stage.get("cpu_s", 0.0) / events * 1e6, 1)
+                                   for name, stage in stages.items()},
+        "stage_wakeups_per_event": {name: round(stage.get("wakeups", 0) / events, 2) for name, stage in stages.items()},
         "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "cpu": _cpu_name(),
                     "python": platform.python_version()},
     }
@@ -102,5 +106,7 @@ def format_table(result: dict[str, Any]) -> str:
     for name, p in rows:
         lines.append(f"{name:<22} {p['p50']:>10} {p['p90']:>10} {p['p99']:>10} {p['max']:>10} {p['count']:>7}")
     lines.append(f"ratio of medians (pipeline / bare chain): {result['ratio_p50']}")
+    lines.append(f"cpu per event (us, from RUNNING to stop, heartbeats included): {result['stage_cpu_us_per_event']}")
+    lines.append(f"wakeups per event: {result['stage_wakeups_per_event']}")
     lines.append(f"placement: {result['placement']}  machine: {result['machine']}")
     return "\n".join(lines)

@@ -97,6 +97,7 @@ class Launcher:
         self.children: dict[str, multiprocessing.Process] = {}
         self.progress: Progress | None = None  # a replay: lines of the capture read by the feed
         self.latency_samples: dict[str, np.ndarray] = {}
+        self.report: dict[str, Any] | None = None
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -149,7 +150,7 @@ class Launcher:
         if self.progress is not None:
             self.progress.close()
         codes = self.stop_children()
-        report = self.write_report(duration)
+        report = self.report = self.write_report(duration)
         self.cleanup()
         if not self.quiet:
             print(summary_line(report), flush=True)
