@@ -132,7 +132,9 @@ class HyperliquidSigner:
         domain = dict(EIP712_DOMAIN, name="HyperliquidSignTransaction", chainId=USER_SIGNED_CHAIN_ID)
         return bytes(self._exchange.eth_encode_structured_data(domain, types, message))
 
-    def sign_user_signed_action(self, primary_type: str, fields: list[tuple[str, str]], message: dict) -> dict[str, Any]:
+    def sign_user_signed_action(
+        self, primary_type: str, fields: list[tuple[str, str]], message: dict
+    ) -> dict[str, Any]:
         """Transfers, withdrawals, agent approval: `mm` quotes without them; kept for the vectors."""
         types = {primary_type: [{"name": name, "type": kind} for name, kind in fields]}
         return self._exchange.sign_user_signed_action(types, message)
