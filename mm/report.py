@@ -15,8 +15,10 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
     """`stats` maps process name -> what it wrote at its clean stop (missing = it did not stop cleanly).
 
     `duration_s` is the span of market time covered: the wall time of a live or sim run, the
-    capture's own span in a replay. Two replays of the same input and config give the same report
-    except `latency_ns` and `wall_s`, the only keys measured on this machine's clock.
+    capture's own span in a replay. A replay's report holds only what the input and config decide,
+    so two replays write byte-identical reports: its `latency_ns` is on the capture's clock (each
+    event is handled completely before the next, so the pipeline adds no event time: zeros, with
+    the count of orders), and the figures measured on this machine's clock go to `split_wall_clock`.
     """
     feed = stats.get("feed", {})
     book = stats.get("book", {})
@@ -37,6 +39,9 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
         duration_s = (feed["last_ts_ns"] - feed["first_ts_ns"]) / 1e9
     else:
         duration_s = wall_s
+    if mode == "replay":
+        latency = {"clock": "event", **{name: {**EMPTY_LATENCY, "count": p.get("count", 0)}
+                                         for name, p in latency.items()}}
     return {
         "pipeline": pipeline,
         "instrument": {"symbol": symbol, "tick_size": tick_size, "lot_size": lot_size},
@@ -92,3 +97,16 @@ def signal_block(signal: dict[str, Any]) -> dict[str, Any]:
         "counts": model.get("counts", {}), "predictions": signal.get("predictions", 0),
         "trades": signal.get("trades", 0), "volatility_bps_per_s": signal.get("volatility_bps_per_s", 0.0),
     }
+
+
+WALL_CLOCK_STAGE_KEYS = ("cpu_s", "wakeups")
+
+
+def split_wall_clock(report: dict[str, Any], measured_latency_ns: dict[str, Any]) -> dict[str, Any]:
+    """A replay's machine-measured figures, kept out of its deterministic report: the wall time,
+    the tick-to-order and hop latencies on the wall clock, each stage's CPU and wakeups. Removes
+    `wall_s` and the stages' CPU figures from `report` and returns them."""
+    wall = {"wall_s": report.pop("wall_s"), "latency_ns": measured_latency_ns, "stages": {}}
+    for name, stage in report["stages"].items():
+        wall["stages"][name] = {key: stage.pop(key) for key in WALL_CLOCK_STAGE_KEYS if key in stage}
+    return wall

@@ -30,7 +30,7 @@ from ipc.endpoints import latency_path, pid_path, shm_prefix, stats_path
 from ipc.shm import cleanup_segments
 from mm.config import PROCESS_NAMES, Config, dump_toml, journal_path, run_dir
 from mm.errors import MMError
-from mm.report import build_report
+from mm.report import build_report, split_wall_clock
 from processes.logsetup import setup_logging
 from processes.metrics import remove_metrics_dir
 from processes.progress import Progress
@@ -219,8 +219,15 @@ class Launcher:
                               pipeline="replay" if mode == "replay" else self.config.pipeline.name,
                               symbol=self.config.instrument.symbol, tick_size=float(self.config.instrument.tick_size),
                               lot_size=float(self.config.instrument.lot_size))
+        if mode == "replay":  # deterministic report; this machine's figures beside it
+            wall = split_wall_clock(report, stats.get("gateway", {}).get("latency_ns", {}))
+            if self.report_path is not None:
+                wall_path = self.report_path.with_suffix(".wall.json")
+                wall_path.write_text(json.dumps(wall, indent=2, sort_keys=True) + "\n")
+            report["_wall"] = wall  # for the summary line only; not written into the report
         if self.report_path is not None:
-            self.report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+            written = {k: v for k, v in report.items() if k != "_wall"}
+            self.report_path.write_text(json.dumps(written, indent=2, sort_keys=True) + "\n")
             log.info("report written to %s", self.report_path)
             self._write_plots(report, stats)
         return report
@@ -247,7 +254,7 @@ class Launcher:
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    t2o = report["latency_ns"]["tick_to_order"]
+    t2o = report.get("_wall", report)["latency_ns"]["tick_to_order"]
     orders = report["orders"]
     return (f"done: events={report['events']} orders sent={orders['sent']} filled={orders['filled']} "
             f"fills={report['fills']} position={report['position']:+.5f} pnl={report['pnl']['total']:+.4f} "
