@@ -1,4 +1,4 @@
-"""Encode/decode of each hot-path message, and one ZeroMQ ipc hop (send + receive, one process)."""
+"""Encode/decode of every message type (a typed msgpack round trip), and one ZeroMQ ipc hop."""
 
 import tempfile
 import uuid
@@ -18,7 +18,30 @@ SAMPLES = {
     "OrderFilled": m.OrderFilled("mmdefq1x1", "BTCUSDT", 1, 6_000_000, 100, 0, 0.01, True, 1, 2),
     "Heartbeat": m.Heartbeat("book", 1, 2, "running", 3, -1, 4, 5, 0),
 }
-UNION = m.FeedMsg | m.BookChanged | m.PlaceOrder | m.OrderFilled | m.Heartbeat
+SAMPLES.update({
+    "BookSnapshot": m.BookSnapshot("BTCUSDT", 10, 1, 2, 3, LEVELS_10 * 2, LEVELS_10 * 2),
+    "BookTicker": m.BookTicker("BTCUSDT", 12, 6_000_000, 10, 6_000_001, 12, 1, 2, 3),
+    "SnapshotRequest": m.SnapshotRequest("BTCUSDT", "resync", 1),
+    "Barrier": m.Barrier(7, 1),
+    "EndOfStream": m.EndOfStream("feed", 100, 1),
+    "SignalUpdated": m.SignalUpdated("BTCUSDT", 3, 1, 12),
+    "CancelOrder": m.CancelOrder("mmdefq1x1", "BTCUSDT", 1, 2, 3, 4, 5),
+    "OrderBatch": m.OrderBatch([m.CancelOrder("mmdefq1x1", "BTCUSDT", 1, 2, 3, 4, 5),
+                                m.PlaceOrder("mmdefq1x2", "BTCUSDT", 1, 6_000_000, 100, True, 1, 2, 3, 4, 5)]),
+    "CancelAll": m.CancelAll("", "operator", 1),
+    "OrderAccepted": m.OrderAccepted("mmdefq1x1", "17", "BTCUSDT", 1, 6_000_000, 100, 1),
+    "OrderRejected": m.OrderRejected("mmdefq1x1", "BTCUSDT", "post-only would cross", 1),
+    "OrderCanceled": m.OrderCanceled("mmdefq1x1", "BTCUSDT", 100, 1),
+    "RiskRejected": m.RiskRejected("mmdefq1x1", "BTCUSDT", "max_position", 1),
+    "Drained": m.Drained("book", "feed", 100, 1),
+    "RiskStatus": m.RiskStatus("active", False, 100, 1),
+    "BarrierDone": m.BarrierDone("risk", 7, 1),
+    "StageReport": m.StageReport("book", "book", '{"gaps": 0}', 1),
+    "SetParam": m.SetParam("quoter", "size_lot", "200", 1),
+    "ShutdownRequest": m.ShutdownRequest("operator", 1),
+})
+UNION = (m.FeedMsg | m.SnapshotRequest | m.BookChanged | m.SignalUpdated | m.OrderCommand | m.OrderEvent
+         | m.ControlMsg)
 
 
 @pytest.mark.benchmark(group="messages")

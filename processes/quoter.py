@@ -40,7 +40,15 @@ from ipc.messages import (
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
 from mm.lifecycle import State
-from mm.quoting import CancelAction, PlaceAction, WorkingOrder, compute_quote, plan_requote
+from mm.quoting import (
+    CancelAction,
+    PlaceAction,
+    WorkingOrder,
+    compute_quote,
+    compute_quotes,
+    plan_requote,
+    plan_requote_levels,
+)
 from processes.actor import Actor, actor_main
 from processes.shm_views import SlotView
 
@@ -190,15 +198,20 @@ class Quoter(Actor):
                 predicted_return = float(pred["predicted_return"])
                 volatility = float(pred["volatility_bps_per_s"])
         cfg = self.config.quoter
-        if self.size_ratio != 1.0 or self.widen_ticks:
-            cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
-                                          min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
-        quote = compute_quote(cfg, best_bid_tick=int(top["bid_px"][0]), best_ask_tick=int(top["ask_px"][0]),
-                              position_lot=self.position_lot, max_position_lot=self.config.risk.max_position_lot,
-                              predicted_return=predicted_return, volatility_bps_per_s=volatility,
-                              alpha_enabled=self.trading == "active")
-        actions = plan_requote(quote, list(self.working.values()), tolerance_ticks=cfg.requote_tolerance_ticks,
-                               max_age_ns=int(cfg.max_order_age_s * 1e9), now_ns=self._now_ns(notice))
+        market = dict(best_bid_tick=int(top["bid_px"][0]), best_ask_tick=int(top["ask_px"][0]),
+                      position_lot=self.position_lot, max_position_lot=self.config.risk.max_position_lot,
+                      predicted_return=predicted_return, volatility_bps_per_s=volatility,
+                      alpha_enabled=self.trading == "active")
+        plan = dict(tolerance_ticks=cfg.requote_tolerance_ticks, max_age_ns=int(cfg.max_order_age_s * 1e9),
+                    now_ns=self._now_ns(notice))
+        if cfg.levels > 1:  # a ladder of N levels a side (the soft stop shrinks and widens it)
+            ladder = compute_quotes(cfg, **market, size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
+            actions = plan_requote_levels(ladder, list(self.working.values()), **plan)
+        else:
+            if self.size_ratio != 1.0 or self.widen_ticks:
+                cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
+                                              min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
+            actions = plan_requote(compute_quote(cfg, **market), list(self.working.values()), **plan)
         if not actions:
             return
         self.quotes += 1

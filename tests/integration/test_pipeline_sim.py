@@ -247,3 +247,25 @@ def test_metrics_endpoint_serves_every_stage_and_latency(make_config):
         proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert leftovers(config) == []
+
+
+def test_quoter_ladder_of_three_levels_rests_orders_on_each_side(make_config):
+    config, path = make_config(quoter={"levels": 3}, risk={"max_orders_per_s": 200.0})
+    proc = subprocess.Popen(mm_command("run", "--config", str(path), "--duration", "60", "--quiet"),
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def ladder() -> dict | None:
+            done = console(path, "orders", "--json")
+            orders = json.loads(done.stdout)["open"] if done.returncode == 0 else {}
+            sides = [o["side"] for o in orders.values()]
+            return orders if sides.count(1) >= 2 and sides.count(-1) >= 2 else None
+
+        orders = wait_until(ladder, 20, interval_s=0.2, what="several levels resting on each side")
+        bids = sorted((o["px_tick"] for o in orders.values() if o["side"] > 0), reverse=True)
+        asks = sorted(o["px_tick"] for o in orders.values() if o["side"] < 0)
+        assert bids[0] < asks[0] and len(set(bids)) == len(bids)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert leftovers(config) == []
