@@ -25,7 +25,7 @@ def replay(tmp_path: Path, name: str, feed: Path) -> dict:
 @pytest.mark.skipif(not SPOT.exists(), reason=f"captured feeds not found at {DATA_DIR}")
 def test_replay_twice_gives_the_same_report(tmp_path: Path):
     first = replay(tmp_path, "a", SPOT)
-    second = replay(tmp_path, "b", SPOT)
+    replay(tmp_path, "b", SPOT)  # the same input again: compared byte for byte below
     reference = json.loads(SPOT.with_name(SPOT.name.replace(".jsonl.gz", ".top10.json")).read_text())["BTCUSDT"]
     assert first["book"]["updates"] == reference["updates"] and first["book"]["gaps"] == 0
     assert first["book"]["top"]["bid_px"] == float(reference["bids"][0][0])
