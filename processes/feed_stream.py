@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from typing import Any
 
 import zmq
@@ -19,6 +18,7 @@ from ipc.sockets import ENCODER
 from mm.config import Config
 from mm.errors import MMError, OffGridError
 from mm.ticks import TickGrid, grid_from_sizes, infer_grid_from_levels
+from processes.async_worker import AsyncWorker
 from processes.binance_ws import (
     BinanceStreamClient,
     FeedConnectError,
@@ -31,45 +31,26 @@ from processes.binance_ws import (
 log = logging.getLogger(__name__)
 
 INPROC = "inproc://feed-stream"
-STOP_TIMEOUT_S = 5.0
 
 
-class StreamRunner:
+class StreamRunner(AsyncWorker):
+    name = "feed stream"
+
     def __init__(self, ctx: zmq.Context, config: Config) -> None:
+        super().__init__()
         self.ctx = ctx
         self.config = config
         self.symbol = config.instrument.symbol
         self.client: BinanceStreamClient | None = None
         self.snapshots = 0
         self.snapshot_failures = 0
-        self.error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
         self._snapshot_wanted: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._thread_main, name="feed-stream", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def request_snapshot(self) -> None:
         if self._loop is not None and self._snapshot_wanted is not None:
             self._loop.call_soon_threadsafe(self._snapshot_wanted.set)
 
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(STOP_TIMEOUT_S)
-        if self._thread.is_alive():
-            log.error("feed stream thread did not stop within %.0f s", STOP_TIMEOUT_S)
-
     # ---- the asyncio thread -----------------------------------------------------------------------
-
-    def _thread_main(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as e:  # noqa: BLE001 - reported to the feed's loop, which fails the process
-            self.error = e
-            log.exception("feed stream failed")
 
     async def _grid(self) -> TickGrid:
         """The venue's decimals from one snapshot's text, on the configured tick and lot grid."""
@@ -82,9 +63,7 @@ class StreamRunner:
         inst = self.config.instrument
         return grid_from_sizes(self.symbol, inst.tick_size, inst.lot_size, seen.price_decimals, seen.qty_decimals)
 
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def main(self, stop: asyncio.Event) -> None:
         self._snapshot_wanted = asyncio.Event()
         push = self.ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 0)
@@ -101,7 +80,7 @@ class StreamRunner:
 
             snapshots = asyncio.create_task(self._serve_snapshots(push, topic, grid))
             try:
-                await self.client.run(on_message, self._stop)
+                await self.client.run(on_message, stop)
             finally:
                 snapshots.cancel()
         finally:

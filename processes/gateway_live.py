@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,34 +21,29 @@ from ipc.messages import CancelAll, CancelOrder, OrderAccepted, OrderCanceled, O
 from ipc.sockets import ENCODER
 from mm.config import Config
 from mm.orders import Applied, OrderState, Side, instance_token
+from processes.async_worker import AsyncWorker
 from processes.binance_adapter import AdapterConfig, BinanceAdapter
 from processes.keys_cli import load_api_keys
 
 log = logging.getLogger(__name__)
 
 INPROC = "inproc://gateway-venue"
-STOP_TIMEOUT_S = 10.0
 CLOSED = (OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED)
 
 
-class LiveVenue:
+class LiveVenue(AsyncWorker):
+    name = "gateway venue"
+
     def __init__(self, ctx: zmq.Context, config: Config) -> None:
+        super().__init__()
         self.ctx = ctx
         self.config = config
         self.symbol = config.instrument.symbol
         self.adapter: BinanceAdapter | None = None
-        self.error: BaseException | None = None
         self.ours_to_venue: dict[str, str] = {}
         self.venue_to_ours: dict[str, str] = {}
         self._accepted: set[str] = set()  # venue ids whose acceptance was reported (once each)
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._thread_main, name="gateway-venue", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def submit(self, command: Any) -> None:
         if self._loop is None or self._queue is None:
@@ -57,25 +51,14 @@ class LiveVenue:
             return
         self._loop.call_soon_threadsafe(self._queue.put_nowait, command)
 
-    def stop(self) -> None:
-        """Cancel every order of ours, then close the client."""
+    def before_stop(self) -> None:
+        """Cancel every order of ours before the client closes."""
         if self._loop is not None and self._queue is not None:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, CancelAll(symbol="", reason="stop", ts_ns=0))
-            self._loop.call_soon_threadsafe(self._stop.set)  # type: ignore[union-attr]
-        self._thread.join(STOP_TIMEOUT_S)
-        if self._thread.is_alive():
-            log.error("gateway venue thread did not stop within %.0f s", STOP_TIMEOUT_S)
 
     # ---- the asyncio thread ---------------------------------------------------------------------
 
-    def _thread_main(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as e:  # noqa: BLE001 - reported to the gateway's loop, which fails the process
-            self.error = e
-            log.exception("gateway venue failed")
-
-    async def _main(self) -> None:
+    async def main(self, stop: asyncio.Event) -> None:
         gw = self.config.gateway
         keys = load_api_keys(key_env=gw.api_key_env, secret_env=gw.api_secret_env,
                              key_file=Path(gw.key_file) if gw.key_file else None)
@@ -89,10 +72,10 @@ class LiveVenue:
         self._push, self._topic = push, f"venue.{self.symbol}".encode()
         try:
             await adapter.start()  # safe start: our stale orders cancelled, balances fetched
-            self._loop, self._queue, self._stop = asyncio.get_running_loop(), asyncio.Queue(), asyncio.Event()
+            self._queue = asyncio.Queue()
             poller = asyncio.create_task(self._poll())
             try:
-                while not (self._stop.is_set() and self._queue.empty()):
+                while not (stop.is_set() and self._queue.empty()):
                     try:
                         command = await asyncio.wait_for(self._queue.get(), 0.1)
                     except asyncio.TimeoutError:
