@@ -13,7 +13,7 @@ import msgspec
 import zmq
 
 from ipc.curve import make_client
-from ipc.endpoints import endpoint
+from ipc.endpoints import endpoint, socket_path
 from ipc.messages import ConsoleReply, ConsoleRequest
 from mm.config import Config
 from mm.errors import MMError
@@ -28,6 +28,7 @@ class ControlClient:
         self.address = endpoint(config, "control")
         tcp = config.ipc.transport == "tcp"
         self.curve_dir = Path(config.ipc.curve_keys_dir) if tcp else None
+        self.socket_file = None if tcp else socket_path(config, "control")
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.ctx = zmq.Context()
@@ -45,6 +46,8 @@ class ControlClient:
         return self._sock
 
     def request(self, command: str, args: list[str] | None = None) -> ConsoleReply:
+        if self.socket_file is not None and not self.socket_file.exists():  # nothing to wait for
+            raise ControlUnreachableError(f"no pipeline is running here: {self.socket_file} does not exist")
         payload = msgspec.json.encode(ConsoleRequest(command=command, args=args or []))
         for _ in range(self.retries):
             sock = self._socket()

@@ -104,9 +104,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from processes.launcher import run_replay
 
+    from mm.venue_books import venue_of_file
+
     for path in args.feeds:
         if not path.is_file():
             raise UsageError(f"{path}: no such capture file")
+        venue = venue_of_file(path)
+        if venue not in ("binance", None):
+            raise UsageError(f"{path}: a {venue} capture: mm replay trades Binance captures "
+                             f"(`mm book` validates {venue} books)")
     if args.speed is not None and args.speed <= 0:
         raise UsageError(f"--speed must be > 0, was {args.speed}")
     return run_replay(_config(args.config), args.feeds, symbol=args.symbol, speed=args.speed or 0.0,
