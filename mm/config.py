@@ -41,6 +41,7 @@ class PipelineConfig(Section):
     journal_dir: str = ""  # "" = the run dir; risk's journal (fills, position, operator audit) lives here
     journal_fsync: Literal["always", "interval_ms", "never"] = "interval_ms"
     journal_fsync_interval_ms: PositiveInt = 50
+    restart_dead: bool = False  # `mm run` restarts a process that died, as supervisord's autorestart does
 
 
 class InstrumentConfig(Section):

@@ -43,7 +43,7 @@ from ipc.sockets import Codec, send
 from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
 from mm.stats import SampleBuffer, percentiles_ns
 from mm.config import journal_path
-from mm.journal import FillRecorded, FsyncPolicy
+from mm.journal import FillRecorded, FsyncPolicy, PositionSnapshot
 from mm.orders import Side
 from processes.actor import Actor, actor_main
 from processes.gateway_live import INPROC as LIVE_INPROC
@@ -72,14 +72,6 @@ class Gateway(Actor):
                        eos_from="feed")
         self.events = self.add_publisher("events")
         self.live: LiveVenue | None = None
-        if cfg.gateway.venue == "binance":  # a real venue: its answers come back over inproc
-            pull = self.sockets.ctx.socket(zmq.PULL)
-            pull.setsockopt(zmq.LINGER, 0)
-            pull.bind(LIVE_INPROC)
-            self.sockets.adopt(pull)
-            self.add_input(pull, Codec(OrderEvent), self.on_venue_event)
-            self.live = LiveVenue(self.sockets.ctx, cfg)
-            self.live.start()
         self.topic = f"ord.{self.symbol}".encode()
         self.venue = FillModel(
             latency_ns=int(cfg.gateway.order_latency_ms * 1e6), maker_fee_bps=cfg.gateway.maker_fee_bps,
@@ -90,7 +82,16 @@ class Gateway(Actor):
         self._in_flight_until_ns = 0
         self._last_cause_ns = 0
         self.account_position_lot = 0  # the venue account's position: the truth risk reconciles with
+        self.venue_baseline: dict[str, str] = {}  # live: the account's balances when this pipeline began
         self.journal = self._open_journal()
+        if cfg.gateway.venue == "binance":  # a real venue: its answers come back over inproc
+            pull = self.sockets.ctx.socket(zmq.PULL)
+            pull.setsockopt(zmq.LINGER, 0)
+            pull.bind(LIVE_INPROC)
+            self.sockets.adopt(pull)
+            self.add_input(pull, Codec(OrderEvent), self.on_venue_event)
+            self.live = LiveVenue(self.sockets.ctx, cfg, journal=self.journal, baseline=self.venue_baseline)
+            self.live.start()
         self._observed = 0  # latency samples already exported to metrics
         self._next_report_ns = 0
         self.event_time = cfg.pipeline.mode == "replay"
@@ -335,6 +336,8 @@ class Gateway(Actor):
         for record in recovery.records:
             if isinstance(record, FillRecorded) and record.symbol == self.symbol:
                 self.account_position_lot += record.qty_lot if record.side is Side.BUY else -record.qty_lot
+            elif isinstance(record, PositionSnapshot) and record.balances and not self.venue_baseline:
+                self.venue_baseline = dict(record.balances)
         if recovery.records:
             log.warning("gateway: the sim venue's account recovered from %s: position %d lots",
                         path, self.account_position_lot)
@@ -351,8 +354,14 @@ class Gateway(Actor):
     def publish_open_orders(self) -> None:
         """The orders the venue holds, [[client_id, side, px_tick, leaves_lot], ...], at start and once a
         second: a restarted risk or quoter reconciles with it (a restarted sim venue holds none)."""
-        rows = sorted([o.client_id, o.side, o.px_tick, o.leaves_lot] for o in self.venue.open_orders())
-        body = {"orders": rows, "position_lot": self.account_position_lot}
+        if self.live is not None:
+            if not self.live.ready:
+                return  # not connected yet: risk and the quoter wait for the venue's word
+            rows, position_lot = self.live.venue_state()
+        else:
+            rows = sorted([o.client_id, o.side, o.px_tick, o.leaves_lot] for o in self.venue.open_orders())
+            position_lot = self.account_position_lot
+        body = {"orders": rows, "position_lot": position_lot}
         self.publish_control(StageReport(process=self.name, kind="open_orders", body=json.dumps(body),
                                          ts_ns=time.time_ns()))
 

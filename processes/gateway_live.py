@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ import zmq
 from ipc.messages import CancelAll, CancelOrder, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, PlaceOrder
 from ipc.sockets import ENCODER
 from mm.config import Config
+from mm.journal import PositionSnapshot
 from mm.orders import Applied, OrderState, Side, instance_token
 from processes.async_worker import AsyncWorker
 from processes.binance_adapter import AdapterConfig, BinanceAdapter
+from processes.journal_file import JournalFile
 from processes.keys_cli import load_api_keys
 
 log = logging.getLogger(__name__)
@@ -34,9 +37,13 @@ CLOSED = (OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderSta
 class LiveVenue(AsyncWorker):
     name = "gateway venue"
 
-    def __init__(self, ctx: zmq.Context, config: Config) -> None:
+    def __init__(self, ctx: zmq.Context, config: Config, *, journal: JournalFile, baseline: dict[str, str]) -> None:
         super().__init__()
         self.ctx = ctx
+        self.journal = journal  # live mode: this thread is its only writer
+        self.baseline = baseline  # the account's balances when the pipeline first traded here
+        self.ready = False
+        self.venue_position_lot = 0  # base-asset balance change since the baseline, in lots
         self.config = config
         self.symbol = config.instrument.symbol
         self.adapter: BinanceAdapter | None = None
@@ -72,7 +79,9 @@ class LiveVenue(AsyncWorker):
         self._push, self._topic = push, f"venue.{self.symbol}".encode()
         try:
             await adapter.start()  # safe start: our stale orders cancelled, balances fetched
+            await self._adopt_position()
             self._queue = asyncio.Queue()
+            self.ready = True
             poller = asyncio.create_task(self._poll())
             try:
                 while not (stop.is_set() and self._queue.empty()):
@@ -86,6 +95,33 @@ class LiveVenue(AsyncWorker):
         finally:
             await adapter.close()
             push.close()
+
+    async def _adopt_position(self) -> None:
+        """The venue's position: the base asset's balance change since the pipeline's baseline (the
+        first start here writes it to the journal), so fills while the gateway was down count too."""
+        assert self.adapter is not None and self.adapter.grid is not None
+        info = await self.adapter.exchange.publicGetExchangeInfo()
+        entry = next(e for e in info["symbols"] if e["symbol"] == self.symbol)
+        base = entry["baseAsset"]
+        held = self.adapter.balances.get(base, {"free": Decimal(0), "locked": Decimal(0)})
+        total = held["free"] + held["locked"]
+        if base not in self.baseline:
+            self.baseline[base] = str(total)
+            self.journal.append(PositionSnapshot(symbol=self.symbol, position_lot=0, cost_tick_lot=0.0,
+                                                 realized_tick_lot=0.0, fees_quote=0.0, traded_lot=0, fills=0,
+                                                 ts_ns=time.time_ns(), balances={base: str(total)}))
+        self.venue_position_lot = int((total - Decimal(self.baseline[base])) / self.adapter.grid.lot_size)
+        log.info("venue position of %s: %d lots (%s %s now, %s at the baseline)", self.symbol,
+                 self.venue_position_lot, total, base, self.baseline[base])
+
+    def venue_state(self) -> tuple[list[list[Any]], int]:
+        """Our open orders at the venue, by our client ids, and the venue's position (any thread)."""
+        assert self.adapter is not None
+        rows = []
+        for order in self.adapter.tracker.open_orders():
+            ours = self.venue_to_ours.get(order.client_id, order.client_id)
+            rows.append([ours, 1 if order.side is Side.BUY else -1, order.px_tick, order.qty_lot - order.filled_qty_lot])
+        return sorted(rows), self.venue_position_lot
 
     async def _execute(self, command: Any) -> None:
         adapter = self.adapter
@@ -134,6 +170,7 @@ class LiveVenue(AsyncWorker):
             self._send(OrderAccepted(client_id=ours, venue_order_id=str(order.venue_order_id), symbol=self.symbol,
                                      side=side, px_tick=order.px_tick, qty_lot=order.qty_lot, ts_ns=now))
         if outcome.fill_qty_lot > 0:
+            self.venue_position_lot += side * outcome.fill_qty_lot
             self._send(OrderFilled(client_id=ours, symbol=self.symbol, side=side, px_tick=outcome.fill_px_tick,
                                    qty_lot=outcome.fill_qty_lot, leaves_lot=order.qty_lot - order.filled_qty_lot,
                                    fee_quote=0.0, is_maker=True, ts_event_ns=now, ts_ns=now))

@@ -98,6 +98,7 @@ class Launcher:
         self.progress: Progress | None = None  # a replay: lines of the capture read by the feed
         self.latency_samples: dict[str, np.ndarray] = {}
         self.report: dict[str, Any] | None = None
+        self.restarts = 0
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -107,12 +108,15 @@ class Launcher:
                                       f"{run_dir(self.config)}: {running}")
         clean_run_dir(self.config, at_start=True)
         run_dir(self.config).mkdir(parents=True, exist_ok=True, mode=0o700)
-        ctx = multiprocessing.get_context("fork")
         for name in PROCESS_NAMES:
-            proc = ctx.Process(target=_child, args=(name, self.config_path), name=name, daemon=False)
-            proc.start()
-            self.children[name] = proc
+            self._spawn(name)
         log.info("started %s", {n: p.pid for n, p in self.children.items()})
+
+    def _spawn(self, name: str) -> None:
+        proc = multiprocessing.get_context("fork").Process(target=_child, args=(name, self.config_path), name=name,
+                                                           daemon=False)
+        proc.start()
+        self.children[name] = proc
 
     def request_stop(self, *_: Any) -> None:
         self._stop.set()
@@ -128,13 +132,18 @@ class Launcher:
         try:
             while not self._stop.wait(self.status_every_s):
                 elapsed = time.monotonic() - started
-                for name, proc in self.children.items():
+                for name, proc in list(self.children.items()):
                     if proc.exitcode is not None and name not in reported_dead:
                         reported_dead.add(name)
                         if proc.exitcode == 0:
                             log.info("%s finished", name)
                         else:
                             log.error("%s exited with code %s", name, proc.exitcode)
+                            if self.config.pipeline.restart_dead:
+                                self.restarts += 1
+                                self._spawn(name)
+                                reported_dead.discard(name)
+                                log.warning("%s restarted (pid %s)", name, self.children[name].pid)
                 if all(p.exitcode is not None for p in self.children.values()):
                     log.info("every process has exited")
                     break

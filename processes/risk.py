@@ -116,6 +116,7 @@ class Risk(Actor):
         self.last_mid_tick = 0.0
         self.stage_reports: dict[str, StageReport] = {}
         self._reconcile_pending = True  # with the gateway's first open-orders report
+        self._reconcile_position = self.restarted
         self.reconciled_gone = self.reconciled_adopted = self.reconciled_position_lot = 0
         self._flattens = 0
         self.journal = self._open_journal()  # last: recovery needs the state above
@@ -344,17 +345,21 @@ class Risk(Actor):
         """The venue's open orders and position are the truth after a restart (ours or the gateway's):
         adopt the unknown, drop the gone; a position the journal missed (fills while we were down) is
         booked at the mid. Each difference logged and counted."""
-        self._reconcile_pending = False
-        missed = venue_position_lot - self.position.position_lot
-        if missed and self.restarted and self._market_view().mid_px_tick > 0:
+        # the position only after a restart (ours or the gateway's): in steady state a fill can be on
+        # its way to us while the venue already counts it, and booking that difference would double it
+        missed = venue_position_lot - self.position.position_lot if self._reconcile_position else 0
+        if missed and self._market_view().mid_px_tick <= 0:
+            return  # no mid to book the difference at yet: the next report (each second) settles it
+        self._reconcile_pending = self._reconcile_position = False
+        if missed:
             side = 1 if missed > 0 else -1
             px_tick = round(self.last_mid_tick)
             self.journal.append(FillRecorded(client_id="reconcile", symbol=self.symbol, side=side_of(side), px_tick=px_tick,
                                              qty_lot=abs(missed), fee_quote=0.0, trade_id=0, ts_ns=time.time_ns()))
             self.position.apply_fill(side, px_tick, abs(missed), 0.0)
             self.reconciled_position_lot += missed
-            log.warning("risk: the venue's position differs by %d lots (fills while risk was down): booked at "
-                        "the mid %d", missed, px_tick)
+            log.warning("risk: the venue's position differs by %d lots (fills we never saw: a restart of risk "
+                        "or of the gateway): booked at the mid %d", missed, px_tick)
         venue = {cid: OpenOrder(side, px, leaves) for cid, side, px, leaves in rows}
         gone = [cid for cid in self.open_orders if cid not in venue]
         adopted = [cid for cid in venue if cid not in self.open_orders]
@@ -404,7 +409,7 @@ class Risk(Actor):
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
         if peer == "gateway":
-            self._reconcile_pending = True
+            self._reconcile_pending = self._reconcile_position = True
         if peer in ("book", "signal"):  # restarted writers made new segments under the same names
             (self.book_view if peer == "book" else self.signal_view).attach()
         if self.peer_halt and self.dependencies_alive():

@@ -59,3 +59,53 @@ def test_live_pipeline_trades_through_ccxt_and_leaves_no_order_or_secret(make_co
     outputs += [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".png"]
     for text in outputs:
         assert API_SECRET not in text
+
+
+def _status(path: Path) -> dict | None:
+    done = subprocess.run(mm_command("console", "--config", str(path), "--timeout-ms", "500", "status", "--json"),
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def test_live_gateway_killed_mid_run_restarts_and_agrees_with_the_venue(make_config, tmp_path: Path):
+    from tests.conftest import wait_until
+
+    port = free_port_pair()
+    env = {**os.environ, "MM_VENUE_KEYS": f"{API_KEY}:{API_SECRET}", "MM_API_KEY": API_KEY,
+           "MM_API_SECRET": API_SECRET}
+    venue = subprocess.Popen(mm_command("venue", "--port", str(port)), cwd=REPO_ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = None
+    try:
+        assert venue.stdout.readline().startswith("venue ws=")
+        rest = f"http://127.0.0.1:{port + 1}"
+        _, path = make_config(pipeline={"mode": "live", "restart_dead": True},
+                              feed={"ws_url": f"ws://127.0.0.1:{port}", "rest_url": rest},
+                              gateway={"venue": "binance", "rest_url": rest}, risk={"max_orders_per_s": 10.0})
+        proc = subprocess.Popen(mm_command("run", "--config", str(path), "--duration", "120", "--quiet"),
+                                cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        trading = wait_until(lambda: (s := _status(path)) and s.get("venue") and s["open_orders"] > 0 and s, 40,
+                             interval_s=0.3, what="live pipeline quoting at the venue")
+        gateway_pid = next(r["pid"] for r in trading["processes"] if r["name"] == "gateway")
+        os.kill(gateway_pid, signal.SIGKILL)
+
+        def rejoined_and_agrees() -> bool:
+            status = _status(path)
+            if not status or not all(r["alive"] for r in status["processes"]) or status["trading"] != "active":
+                return False
+            row = next(r for r in status["processes"] if r["name"] == "gateway")
+            venue_orders = open_orders(rest)
+            return (row["pid"] != gateway_pid and status["position"]["position_lot"] == status["venue"]["position_lot"]
+                    and status["open_orders"] == len(venue_orders))
+
+        wait_until(rejoined_and_agrees, 40, interval_s=0.3,
+                   what="gateway restarted; risk's position and open orders equal the venue's")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+        assert open_orders(rest) == []  # the restarted gateway cancelled ours on its way out
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        venue.send_signal(signal.SIGTERM)
+        venue.communicate(timeout=20)
