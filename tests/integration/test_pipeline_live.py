@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mm.signing import HmacSigner
-from tests.conftest import REPO_ROOT, mm_command
+from tests.conftest import DATA_DIR, REPO_ROOT, mm_command
 from tests.integration.test_pipeline_venue import free_port_pair
 
 pytestmark = pytest.mark.integration
@@ -67,13 +67,23 @@ def _status(path: Path) -> dict | None:
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
-def test_live_gateway_killed_mid_run_restarts_and_agrees_with_the_venue(make_config, tmp_path: Path):
+REPLAYED = DATA_DIR / "binance-spot-btcusdt-20240808.jsonl.gz"
+VENUE_SOURCES = {
+    "simulator": [],
+    "replayed_capture": ["--feed", str(REPLAYED), "--speed", "1"],  # the venue replays a real capture
+}
+
+
+@pytest.mark.parametrize("source", list(VENUE_SOURCES))
+def test_live_gateway_killed_mid_run_restarts_and_agrees_with_the_venue(make_config, tmp_path: Path, source: str):
     from tests.conftest import wait_until
 
+    if source == "replayed_capture" and not REPLAYED.exists():
+        pytest.skip(f"captured feeds not found at {DATA_DIR}")
     port = free_port_pair()
     env = {**os.environ, "MM_VENUE_KEYS": f"{API_KEY}:{API_SECRET}", "MM_API_KEY": API_KEY,
            "MM_API_SECRET": API_SECRET}
-    venue = subprocess.Popen(mm_command("venue", "--port", str(port)), cwd=REPO_ROOT, env=env,
+    venue = subprocess.Popen(mm_command("venue", "--port", str(port), *VENUE_SOURCES[source]), cwd=REPO_ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc = None
     try:
