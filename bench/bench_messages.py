@@ -29,6 +29,8 @@ SAMPLES.update({
     "OrderBatch": m.OrderBatch([m.CancelOrder("mmdefq1x1", "BTCUSDT", 1, 2, 3, 4, 5),
                                 m.PlaceOrder("mmdefq1x2", "BTCUSDT", 1, 6_000_000, 100, True, 1, 2, 3, 4, 5)]),
     "CancelAll": m.CancelAll("", "operator", 1),
+    "OrderEvents": m.OrderEvents([m.OrderCanceled("mmdefq1x1", "BTCUSDT", 100, 1),
+                                  m.OrderAccepted("mmdefq1x2", "17", "BTCUSDT", 1, 6_000_000, 100, 1)]),
     "OrderAccepted": m.OrderAccepted("mmdefq1x1", "17", "BTCUSDT", 1, 6_000_000, 100, 1),
     "OrderRejected": m.OrderRejected("mmdefq1x1", "BTCUSDT", "post-only would cross", 1),
     "OrderCanceled": m.OrderCanceled("mmdefq1x1", "BTCUSDT", 100, 1),

@@ -203,7 +203,14 @@ class RiskRejected(Msg):
     ts_ns: int
 
 
-OrderEvent = OrderAccepted | OrderRejected | OrderCanceled | OrderFilled | RiskRejected | Barrier | EndOfStream
+class OrderEvents(Msg, gc=False):
+    """The venue's answers to one burst in one frame: one wakeup of risk and the quoter, not one each."""
+
+    events: list[OrderAccepted | OrderRejected | OrderCanceled | OrderFilled]
+
+
+OrderEvent = (OrderAccepted | OrderRejected | OrderCanceled | OrderFilled | OrderEvents | RiskRejected | Barrier
+              | EndOfStream)
 
 
 # ---- control: every process's ctl PUB ---------------------------------------------------------

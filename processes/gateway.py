@@ -34,6 +34,7 @@ from ipc.messages import (
     OrderCanceled,
     OrderCommand,
     OrderEvent,
+    OrderEvents,
     OrderFilled,
     OrderRejected,
     PlaceOrder,
@@ -265,6 +266,7 @@ class Gateway(Actor):
                     case Filled() if event.leaves_lot == 0:
                         self._live.pop(event.client_id, None)
             self._log_quotes()
+        out: list[Any] = []
         for event in events:
             match event:
                 case Accepted():
@@ -298,11 +300,12 @@ class Gateway(Actor):
                                       ts_ns=self.clock_ns())
                 case _:
                     raise TypeError(f"fill model produced an unknown event {type(event).__name__}")
-            if self.lockstep:
-                self._held.append(msg)
-            else:
-                send(self.events.sock, self.topic, msg)
-                self.msgs_out += 1
+            out.append(msg)
+        if self.lockstep:
+            self._held.extend(out)
+        elif out:
+            send(self.events.sock, self.topic, out[0] if len(out) == 1 else OrderEvents(events=out))
+            self.msgs_out += 1
 
     def on_timer_report(self, now_ns: int) -> None:
         """Latency percentiles of the last REPORT_WINDOW orders, for `mm console latency`."""

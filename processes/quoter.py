@@ -28,6 +28,7 @@ from ipc.messages import (
     OrderBatch,
     OrderCanceled,
     OrderEvent,
+    OrderEvents,
     OrderFilled,
     OrderRejected,
     PlaceOrder,
@@ -115,6 +116,9 @@ class Quoter(Actor):
 
     def on_order_event(self, topic: bytes, msg: Any) -> None:
         match msg:
+            case OrderEvents():
+                for event in msg.events:
+                    self.on_order_event(topic, event)
             case OrderAccepted():
                 pass
             case OrderFilled():

@@ -28,6 +28,7 @@ from ipc.messages import (
     OrderCanceled,
     OrderCommand,
     OrderEvent,
+    OrderEvents,
     OrderFilled,
     OrderRejected,
     PlaceOrder,
@@ -249,6 +250,9 @@ class Risk(Actor):
 
     def on_order_event(self, topic: bytes, msg: Any) -> None:
         match msg:
+            case OrderEvents():
+                for event in msg.events:
+                    self.on_order_event(topic, event)
             case OrderAccepted():
                 if msg.client_id not in self.open_orders:  # adopted: e.g. sent before a risk restart
                     self.open_orders[msg.client_id] = OpenOrder(msg.side, msg.px_tick, msg.qty_lot)

@@ -22,6 +22,10 @@ def strategy_for(cls: type) -> st.SearchStrategy:
     if cls is m.OrderBatch:
         return st.builds(m.OrderBatch, commands=st.lists(
             st.one_of(strategy_for(m.PlaceOrder), strategy_for(m.CancelOrder)), max_size=4))
+    if cls is m.OrderEvents:
+        return st.builds(m.OrderEvents, events=st.lists(st.one_of(
+            *(strategy_for(c) for c in (m.OrderAccepted, m.OrderRejected, m.OrderCanceled, m.OrderFilled))),
+            max_size=4))
     fields = {f.name: BY_TYPE[f.type] for f in msgspec.structs.fields(cls)}
     return st.builds(cls, **fields)
 
