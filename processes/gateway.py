@@ -97,6 +97,8 @@ class Gateway(Actor):
         self._next_report_ns = 0
         self.event_time = cfg.pipeline.mode == "replay"
         self.market_ts_ns = 0
+        self._venue_last_id = -1  # the sim venue's book follows the stream like the book does: no stale diff
+        self.stale_diffs = 0
         self._barrier_md = self._barrier_orders = self._barrier_passed = 0
         self.lockstep = self.event_time and cfg.replay.lockstep
         self._held: list[Any] = []
@@ -215,10 +217,15 @@ class Gateway(Actor):
         now = self.clock_ns()
         match msg:
             case DepthDiff():
+                if msg.final_id <= self._venue_last_id:  # covered by the snapshot: the venue's book has it
+                    self.stale_diffs += 1
+                    return
+                self._venue_last_id = msg.final_id
                 self._emit(self.venue.on_depth(now, msg.bids, msg.asks))
             case Trade():
                 self._emit(self.venue.on_trade(now, msg.px_tick, msg.qty_lot, msg.taker_side))
             case BookSnapshot():
+                self._venue_last_id = msg.last_id
                 self._emit(self.venue.on_snapshot(now, msg.bids, msg.asks))
             case BookTicker():
                 pass
@@ -402,7 +409,7 @@ class Gateway(Actor):
             "reject_reasons": dict(sorted(self.reject_reasons.items())),
             "latency_ns": {"tick_to_order": percentiles_ns(self.tick_to_order.values()),
                            **{hop: percentiles_ns(buf.values()) for hop, buf in self.hops.items()}},
-            "fill_log": self.fills, "quote_log": self.quote_log,
+            "fill_log": self.fills, "quote_log": self.quote_log, "stale_diffs": self.stale_diffs,
         }
 
 
