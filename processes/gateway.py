@@ -99,6 +99,7 @@ class Gateway(Actor):
         self.market_ts_ns = 0
         self._venue_last_id = -1  # the sim venue's book follows the stream like the book does: no stale diff
         self.stale_diffs = 0
+        self._diffs_before_snapshot: list[DepthDiff] = []
         self._barrier_md = self._barrier_orders = self._barrier_passed = 0
         self.lockstep = self.event_time and cfg.replay.lockstep
         self._held: list[Any] = []
@@ -217,16 +218,18 @@ class Gateway(Actor):
         now = self.clock_ns()
         match msg:
             case DepthDiff():
-                if msg.final_id <= self._venue_last_id:  # covered by the snapshot: the venue's book has it
-                    self.stale_diffs += 1
+                if self._venue_last_id < 0:  # no snapshot yet: hold the diff, as the book's sync does
+                    self._diffs_before_snapshot.append(msg)
                     return
-                self._venue_last_id = msg.final_id
-                self._emit(self.venue.on_depth(now, msg.bids, msg.asks))
+                self._venue_diff(now, msg)
             case Trade():
                 self._emit(self.venue.on_trade(now, msg.px_tick, msg.qty_lot, msg.taker_side))
             case BookSnapshot():
                 self._venue_last_id = msg.last_id
                 self._emit(self.venue.on_snapshot(now, msg.bids, msg.asks))
+                held, self._diffs_before_snapshot = self._diffs_before_snapshot, []
+                for diff in held:
+                    self._venue_diff(now, diff)
             case BookTicker():
                 pass
             case Barrier():
@@ -237,6 +240,15 @@ class Gateway(Actor):
                 self._maybe_pass_barrier()
             case _:
                 log.warning("gateway: unexpected %s on md", type(msg).__name__)
+
+    def _venue_diff(self, now: int, msg: DepthDiff) -> None:
+        """The sim venue's book follows the stream like the book does: a diff its snapshot already
+        covers is dropped (applying it would resurrect levels the venue has since removed)."""
+        if msg.final_id <= self._venue_last_id:
+            self.stale_diffs += 1
+            return
+        self._venue_last_id = msg.final_id
+        self._emit(self.venue.on_depth(now, msg.bids, msg.asks))
 
     def on_timer(self, now_ns: int) -> None:
         if self.live is not None and self.live.error is not None:

@@ -92,7 +92,7 @@ def test_paper_pipeline_book_equals_venue_under_fault(make_config, tmp_path: Pat
             if fault == "clean":
                 wait_until(lambda: _status(path).get("book", {}).get("shadow_matches", 0) >= 1, 20, interval_s=0.3,
                            what="a shadow REST snapshot compared equal to the live book")
-            if fault in ("disconnect", "stall", "drop_diffs"):  # let the fault happen, then agree again
+            if fault in ("disconnect", "stall", "drop_diffs", "malformed_duplicate_reorder"):  # the fault, then agree
                 wait_until(lambda: _counts(path, expect), 20, interval_s=0.3, what=f"{fault} seen and counted")
                 wait_until(books_agree, 20, interval_s=0.03, what=f"our book equals the venue's after {fault}")
         finally:
@@ -108,8 +108,8 @@ def test_paper_pipeline_book_equals_venue_under_fault(make_config, tmp_path: Pat
         stream = report["feed"]["stream"]
         if "gaps" in expect:
             assert report["book"]["gaps"] >= 1 and report["book"]["resyncs"] >= 1
-        if "decode_drops" in expect:
-            assert stream.get("drop_decode_error", 0) >= 1
+        if "decode_drops" in expect:  # a malformed frame is dropped with a counted reason
+            assert malformed_drops(stream) >= 1
         if "reconnects" in expect:
             assert stream.get("reconnects", 0) >= 1
     finally:
@@ -132,4 +132,11 @@ def _counts(path: Path, expect: dict) -> bool:
         return book.get("gaps", 0) >= 1 and book.get("synced", False)
     if "reconnects" in expect:
         return stream.get("reconnects", 0) >= 1
+    if "decode_drops" in expect:
+        return malformed_drops(stream) >= 1
     return True
+
+
+def malformed_drops(stream: dict) -> int:
+    """Frames the venue garbled: undecodable, a bad field, or a value off the grid."""
+    return sum(stream.get(key, 0) for key in ("drop_decode_error", "drop_bad_field", "drop_off_grid"))
