@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from typing import Any
 
 from ipc.console_client import ControlClient, ControlUnreachableError
@@ -69,6 +70,10 @@ def format_book(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _utc(ts_ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts_ns / 1e9)) + f".{ts_ns // 1_000_000 % 1000:03d}Z"
+
+
 def format_reply(command: str, result: dict[str, Any]) -> str:
     if command == "status":
         return format_status(result)
@@ -77,7 +82,7 @@ def format_reply(command: str, result: dict[str, Any]) -> str:
     if command == "book":
         return format_book(result)
     if command == "audit":
-        return "\n".join(f"{e['ts_ns']} {e['origin']} {e['command']}: {e['before']} -> {e['after']}"
+        return "\n".join(f"{_utc(e['ts_ns'])} {e['origin']} {e['command']}: {e['before']} -> {e['after']}"
                          for e in result["entries"]) or "no operator actions yet"
     return "\n".join(f"{key}: {value}" for key, value in result.items())
 
