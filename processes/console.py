@@ -43,6 +43,15 @@ def format_status(status: dict[str, Any]) -> str:
         core = "-" if row["core"] is None else str(row["core"])
         lines.append(f"{row['name']:<8} {'yes' if row['alive'] else 'NO':<5} {row['pid']:>7} {core:>4} "
                      f"{row['heartbeat_age_ms']:>9.1f} {row['in']:>9} {row['out']:>9} {row.get('state', '')}")
+    book = status.get("book")
+    if book:
+        lines.append(f"book {'synced' if book['synced'] else 'RESYNCING'} update {book['last_update_id']}: "
+                     f"updates {book['updates']} gaps {book['gaps']} resyncs {book['resyncs']} crossed "
+                     f"{book['crossed']} shadow ok/mismatch {book.get('shadow_matches', 0)}/"
+                     f"{book.get('shadow_mismatches', 0)} recover max {book.get('recover_ms_max', 0)} ms")
+    stream = status.get("feed", {}).get("stream")
+    if stream:
+        lines.append("feed stream " + " ".join(f"{k}={v}" for k, v in sorted(stream.items())))
     pos = status.get("position")
     if pos:
         lines.append(f"position {pos['position']:+.8f} pnl total {pos['total']:+.4f} (realized {pos['realized']:+.4f}, "
