@@ -99,6 +99,7 @@ class Launcher:
         self.latency_samples: dict[str, np.ndarray] = {}
         self.report: dict[str, Any] | None = None
         self.restarts = 0
+        self.interrupted = False  # stopped by SIGINT / SIGTERM before the end
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -119,6 +120,7 @@ class Launcher:
         self.children[name] = proc
 
     def request_stop(self, *_: Any) -> None:
+        self.interrupted = True
         self._stop.set()
 
     def run(self) -> int:
@@ -327,7 +329,9 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
         if not quiet:
             launcher.progress = Progress(count_lines(files), label=f"replay {config.instrument.symbol}", unit="lines")
         code = launcher.run()
-    if report_path is not None and report_path.exists():
+    if launcher.interrupted:
+        log.warning("replay interrupted: the report covers part of the capture, so no strategy comparison")
+    elif report_path is not None and report_path.exists():
         add_comparison(report_path, config, files)
     return code
 
