@@ -330,7 +330,8 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
             launcher.progress = Progress(count_lines(files), label=f"replay {config.instrument.symbol}", unit="lines")
         code = launcher.run()
     if launcher.interrupted:
-        log.warning("replay interrupted: the report covers part of the capture, so no strategy comparison")
+        print("mm replay: interrupted: the report covers part of the capture (no strategy comparison)",
+              file=sys.stderr, flush=True)
     elif report_path is not None and report_path.exists():
         add_comparison(report_path, config, files)
     return code
