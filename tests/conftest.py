@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +33,26 @@ def wait_until(condition: Callable[[], Any], timeout_s: float, interval_s: float
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout_s} s: {what or condition}")
         time.sleep(interval_s)  # polling interval of a deadline loop, not a wait for state
+
+
+async def wait_until_async(condition: Callable[[], Any], timeout_s: float, what: str = "",
+                           interval_s: float = 0.01) -> Any:
+    """`wait_until` inside an event loop: the loop keeps serving while we poll to the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s: {what or condition}")
+        await asyncio.sleep(interval_s)  # polling interval of a deadline loop, not a wait for state
+
+
+def run_async(coro_fn: Callable[[], Any], timeout_s: float) -> Any:
+    """Run a test's coroutine on a fresh loop, failing it (not hanging) past `timeout_s`."""
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coro_fn(), timeout_s)
+    return asyncio.run(bounded())
 
 
 @pytest.fixture
@@ -63,3 +86,28 @@ def mm_command(*args: str) -> list[str]:
 
 def run_mm(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(mm_command(*args), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def console_status(config_path: Path) -> dict | None:
+    """`mm console status --json` of the pipeline of `config_path`, or None when it does not answer."""
+    out = run_mm("console", "--config", str(config_path), "--timeout-ms", "500", "status", "--json", timeout=30)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def all_alive(config_path: Path) -> dict | None:
+    """The status when all six processes are alive, else None (for wait_until)."""
+    status = console_status(config_path)
+    if status and all(row["alive"] for row in status["processes"]):
+        return status
+    return None
+
+
+def stop_pipeline(proc: subprocess.Popen) -> None:
+    """SIGTERM to `mm run` (a graceful stop), killed only if it does not end within 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()

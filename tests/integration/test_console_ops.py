@@ -8,7 +8,6 @@ import os
 import pty
 import random
 import select
-import signal
 import socket
 import subprocess
 import time
@@ -18,7 +17,7 @@ import pytest
 import zmq
 
 from ipc.curve import create_console_keys
-from tests.conftest import REPO_ROOT, mm_command, run_mm, wait_until
+from tests.conftest import REPO_ROOT, all_alive, mm_command, run_mm, stop_pipeline, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,24 +25,6 @@ pytestmark = pytest.mark.integration
 def start_pipeline(path: Path) -> subprocess.Popen:
     return subprocess.Popen(mm_command("run", "--config", str(path), "--duration", "120", "--quiet"),
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def stop_pipeline(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-
-
-def status_ok(path: Path) -> dict | None:
-    out = run_mm("console", "--config", str(path), "--timeout-ms", "500", "status", "--json", timeout=30)
-    if out.returncode != 0:
-        return None
-    status = json.loads(out.stdout)
-    return status if all(row["alive"] for row in status["processes"]) else None
 
 
 class Terminal:
@@ -80,7 +61,7 @@ def test_interactive_console_set_validates_and_applies(make_config):
     _, path = make_config()
     proc = start_pipeline(path)
     try:
-        wait_until(lambda: status_ok(path), 30, what="pipeline up")
+        wait_until(lambda: all_alive(path), 30, what="pipeline up")
         term = Terminal(path)
         try:
             term.read_until("mm> ")
@@ -143,7 +124,7 @@ def test_curve_tcp_console_refuses_clients_without_the_key(make_config, tmp_path
     config, path = make_config(ipc={"transport": "tcp", "tcp_base_port": base, "curve_keys_dir": str(keys)})
     proc = start_pipeline(path)
     try:
-        wait_until(lambda: status_ok(path), 30, what="pipeline up over tcp with CURVE")
+        wait_until(lambda: all_alive(path), 30, what="pipeline up over tcp with CURVE")
         from ipc.endpoints import endpoint
 
         address = endpoint(config, "control")
@@ -155,6 +136,6 @@ def test_curve_tcp_console_refuses_clients_without_the_key(make_config, tmp_path
             sock.curve_serverkey = (keys / "server.key").read_text().split('public-key = "')[1].split('"')[0].encode()
 
         assert _raw_request(address, stranger) is None  # right server key, unauthorised client key
-        assert status_ok(path)  # the operator's keys still work
+        assert all_alive(path)  # the operator's keys still work
     finally:
         stop_pipeline(proc)

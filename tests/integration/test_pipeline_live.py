@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mm.signing import HmacSigner
-from tests.conftest import DATA_DIR, REPO_ROOT, mm_command
+from tests.conftest import DATA_DIR, REPO_ROOT, console_status, mm_command
 from tests.integration.test_pipeline_venue import free_port_pair
 
 pytestmark = pytest.mark.integration
@@ -61,12 +61,6 @@ def test_live_pipeline_trades_through_ccxt_and_leaves_no_order_or_secret(make_co
         assert API_SECRET not in text
 
 
-def _status(path: Path) -> dict | None:
-    done = subprocess.run(mm_command("console", "--config", str(path), "--timeout-ms", "500", "status", "--json"),
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
 REPLAYED = DATA_DIR / "binance-spot-btcusdt-20240808.jsonl.gz"
 VENUE_SOURCES = {
     "simulator": [],
@@ -94,13 +88,13 @@ def test_live_gateway_killed_mid_run_restarts_and_agrees_with_the_venue(make_con
                               gateway={"venue": "binance", "rest_url": rest}, risk={"max_orders_per_s": 10.0})
         proc = subprocess.Popen(mm_command("run", "--config", str(path), "--duration", "120", "--quiet"),
                                 cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        trading = wait_until(lambda: (s := _status(path)) and s.get("venue") and s["open_orders"] > 0 and s, 40,
+        trading = wait_until(lambda: (s := console_status(path)) and s.get("venue") and s["open_orders"] > 0 and s, 40,
                              interval_s=0.3, what="live pipeline quoting at the venue")
         gateway_pid = next(r["pid"] for r in trading["processes"] if r["name"] == "gateway")
         os.kill(gateway_pid, signal.SIGKILL)
 
         def rejoined_and_agrees() -> bool:
-            status = _status(path)
+            status = console_status(path)
             if not status or not all(r["alive"] for r in status["processes"]) or status["trading"] != "active":
                 return False
             row = next(r for r in status["processes"] if r["name"] == "gateway")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mm.config import PROCESS_NAMES, Config
-from tests.conftest import REPO_ROOT, mm_command, run_mm, wait_until
+from tests.conftest import REPO_ROOT, all_alive, console_status, mm_command, run_mm, stop_pipeline, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,18 +26,6 @@ def leftovers(config: Config) -> list[str]:
 
 def console(config_path: Path, *words: str) -> subprocess.CompletedProcess[str]:
     return run_mm("console", "--config", str(config_path), "--timeout-ms", "500", *words, timeout=30)
-
-
-def status_json(config_path: Path) -> dict | None:
-    out = console(config_path, "status", "--json")
-    return json.loads(out.stdout) if out.returncode == 0 else None
-
-
-def all_alive(config_path: Path) -> dict | None:
-    status = status_json(config_path)
-    if status and all(row["alive"] for row in status["processes"]):
-        return status
-    return None
 
 
 def test_mm_run_sim_trades_and_writes_report(make_config, tmp_path: Path):
@@ -96,18 +84,12 @@ def running_pipeline(make_config):
         wait_until(lambda: all_alive(path), 30, what="all six processes alive")
         yield config, path, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        stop_pipeline(proc)
 
 
 def test_console_status_json_has_the_fixed_shape(running_pipeline):
     config, path, _ = running_pipeline
-    status = status_json(path)
+    status = console_status(path)
     assert status["pipeline"] == config.pipeline.name and status["mode"] == "sim"
     assert isinstance(status["paused"], bool)
     assert [row["name"] for row in status["processes"]] == list(PROCESS_NAMES)
@@ -120,11 +102,11 @@ def test_console_status_json_has_the_fixed_shape(running_pipeline):
 def test_console_pause_resume_cancel_all_and_set(running_pipeline):
     _, path, _ = running_pipeline
     assert console(path, "pause").returncode == 0
-    assert status_json(path)["paused"] is True
+    assert console_status(path)["paused"] is True
     wait_until(lambda: json.loads(console(path, "orders", "--json").stdout)["open"] == {}, 5,
                what="paused pipeline has no open orders")
     assert console(path, "resume").returncode == 0
-    assert status_json(path)["paused"] is False
+    assert console_status(path)["paused"] is False
     assert console(path, "cancel-all").returncode == 0
     good = console(path, "set", "quoter.size_lot", "200")
     assert good.returncode == 0 and "200" in good.stdout
@@ -147,14 +129,14 @@ def test_console_reads_and_reduce_only_and_flatten(running_pipeline):
     assert json.loads(console(path, "reduce-only", "--json").stdout)["trading"] == "reducing"
     flat = console(path, "flatten", "--json")
     assert flat.returncode == 0 and "sent" in json.loads(flat.stdout)
-    assert status_json(path)["trading"] == "reducing"
+    assert console_status(path)["trading"] == "reducing"
     assert "p50" in console(path, "latency").stdout  # the table a person reads
 
 
 @pytest.mark.parametrize("victim", ["book", "gateway", "risk"])
 def test_kill_9_shows_dead_within_1s_and_stops_quoting(running_pipeline, victim: str):
     config, path, proc = running_pipeline
-    pid = next(row["pid"] for row in status_json(path)["processes"] if row["name"] == victim)
+    pid = next(row["pid"] for row in console_status(path)["processes"] if row["name"] == victim)
     os.kill(pid, signal.SIGKILL)
 
     def shows_dead():

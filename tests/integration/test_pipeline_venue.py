@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, mm_command, run_mm, wait_until
+from tests.conftest import REPO_ROOT, console_status, mm_command, run_mm, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_paper_pipeline_book_equals_venue_under_fault(make_config, tmp_path: Pat
 
             wait_until(books_agree, 20, interval_s=0.03, what=f"our book equals the venue's ({fault})")
             if fault == "clean":
-                wait_until(lambda: _status(path).get("book", {}).get("shadow_matches", 0) >= 1, 20, interval_s=0.3,
+                wait_until(lambda: (console_status(path) or {}).get("book", {}).get("shadow_matches", 0) >= 1, 20, interval_s=0.3,
                            what="a shadow REST snapshot compared equal to the live book")
             if fault in ("disconnect", "stall", "drop_diffs", "malformed_duplicate_reorder"):  # the fault, then agree
                 wait_until(lambda: _counts(path, expect), 20, interval_s=0.3, what=f"{fault} seen and counted")
@@ -116,17 +116,11 @@ def test_paper_pipeline_book_equals_venue_under_fault(make_config, tmp_path: Pat
         venue.close()
 
 
-def _status(path: Path) -> dict:
-    status = run_mm("console", "--config", str(path), "status", "--json", timeout=30)
-    return json.loads(status.stdout) if status.returncode == 0 else {}
-
-
 def _counts(path: Path, expect: dict) -> bool:
     """The live counters (console status: the book's and the feed's summaries) show the fault."""
-    status = run_mm("console", "--config", str(path), "status", "--json", timeout=30)
-    if status.returncode != 0:
+    reply = console_status(path)
+    if reply is None:
         return False
-    reply = json.loads(status.stdout)
     book, stream = reply.get("book", {}), reply.get("feed", {}).get("stream", {})
     if "gaps" in expect:
         return book.get("gaps", 0) >= 1 and book.get("synced", False)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mm.config import PROCESS_NAMES, Config
-from tests.conftest import REPO_ROOT, run_mm, wait_until
+from tests.conftest import REPO_ROOT, all_alive, console_status, run_mm, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -84,18 +84,6 @@ def supervisor_conf_for_test(config_path: Path, work: Path) -> tuple[str, Path]:
     return text, sv_dir / "supervisor.sock"
 
 
-def console_status(config_path: Path) -> dict | None:
-    out = run_mm("console", "--config", str(config_path), "--timeout-ms", "500", "status", "--json", timeout=30)
-    return json.loads(out.stdout) if out.returncode == 0 else None
-
-
-def console_all_alive(config_path: Path) -> dict | None:
-    status = console_status(config_path)
-    if status and all(row["alive"] for row in status["processes"]):
-        return status
-    return None
-
-
 def leftovers(config: Config, sock: Path) -> list[str]:
     shm = [p.name for p in Path("/dev/shm").glob(f"mm.{config.pipeline.name}.*")]
     run_dir = Path(config.pipeline.run_dir)
@@ -144,7 +132,7 @@ def supervised(make_config, tmp_path: Path):
 def test_supervisord_restarts_a_killed_program_and_stops_the_group_cleanly(supervised):
     config, config_path, sup = supervised
     programs = wait_until(sup.all_running, 30, interval_s=0.1, what="six programs RUNNING under supervisord")
-    status = wait_until(lambda: console_all_alive(config_path), 15, interval_s=0.1,
+    status = wait_until(lambda: all_alive(config_path), 15, interval_s=0.1,
                         what="console shows all six alive")
     assert {row["name"]: row["pid"] for row in status["processes"]} == {n: p["pid"] for n, p in programs.items()}
 
@@ -159,7 +147,7 @@ def test_supervisord_restarts_a_killed_program_and_stops_the_group_cleanly(super
         new_pid = wait_until(restarted, 10, interval_s=0.1, what=f"supervisord restarted {victim}")
 
         def rejoined() -> dict | None:
-            status = console_all_alive(config_path)
+            status = all_alive(config_path)
             row = next(r for r in status["processes"] if r["name"] == victim) if status else None
             return status if row and row["pid"] == new_pid else None
 

@@ -13,7 +13,6 @@ import asyncio
 import gzip
 import itertools
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from mm.capture import CaptureStats, read_capture
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes, infer_grid
 from processes.binance_ws import BinanceStreamClient, combined_stream_url, fetch_depth
 from processes.venue_market import VenueFaults, VenueMarket
+from tests.conftest import run_async, wait_until_async
 
 TEST_TIMEOUT_S = 25.0
 SYMBOL = "BTCUSDT"
@@ -117,20 +117,7 @@ class FeedUnderTest:
 
 
 async def poll(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout_s} s: {what}")
-        await asyncio.sleep(0.002)  # polling interval of a deadline loop
-
-
-def run_async(coro_fn: Callable[[], Any]) -> Any:
-    async def bounded() -> Any:
-        return await asyncio.wait_for(coro_fn(), TEST_TIMEOUT_S)
-    return asyncio.run(bounded())
+    return await wait_until_async(condition, timeout_s, what, interval_s=0.002)
 
 
 async def sim_session(faults: VenueFaults, until: Callable[[FeedUnderTest], bool], *,
@@ -159,7 +146,7 @@ def test_venue_feed_no_faults_book_equals_venue_and_pings_answered() -> None:
             venue_kwargs={"ping_interval_s": 0.1, "pong_timeout_s": 1.0},
         )
 
-    feed = run_async(body)
+    feed = run_async(body, TEST_TIMEOUT_S)
     assert feed.sync.gaps == 0
     assert feed.sync.resyncs == 0
     assert feed.client.counts["reconnects"] == 0
@@ -170,7 +157,7 @@ def test_venue_feed_no_faults_book_equals_venue_and_pings_answered() -> None:
 
 def test_venue_feed_drop_diffs_gap_counted_and_resynced() -> None:
     feed = run_async(lambda: sim_session(
-        VenueFaults(drop_diffs=3, fault_after_diffs=10), lambda f: f.sync.snapshots >= 2))
+        VenueFaults(drop_diffs=3, fault_after_diffs=10), lambda f: f.sync.snapshots >= 2), TEST_TIMEOUT_S)
     assert feed.venue.counts["diffs_dropped"] == 3
     assert feed.sync.gaps == 1
     assert feed.sync.resyncs == 1
@@ -179,14 +166,14 @@ def test_venue_feed_drop_diffs_gap_counted_and_resynced() -> None:
 
 def test_venue_feed_duplicate_frames_dropped_by_update_id() -> None:
     feed = run_async(lambda: sim_session(
-        VenueFaults(duplicate_every=5), lambda f: f.client.counts["drop_duplicate"] >= 3))
+        VenueFaults(duplicate_every=5), lambda f: f.client.counts["drop_duplicate"] >= 3), TEST_TIMEOUT_S)
     assert feed.venue.counts["diffs_duplicated"] >= 3
     assert feed.sync.gaps == 0
 
 
 def test_venue_feed_reordered_diffs_gap_counted_and_resynced() -> None:
     feed = run_async(lambda: sim_session(
-        VenueFaults(reorder_every=15), lambda f: f.sync.gaps >= 2 and f.sync.snapshots >= 3))
+        VenueFaults(reorder_every=15), lambda f: f.sync.gaps >= 2 and f.sync.snapshots >= 3), TEST_TIMEOUT_S)
     assert feed.venue.counts["diffs_reordered"] >= 2
     assert feed.sync.resyncs >= 2
 
@@ -194,7 +181,7 @@ def test_venue_feed_reordered_diffs_gap_counted_and_resynced() -> None:
 def test_venue_feed_malformed_frames_dropped_with_reason() -> None:
     feed = run_async(lambda: sim_session(
         VenueFaults(malformed_every=7),
-        lambda f: f.client.counts["drop_decode_error"] >= 3 and f.client.counts["drop_off_grid"] >= 3))
+        lambda f: f.client.counts["drop_decode_error"] >= 3 and f.client.counts["drop_off_grid"] >= 3), TEST_TIMEOUT_S)
     counts = feed.client.counts
     assert feed.venue.counts["malformed_sent"] >= 6
     assert counts["reconnects"] == 0
@@ -206,7 +193,7 @@ def test_venue_feed_silent_stream_counted_reconnect() -> None:
     feed = run_async(lambda: sim_session(
         VenueFaults(stall_s=1.5, fault_after_diffs=10),
         lambda f: f.client.counts["reconnects_silent"] >= 1 and f.sync.snapshots >= 2,
-        silent_s=0.4))
+        silent_s=0.4), TEST_TIMEOUT_S)
     assert feed.venue.counts["stalls"] == 1
     assert feed.client.counts["reconnects"] >= 1
 
@@ -215,14 +202,14 @@ def test_venue_feed_skipped_pongs_detected_and_reconnected() -> None:
     feed = run_async(lambda: sim_session(
         VenueFaults(skip_pongs=True),
         lambda f: f.client.counts["reconnects_pong_timeout"] >= 1 and f.sync.updates >= 20,
-        ping_interval_s=0.2, pong_timeout_s=0.3))
+        ping_interval_s=0.2, pong_timeout_s=0.3), TEST_TIMEOUT_S)
     assert feed.venue.counts["pongs_skipped"] >= 1
 
 
 def test_venue_feed_disconnect_every_k_reconnects_with_backoff() -> None:
     feed = run_async(lambda: sim_session(
         VenueFaults(disconnect_every_s=0.7),
-        lambda f: f.client.counts["reconnects"] >= 3 and f.sync.snapshots >= 2))
+        lambda f: f.client.counts["reconnects"] >= 3 and f.sync.snapshots >= 2), TEST_TIMEOUT_S)
     client = feed.client
     assert client.counts["connections"] >= 3
     assert feed.venue.counts["disconnects_injected"] >= 3
@@ -233,7 +220,7 @@ def test_venue_feed_disconnect_every_k_reconnects_with_backoff() -> None:
 def test_venue_feed_rotation_overlaps_without_missing_a_diff() -> None:
     feed = run_async(lambda: sim_session(
         VenueFaults(), lambda f: f.client.counts["rotations"] >= 2 and f.sync.updates >= 40,
-        rotate_after_s=0.6))
+        rotate_after_s=0.6), TEST_TIMEOUT_S)
     assert feed.sync.gaps == 0
     assert feed.sync.resyncs == 0
     assert feed.client.counts["reconnects"] == 0
@@ -250,7 +237,7 @@ def test_venue_feed_unreachable_venue_backs_off_with_cap() -> None:
         await asyncio.wait_for(task, 5.0)
         return client
 
-    client = run_async(body)
+    client = run_async(body, TEST_TIMEOUT_S)
     assert all(0.0 <= wait <= 0.04 for wait in client.backoff_waits_s)
 
 
@@ -293,7 +280,7 @@ def test_venue_feed_capture_replayed_book_equals_venue(tmp_path: Path, faults: V
             await venue.stop()
         return feed
 
-    feed = run_async(body)
+    feed = run_async(body, TEST_TIMEOUT_S)
     assert feed.sync.updates > 100
     assert feed.tickers > 10  # on spot a bookTicker mostly arrives before its diff: no check at arrival
     if faults.drop_diffs:
@@ -321,7 +308,7 @@ def test_capture_against_venue_reads_back_and_rebuilds(tmp_path: Path) -> None:
         finally:
             await venue.stop()
 
-    rc, venue = run_async(body)
+    rc, venue = run_async(body, TEST_TIMEOUT_S)
     assert rc == 0
     stats = CaptureStats()
     events = list(read_capture([out], stats))

@@ -6,10 +6,8 @@ Each test runs one asyncio loop (venue + clients), bounded by TEST_TIMEOUT_S; wa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +35,7 @@ from processes.venue_orders import (
     parse_venue_keys,
     verify_request,
 )
+from tests.conftest import run_async, wait_until_async
 
 TEST_TIMEOUT_S = 40.0
 SYMBOL = "BTCUSDT"
@@ -63,21 +62,8 @@ V3_BODY = "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
 V3_SIG = "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"
 
 
-def run_async(coro_fn: Callable[[], Any]) -> Any:
-    async def bounded() -> Any:
-        return await asyncio.wait_for(coro_fn(), TEST_TIMEOUT_S)
-    return asyncio.run(bounded())
-
-
 async def eventually(condition: Callable[[], Any], timeout_s: float = 5.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout_s} s: {what}")
-        await asyncio.sleep(0.01)  # polling interval of a deadline loop
+    return await wait_until_async(condition, timeout_s, what)
 
 
 def mount(market: VenueMarket, side: OrderSide, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,7 +180,7 @@ def test_ccxt_loads_markets_places_lists_cancels_queries_post_only(monkeypatch: 
             await exchange.close()
             await venue.market.stop()
 
-    run_async(scenario)
+    run_async(scenario, TEST_TIMEOUT_S)
 
 
 def test_ccxt_taker_fill_moves_balances_and_shows_trade(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,7 +203,7 @@ def test_ccxt_taker_fill_moves_balances_and_shows_trade(monkeypatch: pytest.Monk
             await exchange.close()
             await venue.market.stop()
 
-    run_async(scenario)
+    run_async(scenario, TEST_TIMEOUT_S)
 
 
 def test_ccxt_refusals_carry_venue_codes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,7 +247,7 @@ def test_ccxt_refusals_carry_venue_codes(monkeypatch: pytest.MonkeyPatch) -> Non
                 await exchange.close()
             await venue.market.stop()
 
-    run_async(scenario)
+    run_async(scenario, TEST_TIMEOUT_S)
 
 
 def test_direct_burst_without_limiter_gets_429_with_retry_after_then_418(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -288,7 +274,7 @@ def test_direct_burst_without_limiter_gets_429_with_retry_after_then_418(monkeyp
         assert codes[-1] == 418 and 1 <= int(statuses[-1][1]) <= 5
         assert set(codes[first_limited:-1]) == {429} and len(codes) - 1 - first_limited == 3
 
-    run_async(scenario)
+    run_async(scenario, TEST_TIMEOUT_S)
 
 
 # ---- the adapter ------------------------------------------------------------------------------
@@ -318,7 +304,7 @@ def test_adapter_load_run_never_earns_429(monkeypatch: pytest.MonkeyPatch) -> No
             await adapter.close()
             await venue.market.stop()
 
-    run_async(scenario)
+    run_async(scenario, TEST_TIMEOUT_S)
 
 
 def test_adapter_cancel_retried_through_5xx_faults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -344,7 +330,7 @@ def test_adapter_cancel_retried_through_5xx_faults(monkeypatch: pytest.MonkeyPat
             await adapter.close()
             await venue.market.stop()
 
-    run_async(scenario)
+    run_async(scenario, TEST_TIMEOUT_S)
 
 
 @pytest.mark.parametrize("fault, is_applied", [
@@ -371,7 +357,7 @@ def test_adapter_unknown_new_order_settled_by_query_never_duplicated(
             await adapter.close()
             await venue.market.stop()
 
-    run_async(scenario)
+    run_async(scenario, TEST_TIMEOUT_S)
 
 
 def test_adapter_cancel_all_ours_leaves_foreign_orders(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -403,7 +389,7 @@ def test_adapter_cancel_all_ours_leaves_foreign_orders(monkeypatch: pytest.Monke
                 await closer
             await venue.market.stop()
 
-    run_async(scenario)
+    run_async(scenario, TEST_TIMEOUT_S)
 
 
 def test_session_never_writes_the_secret(monkeypatch: pytest.MonkeyPatch, tmp_path, caplog, capfd) -> None:
@@ -436,7 +422,7 @@ def test_session_never_writes_the_secret(monkeypatch: pytest.MonkeyPatch, tmp_pa
             await venue.market.stop()
 
     with caplog.at_level(logging.DEBUG):
-        run_async(scenario)
+        run_async(scenario, TEST_TIMEOUT_S)
     out, err = capfd.readouterr()
     outputs = {"logs": caplog.text, "stdout": out, "stderr": err,
                "journal": journal_path.read_bytes().decode("latin-1")}
