@@ -40,7 +40,6 @@ SAMPLES.update({
     "BarrierDone": m.BarrierDone("risk", 7, 1),
     "StageReport": m.StageReport("book", "book", '{"gaps": 0}', 1),
     "SetParam": m.SetParam("quoter", "size_lot", "200", 1),
-    "ShutdownRequest": m.ShutdownRequest("operator", 1),
 })
 UNION = (m.FeedMsg | m.SnapshotRequest | m.BookChanged | m.SignalUpdated | m.OrderCommand | m.OrderEvent
          | m.ControlMsg)

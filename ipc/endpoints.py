@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ipc.shm import segment_name, segment_prefix
 from mm.config import PROCESS_NAMES, Config, run_dir
 
 # name -> (binding process, socket family); order fixes the tcp port offsets: append only.
@@ -39,12 +40,12 @@ def socket_path(config: Config, name: str) -> Path:
 
 
 def shm_name(config: Config, writer: str, what: str) -> str:
-    """Shared-memory segment names: mm.<instance>.<writer>.<what>."""
-    return f"mm.{config.pipeline.name}.{writer}.{what}"
+    """Shared-memory segment names: mm.<instance>.<writer>.<what> (ipc/shm.py names them)."""
+    return segment_name(config.pipeline.name, writer, what)
 
 
 def shm_prefix(config: Config) -> str:
-    return f"mm.{config.pipeline.name}."
+    return segment_prefix(config.pipeline.name)
 
 
 def pid_path(config: Config, process: str) -> Path:

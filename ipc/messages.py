@@ -272,18 +272,11 @@ class SetParam(Msg):
     ts_ns: int
 
 
-class ShutdownRequest(Msg):
-    """An operator asked the pipeline to stop."""
-
-    reason: str
-    ts_ns: int
-
-
 FeedMsg = BookSnapshot | DepthDiff | Trade | BookTicker | Barrier | EndOfStream
 FeedControl = SnapshotRequest
 BookMsg = BookChanged | Barrier | EndOfStream
 SignalMsg = SignalUpdated | EndOfStream
-ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | ShutdownRequest | BarrierDone | StageReport
+ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | BarrierDone | StageReport
 
 
 # ---- operator console: REQ/REP on the control endpoint (JSON for humans) ----------------------

@@ -33,8 +33,13 @@ _created_here: set[str] = set()  # names this process created and registered wit
 _attach_lock = threading.Lock()
 
 
+def segment_prefix(instance: str) -> str:
+    """What every segment of one pipeline instance starts with (cleanup_segments takes it)."""
+    return f"mm.{instance}."
+
+
 def segment_name(instance: str, writer: str, what: str) -> str:
-    return f"mm.{instance}.{writer}.{what}"
+    return f"{segment_prefix(instance)}{writer}.{what}"
 
 
 def check_memory_model(name: str, allow_weak_memory: bool) -> None:

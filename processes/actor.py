@@ -24,7 +24,7 @@ import msgspec
 import zmq
 
 from ipc.endpoints import pid_path, stats_path
-from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, ShutdownRequest, StageReport
+from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, StageReport
 from ipc.sockets import Codec, Publisher, SocketSet, ensure_private_dir, send
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
 from mm.errors import ConfigError
@@ -160,9 +160,6 @@ class Actor:
     def stats(self) -> dict[str, Any]:
         return {}
 
-    def on_shutdown_request(self, msg: ShutdownRequest) -> None:
-        pass
-
     def stage_report(self) -> dict[str, Any] | None:
         """A small summary for the console's status, published once a second (None: nothing)."""
         return None
@@ -206,8 +203,6 @@ class Actor:
             case SetParam():
                 if msg.section == self.name:
                     self.on_set_param(msg)
-            case ShutdownRequest():
-                self.on_shutdown_request(msg)
             case _:
                 self.on_control(msg)
 
