@@ -20,6 +20,7 @@ from mm.errors import ConfigError
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.toml")
 
 Core = Annotated[int, Meta(ge=-1, le=1023)]  # -1 = not pinned
+Nice = Annotated[int, Meta(ge=0, le=19)]  # raised niceness: a stage off the critical path yields the CPU to those on it
 PositiveInt = Annotated[int, Meta(gt=0)]
 NonNegInt = Annotated[int, Meta(ge=0)]
 PositiveFloat = Annotated[float, Meta(gt=0)]
@@ -92,6 +93,7 @@ class SimConfig(Section):
 
 class FeedConfig(Section):
     cpu: Core = -1
+    nice: Nice = 0
     # paper / live: the venue's combined websocket streams and REST snapshots (TLS for real hosts)
     ws_url: str = ""  # e.g. wss://stream.binance.com:9443, or ws://127.0.0.1:9900 for `mm venue`
     rest_url: str = ""  # e.g. https://api.binance.com, or http://127.0.0.1:9901
@@ -105,6 +107,7 @@ class FeedConfig(Section):
 
 class BookConfig(Section):
     cpu: Core = -1
+    nice: Nice = 0
     depth: Annotated[int, Meta(ge=1, le=100)] = 20
     trade_ring_capacity: PositiveInt = 4096
     shadow_every_s: NonNegFloat = 30.0  # paper / live: compare the live book with a fresh REST snapshot (0 = off)
@@ -114,6 +117,7 @@ class SignalConfig(Section):
     """Features, the online RLS model, its delayed labels and self-check (mm/signal.py)."""
 
     cpu: Core = -1
+    nice: Nice = 10
     imbalance_levels: Annotated[int, Meta(ge=1, le=50)] = 5
     ewma_halflife_s: PositiveFloat = 2.0  # the reported EWMA of the mid
     vol_halflife_s: PositiveFloat = 30.0
@@ -156,6 +160,7 @@ class SignalConfig(Section):
 
 class QuoterConfig(Section):
     cpu: Core = -1
+    nice: Nice = 0
     size_lot: PositiveInt = 100
     min_half_spread_ticks: PositiveFloat = 0.5  # 0.5 joins the touch of a one-tick market
     vol_spread_mult: NonNegFloat = 0.1  # half-spread >= this x the 1 s mid-move std (ticks)
@@ -177,6 +182,7 @@ class RiskConfig(Section, kw_only=True):
     """Pre-trade limits. No defaults: a pipeline must state its limits."""
 
     cpu: Core = -1
+    nice: Nice = 0
     max_order_lot: PositiveInt
     max_position_lot: PositiveInt
     max_notional_quote: PositiveFloat
@@ -199,6 +205,7 @@ class RiskConfig(Section, kw_only=True):
 
 class GatewayConfig(Section):
     cpu: Core = -1
+    nice: Nice = 0
     venue: Literal["sim", "binance"] = "sim"  # binance: the REST order API through ccxt (live mode)
     rest_url: str = ""  # binance: "" = the real spot API; http://127.0.0.1:P for `mm venue`
     api_key_env: str = "MM_API_KEY"  # the keys come from these variables, or from key_file

@@ -25,7 +25,7 @@ import zmq
 
 from ipc.endpoints import pid_path, stats_path
 from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, StageReport
-from ipc.sockets import Codec, Publisher, SocketSet, ensure_private_dir, send
+from ipc.sockets import Codec, Publisher, SocketSet, ensure_private_dir, readable, recv_topic_payload, send
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
 from mm.errors import ConfigError
 from mm.lifecycle import State, transition
@@ -41,14 +41,17 @@ LIVE_STATES = frozenset({State.RUNNING.value, State.DEGRADED.value, State.STOPPI
 
 
 class Input:
-    """One input socket: decode each frame with `codec` and hand it to `handler`."""
+    """One input socket: decode each frame with `codec` and hand it to `handler`. A `wake` input
+    is polled; the others are read whenever the process is awake anyway (before it decides, and
+    at least on every heartbeat): for messages that only matter when something else happens."""
 
     def __init__(self, sock: zmq.Socket, codec: Codec, handler: Callable[[bytes, Any], None],
-                 eos_from: str | None) -> None:
+                 eos_from: str | None, wake: bool) -> None:
         self.sock = sock
         self.codec = codec
         self.handler = handler
         self.eos_from = eos_from
+        self.wake = wake
 
 
 class Actor:
@@ -66,6 +69,7 @@ class Actor:
         self.state = State.STARTING
         self.pid = os.getpid()
         self.core = pin_to_core(config, self.name)
+        raise_niceness(config, self.name)
         self.sockets = SocketSet(config, self.name)
         self.poller = zmq.Poller()
         self.inputs: list[Input] = []
@@ -98,9 +102,10 @@ class Actor:
     # ---- wiring ---------------------------------------------------------------------------
 
     def add_input(self, sock: zmq.Socket, codec: Codec, handler: Callable[[bytes, Any], None],
-                  eos_from: str | None = None) -> None:
-        self.inputs.append(Input(sock, codec, handler, eos_from))
-        self.poller.register(sock, zmq.POLLIN)
+                  eos_from: str | None = None, *, wake: bool = True) -> None:
+        self.inputs.append(Input(sock, codec, handler, eos_from, wake))
+        if wake:
+            self.poller.register(sock, zmq.POLLIN)
         if eos_from is not None:
             self.eos_expected.add(eos_from)
 
@@ -276,14 +281,12 @@ class Actor:
     def _drain(self, inp: Input) -> int:
         n = 0
         sock = inp.sock
-        while n < DRAIN_BATCH:
+        while n < DRAIN_BATCH and readable(sock):
             try:
-                topic, payload = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            except ValueError:  # not [topic, payload]
+                topic, payload = recv_topic_payload(sock)
+            except ValueError as e:  # not [topic, payload]
                 self.decode_errors += 1
-                log.warning("dropped a frame of the wrong shape on %s", inp.eos_from or "control")
+                log.warning("dropped a message of the wrong shape (%s) on %s", e, inp.eos_from or "control")
                 continue
             try:
                 msg = inp.codec.decode(payload)
@@ -384,7 +387,7 @@ class Actor:
                         for who in pub.on_subscriptions():
                             log.debug("%s subscribed to %s", who, pub.name)
                 for inp in self.inputs:
-                    if inp.sock in ready:
+                    if inp.sock in ready or not inp.wake:
                         burst += self._drain(inp)
                 self.lag = max(0, burst - 1)
                 now_ns = time.monotonic_ns()
@@ -438,6 +441,14 @@ def pin_to_core(config: Config, process: str) -> int:
         log.warning("cpu %d not available (have %s): %s shares core %d", cpu, available, process, core)
     os.sched_setaffinity(0, {core})
     return core
+
+
+def raise_niceness(config: Config, process: str) -> None:
+    """Add the configured niceness (`nice = N`): on shared cores the scheduler then lets the
+    critical path (feed, book, quoter, risk, gateway) run first when both are ready."""
+    increment = getattr(config, process).nice
+    if increment:
+        os.nice(increment)
 
 
 def write_pid(config: Config, process: str, pid: int) -> bool:

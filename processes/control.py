@@ -17,8 +17,8 @@ import msgspec
 import zmq
 
 from ipc.curve import make_server
-
 from ipc.messages import ConsoleReply, ConsoleRequest, SetParam, StageReport
+from ipc.sockets import readable
 from mm.config import PROCESS_NAMES, with_param
 from mm.errors import ConfigError
 from mm.risk_rules import TradingState
@@ -59,10 +59,9 @@ class ControlPlane:
 
     def serve(self) -> None:
         for _ in range(MAX_REQUESTS_PER_TURN):
-            try:
-                raw = self.sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
+            if not readable(self.sock):  # called every loop turn: no exception per empty check
                 return
+            raw = self.sock.recv(zmq.NOBLOCK)
             self.sock.send(self._encoder.encode(self._answer(raw)))
 
     def _answer(self, raw: bytes) -> ConsoleReply:

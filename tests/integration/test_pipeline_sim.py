@@ -99,6 +99,15 @@ def test_console_status_json_has_the_fixed_shape(running_pipeline):
         assert isinstance(row["in"], int) and isinstance(row["out"], int)
 
 
+def test_each_process_runs_at_its_configured_niceness(running_pipeline):
+    config, path, _ = running_pipeline
+    started_at = os.getpriority(os.PRIO_PROCESS, 0)  # mm run's children start from ours
+    for row in console_status(path)["processes"]:
+        expected = started_at + getattr(config, row["name"]).nice
+        assert os.getpriority(os.PRIO_PROCESS, row["pid"]) == min(expected, 19), row["name"]
+    assert config.signal.nice > 0 and config.book.nice == 0  # off the critical path: yields first
+
+
 def test_console_pause_resume_cancel_all_and_set(running_pipeline):
     _, path, _ = running_pipeline
     assert console(path, "pause").returncode == 0

@@ -1,0 +1,91 @@
+"""The [topic, payload] framing of every pipeline message, and what an actor does with a message of
+the wrong shape or an undecodable body: count it, name it, keep everything that follows."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import zmq
+
+from ipc.messages import FeedMsg, Trade
+from ipc.sockets import Codec, readable, recv_topic_payload, send
+from processes.actor import Actor
+
+
+def _trade(trade_id: int) -> Trade:
+    return Trade(symbol="BTCUSDT", trade_id=trade_id, px_tick=100, qty_lot=1, taker_side=1, ts_event_ns=1,
+                 ts_recv_ns=2, ts_feed_ns=3)
+
+
+@pytest.fixture
+def pipe():
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.bind("inproc://framing")
+    push = ctx.socket(zmq.PUSH)
+    push.connect("inproc://framing")
+    yield push, pull
+    push.close(linger=0)
+    pull.close(linger=0)
+    ctx.term()
+
+
+def _wait_readable(sock: zmq.Socket) -> None:
+    assert sock.poll(2000, zmq.POLLIN), "no message arrived within 2 s"
+
+
+def test_send_and_receive_round_trip_topic_and_body(pipe):
+    push, pull = pipe
+    assert not readable(pull)
+    send(push, b"md.BTCUSDT", _trade(7))
+    _wait_readable(pull)
+    topic, payload = recv_topic_payload(pull)
+    assert topic == b"md.BTCUSDT"
+    assert Codec(FeedMsg).decode(payload) == _trade(7)
+    assert not readable(pull)
+
+
+def test_wrong_shapes_raise_and_are_consumed_whole(pipe):
+    push, pull = pipe
+    push.send(b"lonely")
+    push.send_multipart([b"md.X", b"a", b"b"])
+    send(push, b"md.BTCUSDT", _trade(8))
+    _wait_readable(pull)
+    with pytest.raises(ValueError, match="1 frame"):
+        recv_topic_payload(pull)
+    with pytest.raises(ValueError, match="3 frames"):
+        recv_topic_payload(pull)
+    topic, payload = recv_topic_payload(pull)  # the good message after them is intact
+    assert Codec(FeedMsg).decode(payload) == _trade(8)
+
+
+class _Probe(Actor):
+    name = "book"
+
+
+def test_actor_drain_counts_bad_messages_and_keeps_the_good_ones(make_config, pipe, caplog):
+    push, pull = pipe
+    config, _ = make_config()
+    actor = _Probe(config, None)
+    got: list[Trade] = []
+    try:
+        actor.add_input(pull, Codec(FeedMsg), lambda topic, msg: got.append(msg), eos_from="feed")
+        send(push, b"md.BTCUSDT", _trade(1))
+        push.send(b"one frame")
+        push.send_multipart([b"md.BTCUSDT", b"\xc1 not msgpack"])
+        push.send_multipart([b"md.BTCUSDT", b"x", b"y"])
+        send(push, b"md.BTCUSDT", _trade(2))
+        _wait_readable(pull)
+        with caplog.at_level(logging.WARNING):
+            handled = 0
+            while len(got) < 2 and pull.poll(2000, zmq.POLLIN):
+                handled += actor._drain(actor.inputs[-1])
+    finally:
+        actor.close()
+    assert [t.trade_id for t in got] == [1, 2]
+    assert handled == 2 and actor.msgs_in == 2
+    assert actor.decode_errors == 3
+    assert "wrong shape (1 frame)" in caplog.text
+    assert "wrong shape (3 frames)" in caplog.text
+    assert "undecodable frame" in caplog.text
