@@ -97,6 +97,8 @@ class Actor:
         self.restarted = False  # our pid file named a process that died without removing it
         self._next_stage_report_ns = 0
         self.wakeups = 0  # poll returns: each one costs a context switch on a shared core
+        self.work_turns = 0  # wakeups that handled messages ...
+        self.work_cpu_ns = 0  # ... and this thread's CPU in them, poll excluded: the stage's own work
         self._cpu_at_running_s = 0.0  # CPU spent on start-up (imports, setup) is not the stage's work
 
     # ---- wiring ---------------------------------------------------------------------------
@@ -379,6 +381,7 @@ class Actor:
                 if self.state == State.STOPPING and self._shutdown_step(now_ns):
                     break
                 ready = dict(self.poller.poll(self._poll_timeout_ms(now_ns)))
+                woke_cpu_ns = time.thread_time_ns()
                 self.wakeups += 1
                 burst = 0
                 for sock in ready:
@@ -393,6 +396,8 @@ class Actor:
                 now_ns = time.monotonic_ns()
                 if burst:
                     self.act_once(now_ns)
+                    self.work_turns += 1
+                    self.work_cpu_ns += time.thread_time_ns() - woke_cpu_ns
                 self.on_timer(now_ns)
                 self._on_heartbeat_timer(now_ns)
             self.set_state(State.STOPPED)
@@ -400,7 +405,8 @@ class Actor:
             write_stats(self.config, self.name, {
                 "in": self.msgs_in, "out": self.msgs_out, "decode_errors": self.decode_errors,
                 "clean_stop": self.clean_stop, "cpu_s": round(cpu_seconds() - self._cpu_at_running_s, 4),
-                "wakeups": self.wakeups, **self.stats(),
+                "wakeups": self.wakeups, "work_turns": self.work_turns, "work_cpu_s": self.work_cpu_ns / 1e9,
+                **self.stats(),
             })
             return 0 if self.clean_stop else 1
         except Exception:

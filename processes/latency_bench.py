@@ -77,6 +77,8 @@ def run_latency_bench(base: Config, *, events: int, rate_hz: float, pin: bool, a
         "stage_cpu_us_per_event": {name: round(stage.get("cpu_s", 0.0) / events * 1e6, 1)
                                    for name, stage in stages.items()},
         "stage_wakeups_per_event": {name: round(stage.get("wakeups", 0) / events, 2) for name, stage in stages.items()},
+        "stage_work_cpu_us_per_turn": {name: round(stage.get("work_cpu_s", 0.0) / max(1, stage.get("work_turns", 0)) * 1e6, 1)
+                                       for name, stage in stages.items()},
         "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "cpu": _cpu_name(),
                     "python": platform.python_version()},
     }
@@ -108,5 +110,6 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(f"ratio of medians (pipeline / bare chain): {result['ratio_p50']}")
     lines.append(f"cpu per event (us, from RUNNING to stop, heartbeats included): {result['stage_cpu_us_per_event']}")
     lines.append(f"wakeups per event: {result['stage_wakeups_per_event']}")
+    lines.append(f"own work per wakeup that handled messages (us of CPU, poll excluded; the feed works on its timer): {result['stage_work_cpu_us_per_turn']}")
     lines.append(f"placement: {result['placement']}  machine: {result['machine']}")
     return "\n".join(lines)

@@ -193,6 +193,8 @@ def test_bench_latency_json_shape():
     assert result["tick_to_order"]["count"] > 0
     assert set(result["hops"]) == {"feed_to_book", "book_to_quoter", "quoter_to_risk", "risk_to_gateway"}
     assert "placement" in result and result["bare_chain"]["count"] > 0
+    for stage in ("book", "quoter", "risk", "gateway"):  # each critical stage's own CPU per handled wakeup
+        assert result["stage_work_cpu_us_per_turn"][stage] > 0
 
 
 def _free_port() -> int:
