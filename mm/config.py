@@ -124,16 +124,17 @@ class SignalConfig(Section):
     imbalance_coef_bps: float = 0.5  # model = "imbalance": predicted bps per unit of imbalance
     vol_prior_bps_per_s: PositiveFloat = 1.2
     model: Literal["rls", "imbalance"] = "rls"  # "imbalance": the fixed linear rule, no learning
-    features: tuple[str, ...] = ("imbalance", "imbalance_weighted", "micro_offset", "trade_flow", "momentum",
-                                 "volatility")
+    # the book and the tape; "momentum" (trend or reversal by regime) and "volatility" / "spread" (no
+    # direction: they only learn the recent drift) are available but overfit a short run
+    features: tuple[str, ...] = ("imbalance", "imbalance_weighted", "micro_offset", "trade_flow")
     weighted_levels: Annotated[int, Meta(ge=1, le=100)] = 20
-    trade_flow_halflife_s: PositiveFloat = 2.0
+    trade_flow_halflife_s: PositiveFloat = 5.0  # the flow over about the label's horizon
     momentum_lookbacks_s: tuple[PositiveFloat, ...] = (1.0, 5.0, 30.0)
     horizon_s: PositiveFloat = 5.0  # label: log mid return over this horizon
     sample_interval_ms: NonNegFloat = 50.0  # at most one training sample per interval (0 = every book)
     max_pending_samples: PositiveInt = 16_384
-    forgetting: Annotated[float, Meta(gt=0.9, le=1.0)] = 0.9998  # per sample; memory ~ 1 / (1 - f)
-    ridge: PositiveFloat = 3_000.0  # in samples of z-scored features (overlapping labels: strong)
+    forgetting: Annotated[float, Meta(gt=0.9, le=1.0)] = 0.9999  # per sample; memory ~ 1 / (1 - f)
+    ridge: PositiveFloat = 1_000.0  # in samples of z-scored features (50 s of overlapping 5 s labels)
     scaler_halflife_samples: PositiveFloat = 3_000.0
     prior_coefs_bps: tuple[float, ...] = ()  # warm start, bps per feature std (model order); () = zeros
     label_clip_sigma: PositiveFloat = 5.0  # training labels winsorised at this many label stds

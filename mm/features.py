@@ -15,6 +15,10 @@ Vocabulary (`SignalConfig.features`, in order; "momentum" expands to one column 
 - `momentum` (one per `momentum_lookbacks_s` L): log(mid / EWMA_L(mid)) in bps, EWMA half-life L.
 - `volatility`: the realised volatility estimate, bps per sqrt(s) (see `Volatility`).
 - `spread`: best ask - best bid, in bps of mid.
+
+The signed features (all but `volatility` and `spread`) are 0 at balance: a balanced book or tape,
+the mid at its average. `FeatureState.centred` says which columns the model's standardiser centres
+(the non-negative ones) and which it only scales, so that 0 keeps that meaning.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ _IMBALANCE, _WEIGHTED, _MICRO, _FLOW, _MOMENTUM, _VOLATILITY, _SPREAD = range(7)
 _CODES = {"imbalance": _IMBALANCE, "imbalance_weighted": _WEIGHTED, "micro_offset": _MICRO, "trade_flow": _FLOW,
           "momentum": _MOMENTUM, "volatility": _VOLATILITY, "spread": _SPREAD}
 _FLOW_REFERENCE_HALFLIFE_S = 60.0  # slow average of the decayed total volume, the flow's pad
+_CENTRED = frozenset({"volatility", "spread"})  # non-negative: standardised around their mean
 
 
 def decay(elapsed_ns: int, halflife_ns: float) -> float:
@@ -99,6 +104,7 @@ class FeatureState:
             raise ValueError(f"signal features: unknown {unknown}, known {sorted(FEATURE_NAMES)}")
         self.columns = feature_columns(cfg)
         self.size = len(self.columns)
+        self.centred = [name in _CENTRED for name in self.columns]
         self._codes = tuple(_CODES[name] for name in cfg.features)
         self._levels = cfg.imbalance_levels
         self._weighted_levels = cfg.weighted_levels
@@ -118,6 +124,12 @@ class FeatureState:
         self.imbalance = 0.0  # the plain top-k imbalance of the last book (reported in Prediction)
         self.mid_tick = 0.0
         self.trades_ignored = 0
+
+    def momentum_bps(self, lookback: int) -> float:
+        """log(mid / EWMA(mid)) in bps for `momentum_lookbacks_s[lookback]`, whether or not momentum is a
+        feature (the momentum baseline's input); 0.0 before the first book."""
+        smoothed = self._ewma_mid_tick[lookback]
+        return math.log(self.mid_tick / smoothed) * 1e4 if smoothed > 0.0 else 0.0
 
     @property
     def trade_flow_imbalance(self) -> float:

@@ -32,7 +32,7 @@ class Sample:
         self.due_ns = due_ns
         self.mid_tick = mid_tick
         self.features = features  # owned copy
-        self.predictions = predictions  # (model, baseline...) in bps, made at ts_ns
+        self.predictions = predictions  # what the model knew at ts_ns: its predictions (bps), baseline inputs
 
 
 class DelayedLabels:

@@ -94,6 +94,7 @@ def signal_block(signal: dict[str, Any]) -> dict[str, Any]:
         "emitted": model.get("emitted", {}), "baselines": model.get("baselines", {}),
         "alpha_enabled": model.get("alpha_enabled"), "fallbacks": model.get("fallbacks", 0),
         "recoveries": model.get("recoveries", 0), "ic_rolling": model.get("ic_rolling"),
+        **({"second_half": model["second_half"]} if "second_half" in model else {}),
         "features": model.get("features", []), "coefficients_bps": model.get("coefficients_bps", []),
         "counts": model.get("counts", {}), "predictions": signal.get("predictions", 0),
         "trades": signal.get("trades", 0), "volatility_bps_per_s": signal.get("volatility_bps_per_s", 0.0),

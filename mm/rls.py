@@ -16,7 +16,10 @@ covariance whose trace exceeds `max_trace` or goes non-finite or non-positive is
 prior (w = w_prior, P = I / ridge) and counted (`resets`).
 
 `Standardizer` keeps exponentially weighted means and variances of the features (half-life in
-samples, bias-corrected so the first samples are usable) and maps x to clipped z-scores.
+samples, bias-corrected so the first samples are usable) and maps x to clipped z-scores. A feature
+that is not centred (a signed one whose zero is meaningful, e.g. a balanced book) keeps mean 0 and
+is scaled by its root mean square: the model has no intercept, so its prediction is 0 at that
+zero, not at the feature's recent average.
 """
 
 from __future__ import annotations
@@ -130,14 +133,20 @@ class RLS:
 
 class Standardizer:
     """EW mean / variance per feature (half-life in samples); z = clip((x - mean) / std).
+    `centred[i]` False: mean stays 0 and the variance is the EW mean of x^2.
 
     Python floats, not numpy: at ~8 features one numpy call costs more than the whole loop."""
 
-    __slots__ = ("_alpha", "_keep_power", "mean", "variance", "clip", "samples", "_inverse_std")
+    __slots__ = ("_alpha", "_keep_power", "_centred", "mean", "variance", "clip", "samples", "_inverse_std")
 
-    def __init__(self, n: int, *, halflife_samples: float, clip: float = 5.0) -> None:
+    def __init__(
+        self, n: int, *, halflife_samples: float, clip: float = 5.0, centred: list[bool] | None = None
+    ) -> None:
         if not halflife_samples > 0:
             raise ValueError(f"'halflife_samples' must be > 0, was {halflife_samples}")
+        if centred is not None and len(centred) != n:
+            raise ValueError(f"'centred' needs {n} flags, had {len(centred)}")
+        self._centred = [True] * n if centred is None else [bool(flag) for flag in centred]
         self._alpha = 1.0 - 2.0 ** (-1.0 / halflife_samples)
         self._keep_power = 1.0  # (1 - alpha)^samples, for the bias correction
         self.mean = [0.0] * n
@@ -158,10 +167,14 @@ class Standardizer:
         has_variance = self.samples > 1  # the prior variance 1 keeps a weight of about 1 / samples
         for i, value in enumerate(x):
             value = float(value)
-            delta = value - mean[i]
-            mean[i] += step * delta
+            if self._centred[i]:
+                delta = value - mean[i]
+                mean[i] += step * delta
+                square = delta * (value - mean[i])
+            else:
+                square = value * value
             if has_variance:
-                variance[i] += step * (delta * (value - mean[i]) - variance[i])
+                variance[i] += step * (square - variance[i])
                 inverse_std[i] = 1.0 / math.sqrt(variance[i] + 1e-18)
 
     def transform(self, x) -> list[float]:

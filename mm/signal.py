@@ -3,7 +3,7 @@
 Per healthy book event (all on event time, no clock):
 1. labels whose horizon has passed mature (mm/labels.py): each is scored prequentially (the
    prediction made at its time, before any update with its label), then trains the model;
-2. features (mm/features.py) are computed and z-scored by an online standardiser;
+2. features (mm/features.py) are computed and standardised online (the signed ones scaled, not centred);
 3. the RLS model (mm/rls.py) predicts the log mid return over `horizon_s`, in bps;
 4. at most once per `sample_interval_ms` the z-scores and predictions are queued for their label,
    so learning runs on that grid, not per book (the per-event path is Python floats, no numpy).
@@ -13,10 +13,10 @@ realised on the raw prediction (shrinks toward 0 when the model has no skill out
 With `normalise_by_volatility` the RLS target is the return in units of the horizon's volatility
 and its prediction is scaled back to bps by the current volatility.
 
-Two baselines are scored beside the model on the same labels: a momentum-only predictor (one
-online regression on the momentum column whose lookback is closest to the horizon) and an
-imbalance-only one (on the plain top-k imbalance, the reference predictor of issue 5). The zero
-predictor's figures are r2 0 and hit rate 0.5 by definition (labels.Score).
+Two baselines are scored beside the model on the same labels, whatever its features: a
+momentum-only predictor (one online regression on the momentum at the lookback closest to the
+horizon) and an imbalance-only one (on the plain top-k imbalance, the reference predictor of issue
+5). The zero predictor's figures are r2 0 and hit rate 0.5 by definition (labels.Score).
 
 Warm start: the coefficients start at `prior_coefs_bps` (z units), the volatility at
 `vol_prior_bps_per_s`, so quoting can begin at the first book. Self-check: when the rolling
@@ -117,20 +117,17 @@ class SignalModel:
         if cfg.prior_coefs_bps and len(cfg.prior_coefs_bps) != n:
             raise ValueError(f"'prior_coefs_bps' needs {n} values ({columns}), had {len(cfg.prior_coefs_bps)}")
         self.rls = RLS(n, forgetting=cfg.forgetting, ridge=cfg.ridge, prior=cfg.prior_coefs_bps or None)
-        self.scaler = Standardizer(n, halflife_samples=cfg.scaler_halflife_samples)
+        self.scaler = Standardizer(n, halflife_samples=cfg.scaler_halflife_samples, centred=self.features.centred)
         self.labels = DelayedLabels(int(cfg.horizon_s * NS_PER_S), cfg.max_pending_samples)
         self._sample_interval_ns = int(cfg.sample_interval_ms * 1_000_000)
         self._next_sample_ns = -(2**62)
         self._read_levels = max(cfg.imbalance_levels, cfg.weighted_levels if "imbalance_weighted" in cfg.features else 1)
-        momentum_columns = [i for i, name in enumerate(columns) if name.startswith("momentum_")]
-        if momentum_columns:
-            self._momentum_column = min(
-                momentum_columns,
-                key=lambda i: abs(cfg.momentum_lookbacks_s[momentum_columns.index(i)] - cfg.horizon_s),
-            )
-        else:
-            self._momentum_column = -1
-        self._imbalance_column = columns.index("imbalance") if "imbalance" in columns else -1
+        lookbacks = cfg.momentum_lookbacks_s
+        self._momentum_lookback = (
+            min(range(len(lookbacks)), key=lambda i: abs(lookbacks[i] - cfg.horizon_s)) if lookbacks else -1
+        )
+        # the baselines' inputs (momentum, imbalance), scaled like the signed features
+        self._baseline_scaler = Standardizer(2, halflife_samples=cfg.scaler_halflife_samples, centred=[False, False])
         self._momentum_baseline = ScalarRLS(cfg.forgetting, cfg.ridge)
         self._imbalance_baseline = ScalarRLS(cfg.forgetting, cfg.ridge)
         self.score = Score()
@@ -246,14 +243,16 @@ class SignalModel:
 
         if ts_ns >= self._next_sample_ns:
             self._next_sample_ns = ts_ns + self._sample_interval_ns
-            momentum_bps = self._momentum_baseline.weight * z[self._momentum_column] if self._momentum_column >= 0 else 0.0
-            imbalance_bps = (
-                self._imbalance_baseline.weight * z[self._imbalance_column] if self._imbalance_column >= 0 else 0.0
-            )
+            momentum = features.momentum_bps(self._momentum_lookback) if self._momentum_lookback >= 0 else 0.0
+            baseline_x = (momentum, imbalance)
+            momentum_z, imbalance_z = self._baseline_scaler.transform(baseline_x)
+            momentum_bps = self._momentum_baseline.weight * momentum_z
+            imbalance_bps = self._imbalance_baseline.weight * imbalance_z
             published_bps = emitted_bps if self.alpha_enabled else 0.0
-            self.labels.push(ts_ns, mid_tick, np.array(z),
-                             (emitted_bps, momentum_bps, imbalance_bps, published_bps, raw_bps, unit_bps))
+            self.labels.push(ts_ns, mid_tick, np.array(z), (emitted_bps, momentum_bps, imbalance_bps, published_bps,
+                                                            raw_bps, unit_bps, momentum_z, imbalance_z))
             self.scaler.update(x)
+            self._baseline_scaler.update(baseline_x)
 
         predicted_return = emitted_bps * 1e-4 if self.alpha_enabled else 0.0
         fair_px_tick = mid_tick * (1.0 + predicted_return)
@@ -277,7 +276,8 @@ class SignalModel:
         cfg = self._cfg
         rls = self.rls
         for sample, realised_bps in matured:
-            predicted_bps, momentum_bps, imbalance_bps, published_bps, raw_bps, unit_bps = sample.predictions
+            (predicted_bps, momentum_bps, imbalance_bps, published_bps, raw_bps, unit_bps, momentum_z,
+             imbalance_z) = sample.predictions
             # prequential: score first, with the predictions made at the sample's own time
             self.score.add(predicted_bps, realised_bps)
             self.emitted_score.add(published_bps, realised_bps)
@@ -304,12 +304,9 @@ class SignalModel:
             self._target_variance += step * (target * target - self._target_variance)
             bound = cfg.label_clip_sigma * math.sqrt(self._target_variance)
             target = min(max(target, -bound), bound) if bound > 0.0 else target
-            z = sample.features
-            rls.update(z, target)
-            if self._momentum_column >= 0:
-                self._momentum_baseline.update(float(z[self._momentum_column]), target_bps)
-            if self._imbalance_column >= 0:
-                self._imbalance_baseline.update(float(z[self._imbalance_column]), target_bps)
+            rls.update(sample.features, target)
+            self._momentum_baseline.update(momentum_z, target_bps)
+            self._imbalance_baseline.update(imbalance_z, target_bps)
         self._weights = rls.weights.tolist()
         self._bound = cfg.max_prediction_sigma * math.sqrt(self._target_variance)
 
@@ -340,6 +337,18 @@ class SignalModel:
             volatility_bps_per_s = 0.0
         return Prediction(ts_ns, 0.0, self._last_fair_px_tick, volatility_bps_per_s, 0.0, False, self.alpha_enabled)
 
+    def second_half(self) -> dict[str, Any]:
+        """Scores over the second half of the scored labels only (kept with `keep_scored`): still
+        prequential, comparable with a model fitted on the first half and tested on the second."""
+        names = ("model", "momentum", "imbalance", "emitted")
+        scores = {name: Score() for name in names}
+        scored = self.scored or []
+        for row in scored[len(scored) // 2 :]:
+            realised = row[5]
+            for i, name in enumerate(names, 1):
+                scores[name].add(row[i], realised)
+        return {name: score.as_dict() for name, score in scores.items()}
+
     def report(self) -> dict[str, Any]:
         """The run report's `signal` block: prequential figures of the model and its baselines."""
         return {
@@ -354,6 +363,7 @@ class SignalModel:
                 "momentum": self.momentum_score.as_dict(),
                 "imbalance": self.imbalance_score.as_dict(),
             },
+            **({"second_half": self.second_half()} if self.scored is not None else {}),
             "features": list(self.features.columns),
             "coefficients_bps": [float(w) for w in self.rls.weights],
             "counts": {

@@ -32,7 +32,6 @@ from mm.config import QuoterConfig, SignalConfig
 from mm.fill_model import Canceled, Filled, FillModel, Rejected
 from mm.position import Position
 from mm.quoting import CancelAction, WorkingOrder, compute_quotes, plan_requote_levels
-from mm.labels import Score
 from mm.signal import Prediction, SignalModel
 from mm.ticks import parse_price, parse_qty
 
@@ -156,21 +155,10 @@ def evaluate_signal(
                           event.n_asks)
         else:
             model.on_trade(event.ts_ns, event.px_tick, event.qty_lot, event.taker_side)
-    report = model.report()
-    report["second_half"] = _second_half(model.scored or [])
+    report = model.report()  # with `second_half`: the model keeps its scored labels here
     report["market"] = {"symbol": info.symbol, "tick_size": info.tick_size, "book_events": info.book_events,
                         "trades": info.trades}
     return report
-
-
-def _second_half(scored: list[tuple[int, float, float, float, float, float]]) -> dict[str, Any]:
-    names = ("model", "momentum", "imbalance", "emitted")
-    scores = {name: Score() for name in names}
-    for row in scored[len(scored) // 2 :]:
-        realised = row[5]
-        for i, name in enumerate(names, 1):
-            scores[name].add(row[i], realised)
-    return {name: score.as_dict() for name, score in scores.items()}
 
 
 class _Agent:

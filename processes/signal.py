@@ -42,8 +42,9 @@ class Signal(Actor):
         self.writer = SeqlockWriter.create(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
         self.add_input(self.sockets.subscriber(["book"], [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
         self.pub = self.add_publisher("signal")
-        self.model = SignalModel(cfg.signal)
         self.event_time = cfg.pipeline.mode == "replay"  # stamps on the capture's clock: deterministic
+        # a replay is finite: keep every scored label for the report's second-half figures
+        self.model = SignalModel(cfg.signal, keep_scored=self.event_time)
         if self.event_time and cfg.replay.lockstep:
             self.consumers = {"signal": ("quoter",)}  # the quoter waits for our notices only in lockstep
         self.topic = f"sig.{self.symbol}".encode()

@@ -34,6 +34,9 @@ def test_replay_twice_gives_the_same_report(tmp_path: Path):
     assert first["orders"]["sent"] > 0 and first["fills"] > 0
     assert first["signal"]["n"] > 1000 and first["signal"]["r2_oos"] is not None
     assert set(first["signal"]["baselines"]) >= {"zero", "momentum"}
+    second_half = first["signal"]["second_half"]  # comparable with a fit on the first half
+    assert set(second_half) == {"model", "momentum", "imbalance", "emitted"}
+    assert 0 < second_half["model"]["n"] <= first["signal"]["n"] - second_half["model"]["n"] + 1
     assert {"halts", "soft_stops", "hard_stops", "rejected_checks"} <= set(first["risk"])
     assert {"pipeline", "strategy", "fixed_spread"} <= set(first["comparison"])
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()  # byte for byte

@@ -45,6 +45,23 @@ def test_evaluate_signal_btc_spot_model_has_skill():
     assert report["second_half"]["model"]["r2_oos"] > report["second_half"]["momentum"]["r2_oos"]
 
 
+# issue 5's reference (measured by its author): a linear fit of the 5 s mid log-return on the top-5
+# imbalance, with intercept, fitted on the first half of a capture and scored on the second
+REFERENCE_SECOND_HALF = {"btcusdt-spot": (0.058, 0.595), "ethusdt-usdm": (-0.008, 0.449)}
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_evaluate_signal_second_half_beats_first_half_imbalance_fit(name):
+    path, _, _ = SETS[name]
+    r2, hit_rate = REFERENCE_SECOND_HALF[name]
+
+    report = evaluate_signal([need(path)])
+
+    for block in (report["second_half"]["model"], report["second_half"]["emitted"]):
+        assert block["r2_oos"] > r2
+        assert block["hit_rate"] > hit_rate
+
+
 def test_evaluate_signal_same_input_same_report():
     first = evaluate_signal([need(ETH_USDM)], SignalConfig())
     second = evaluate_signal([need(ETH_USDM)], SignalConfig())

@@ -45,6 +45,23 @@ def test_momentum_positive_after_rise_and_zero_when_flat():
     assert x[state.columns.index("momentum_5s")] > x[state.columns.index("momentum_1s")] > 0  # a longer EWMA lags more
 
 
+def test_momentum_bps_for_the_baseline_without_momentum_feature():
+    state = FeatureState(SignalConfig(features=("imbalance",), momentum_lookbacks_s=(1.0, 5.0)))
+    assert state.momentum_bps(0) == 0.0  # no book yet
+    state.on_book(0, 1000, 1001, [1], [1])
+    state.on_book(S, 1010, 1011, [1], [1])
+
+    assert state.momentum_bps(1) > state.momentum_bps(0) > 0
+
+
+def test_only_non_negative_features_are_centred():
+    state = make()
+
+    assert dict(zip(state.columns, state.centred)) == {
+        "imbalance": False, "imbalance_weighted": False, "micro_offset": False, "trade_flow": False,
+        "momentum_1s": False, "momentum_5s": False, "volatility": True, "spread": True}
+
+
 def test_trade_flow_signed_and_fades_when_tape_quiet():
     state = make(trade_flow_halflife_s=1.0)
     state.on_book(0, 1000, 1001, [1], [1])

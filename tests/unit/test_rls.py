@@ -1,8 +1,11 @@
-"""RLS: recovers known coefficients, tracks a change with forgetting, guards its health."""
+"""RLS: recovers known coefficients, tracks a change with forgetting, guards its health; the standardiser."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 
 from mm.rls import RLS, Standardizer
 
@@ -92,3 +95,23 @@ def test_rls_nonfinite_feature_skipped_and_counted():
     assert rls.skipped == 2
     assert rls.updates == 0
     np.testing.assert_array_equal(rls.weights, [0.0, 0.0])
+
+
+def test_standardizer_uncentred_feature_keeps_its_zero():
+    rng = np.random.default_rng(6)
+    scaler = Standardizer(2, halflife_samples=1_000, centred=[True, False])
+    for _ in range(20_000):
+        value = 0.5 + rng.normal(0.0, 0.1)  # a persistent offset
+        scaler.update(np.array([value, value]))
+
+    assert scaler.mean[1] == 0.0
+    assert math.sqrt(scaler.variance[1]) == pytest.approx(math.sqrt(0.5**2 + 0.1**2), rel=0.05)  # root mean square
+    centred, uncentred = scaler.transform(np.array([0.5, 0.5]))
+    assert centred == pytest.approx(0.0, abs=0.3)  # the offset is the centred feature's new zero
+    assert uncentred == pytest.approx(0.5 / math.sqrt(0.26), rel=0.05)  # the uncentred one still reads it
+    assert scaler.transform(np.array([0.0, 0.0]))[1] == 0.0
+
+
+def test_standardizer_centred_flags_must_match_size():
+    with pytest.raises(ValueError, match="centred"):
+        Standardizer(2, halflife_samples=10, centred=[True])

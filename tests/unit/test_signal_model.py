@@ -50,8 +50,8 @@ def test_signal_model_learns_planted_signal_beats_baselines():
 
 
 def test_signal_model_no_signal_self_check_falls_back_to_zero_alpha():
-    cfg = SignalConfig(min_labels=200, ic_threshold=0.05, ic_recover_threshold=0.1, ic_halflife_labels=300.0,
-                       ridge=10.0, prior_coefs_bps=(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0))
+    cfg = SignalConfig(min_labels=200, ic_threshold=0.05, ic_recover_threshold=0.2, ic_halflife_labels=1_000.0,
+                       ridge=10.0, prior_coefs_bps=(3.0, 0.0, 0.0, 0.0))  # a prior on an imbalance without skill
     model, prediction = run(cfg, planted_stream(4_000, strength=0.0, seed=3))
 
     assert model.fallbacks >= 1
@@ -123,3 +123,28 @@ def test_signal_model_sampling_grid_updates_once_per_interval():
     model, _ = run(SignalConfig(sample_interval_ms=250.0), planted_stream(600, strength=0.0))  # books 100 ms apart
 
     assert model.rls.updates + len(model.labels) == 200  # one sample per 300 ms: every third book
+
+
+def test_signal_model_baselines_scored_whatever_its_features():
+    model, _ = run(SignalConfig(features=("trade_flow",), ridge=100.0), planted_stream(6_000, strength=20.0))
+
+    report = model.report()
+    assert report["r2_oos"] == 0.0  # no trades: the model's only feature is 0
+    assert report["baselines"]["imbalance"]["r2_oos"] > 0.5  # the plain imbalance, though not a model feature
+    assert report["baselines"]["momentum"]["r2_oos"] > 0.1
+
+
+def test_signal_model_lasting_imbalance_keeps_predicting():
+    """Signed features are scaled, not centred: an imbalance that lasts still predicts (centred, it
+    would fade to 0 as its running mean caught up, here within a few scaler half-lives)."""
+    cfg = SignalConfig(features=("imbalance",), ridge=100.0, calibrate=False, scaler_halflife_samples=100.0)
+    model, _ = run(cfg, planted_stream(6_000, strength=20.0))
+    low = int(model.features.mid_tick)
+    bid_px = (low - np.arange(10)).astype(np.int64)
+    ask_px = (low + 1 + np.arange(10)).astype(np.int64)
+    bid_qty = np.full(10, 150, np.int64)
+    ask_qty = np.full(10, 50, np.int64)  # imbalance 0.5, held for 60 s (6 scaler half-lives)
+
+    held = [model.on_book(600 * S + i * S // 10, bid_px, bid_qty, ask_px, ask_qty, 10, 10) for i in range(600)]
+
+    assert held[-1].predicted_return > 0.5 * held[0].predicted_return > 0.0
