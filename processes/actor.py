@@ -41,17 +41,14 @@ LIVE_STATES = frozenset({State.RUNNING.value, State.DEGRADED.value, State.STOPPI
 
 
 class Input:
-    """One input socket: decode each frame with `codec` and hand it to `handler`. A `wake` input
-    is polled; the others are read whenever the process is awake anyway (before it decides, and
-    at least on every heartbeat): for messages that only matter when something else happens."""
+    """One input socket: decode each frame with `codec` and hand it to `handler`."""
 
     def __init__(self, sock: zmq.Socket, codec: Codec, handler: Callable[[bytes, Any], None],
-                 eos_from: str | None, wake: bool) -> None:
+                 eos_from: str | None) -> None:
         self.sock = sock
         self.codec = codec
         self.handler = handler
         self.eos_from = eos_from
-        self.wake = wake
 
 
 class Actor:
@@ -104,10 +101,9 @@ class Actor:
     # ---- wiring ---------------------------------------------------------------------------
 
     def add_input(self, sock: zmq.Socket, codec: Codec, handler: Callable[[bytes, Any], None],
-                  eos_from: str | None = None, *, wake: bool = True) -> None:
-        self.inputs.append(Input(sock, codec, handler, eos_from, wake))
-        if wake:
-            self.poller.register(sock, zmq.POLLIN)
+                  eos_from: str | None = None) -> None:
+        self.inputs.append(Input(sock, codec, handler, eos_from))
+        self.poller.register(sock, zmq.POLLIN)
         if eos_from is not None:
             self.eos_expected.add(eos_from)
 
@@ -390,7 +386,7 @@ class Actor:
                         for who in pub.on_subscriptions():
                             log.debug("%s subscribed to %s", who, pub.name)
                 for inp in self.inputs:
-                    if inp.sock in ready or not inp.wake:
+                    if inp.sock in ready:
                         burst += self._drain(inp)
                 self.lag = max(0, burst - 1)
                 now_ns = time.monotonic_ns()

@@ -68,21 +68,18 @@ class Quoter(Actor):
         self.symbol = cfg.instrument.symbol
         self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
         self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
-        self.event_time = cfg.pipeline.mode == "replay"
-        self.lockstep = self.event_time and cfg.replay.lockstep
-        # Order events and risk's status change what we do only when a book notice makes us decide:
-        # read them then, without a wakeup of their own (lockstep replay waits on their barriers).
-        answers_wake = self.lockstep
         self.add_input(self.sockets.subscriber(["book"], [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
         self.add_input(self.sockets.subscriber(["events"], [b"ord."]), Codec(OrderEvent), self.on_order_event,
-                       eos_from="gateway", wake=answers_wake)
+                       eos_from="gateway")
+        self.event_time = cfg.pipeline.mode == "replay"
+        self.lockstep = self.event_time and cfg.replay.lockstep
         if self.lockstep:  # deterministic replay: quote on the prediction of the same book update
             self.add_input(self.sockets.subscriber(["signal"], [b"sig."]), Codec(SignalMsg), self.on_signal,
                            eos_from="signal")
         self._barrier: Barrier | None = None
         self._barrier_from_gateway = self._barrier_from_risk = self._barrier_acked = 0
         self.add_input(self.sockets.subscriber(["risk"], [b"risk."]), Codec(OrderEvent | RiskStatus),
-                       self.on_risk_event, wake=answers_wake)
+                       self.on_risk_event)
         self.intents = self.sockets.push("intents", linger_ms=cfg.ipc.order_linger_ms)
         self.topic = f"int.{self.symbol}".encode()
         self._ids = itertools.count(1)
