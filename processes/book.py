@@ -12,8 +12,6 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
-
 from ipc.endpoints import shm_name
 from ipc.messages import (
     Barrier,
@@ -59,10 +57,12 @@ class Book(Actor):
         self.snapshot_push = self.sockets.push("feedctl")
         self.sync = BookSync(self.symbol)
         self.topic = f"book.{self.symbol}".encode()
-        self._bid_px = np.zeros(self.depth, np.int64)
-        self._bid_qty = np.zeros(self.depth, np.int64)
-        self._ask_px = np.zeros(self.depth, np.int64)
-        self._ask_qty = np.zeros(self.depth, np.int64)
+        # views into the shared slot, bound once: the book writes its top levels straight into them
+        body = self.top_writer.body
+        self._bid_px, self._bid_qty = body["bid_px"][0], body["bid_qty"][0]
+        self._ask_px, self._ask_qty = body["ask_px"][0], body["ask_qty"][0]
+        self._stamps = {name: body[name] for name in ("update_id", "ts_recv_ns", "ts_feed_ns", "ts_book_ns",
+                                                      "n_bids", "n_asks")}
         self._dirty_cause: DepthDiff | BookSnapshot | None = None
         self._snapshot_asked_ns = 0
         self.trades = 0
@@ -116,21 +116,17 @@ class Book(Actor):
         if cause is None or self.sync.needs_snapshot:
             return
         self._dirty_cause = None
-        book = self.sync.book
-        n_bids, n_asks = book.top(self.depth, self._bid_px, self._bid_qty, self._ask_px, self._ask_qty)
-        ts_book_ns = time.time_ns()
         update_id = cause.final_id if isinstance(cause, DepthDiff) else cause.last_id
-        rec = self.top_writer.begin()
-        rec["update_id"] = update_id
-        rec["ts_recv_ns"] = cause.ts_recv_ns
-        rec["ts_feed_ns"] = cause.ts_feed_ns
-        rec["ts_book_ns"] = ts_book_ns
-        rec["n_bids"] = n_bids
-        rec["n_asks"] = n_asks
-        rec["bid_px"] = self._bid_px
-        rec["bid_qty"] = self._bid_qty
-        rec["ask_px"] = self._ask_px
-        rec["ask_qty"] = self._ask_qty
+        stamps = self._stamps
+        self.top_writer.begin()  # until commit, readers retry: the levels below are written in place
+        n_bids, n_asks = self.sync.book.top(self.depth, self._bid_px, self._bid_qty, self._ask_px, self._ask_qty)
+        ts_book_ns = time.time_ns()
+        stamps["update_id"][0] = update_id
+        stamps["ts_recv_ns"][0] = cause.ts_recv_ns
+        stamps["ts_feed_ns"][0] = cause.ts_feed_ns
+        stamps["ts_book_ns"][0] = ts_book_ns
+        stamps["n_bids"][0] = n_bids
+        stamps["n_asks"][0] = n_asks
         seq = self.top_writer.commit()
         self._log_top(cause.ts_recv_ns, n_bids, n_asks)
         send(self.pub.sock, self.topic, BookChanged(symbol=self.symbol, seq=seq, update_id=update_id,
