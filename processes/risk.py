@@ -172,11 +172,11 @@ class Risk(Actor):
     def on_intent(self, topic: bytes, msg: Any) -> None:
         match msg:
             case PlaceOrder() | CancelOrder():
-                approved = self._approve(msg)
-                if approved is not None:
-                    self._forward(approved)
+                approved = self._approve([msg])
+                if approved:
+                    self._forward(approved[0])
             case OrderBatch():
-                commands = [c for c in map(self._approve, msg.commands) if c is not None]
+                commands = self._approve(msg.commands)
                 if commands:
                     self._forward(commands[0] if len(commands) == 1 else OrderBatch(commands=commands))
             case CancelAll():
@@ -211,22 +211,32 @@ class Risk(Actor):
             best_own_ask_tick=min((o.px_tick for o in sells), default=None),
         )
 
-    def _approve(self, msg: PlaceOrder | CancelOrder) -> PlaceOrder | CancelOrder | None:
-        """The command stamped for the gateway, or None when a pre-trade check refused it.
-        Cancels always pass: they only reduce risk."""
-        if isinstance(msg, CancelOrder):
-            return msgspec.structs.replace(msg, ts_risk_ns=time.time_ns())
-        return self._check(msg)
+    def _approve(self, commands: list[PlaceOrder | CancelOrder]) -> list[PlaceOrder | CancelOrder]:
+        """The commands stamped for the gateway, less the places a pre-trade check refused. Cancels
+        always pass: they only reduce risk. One decision of the quoter is checked against one read of
+        the market, one PnL mark and one liveness verdict; the exposure is re-read after each approval."""
+        approved: list[PlaceOrder | CancelOrder] = []
+        market: MarketView | None = None
+        for msg in commands:
+            if isinstance(msg, CancelOrder):
+                approved.append(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
+                continue
+            now_ns = msg.ts_recv_ns if self.event_time else time.time_ns()
+            if market is None:
+                self.last_event_ns = max(self.last_event_ns, msg.ts_recv_ns)
+                market = self._market_view()  # the book and prediction slots, read once
+                self.mark(now_ns, market)
+                peers_alive = self.dependencies_alive()
+            checked = self._check(msg, now_ns, market, peers_alive)
+            if checked is not None:
+                approved.append(checked)
+        return approved
 
-    def _check(self, msg: PlaceOrder) -> PlaceOrder | None:
-        now_ns = msg.ts_recv_ns if self.event_time else time.time_ns()
-        self.last_event_ns = max(self.last_event_ns, msg.ts_recv_ns)
-        market = self._market_view()  # one read of the book and prediction slots per order
-        self.mark(now_ns, market)
+    def _check(self, msg: PlaceOrder, now_ns: int, market: MarketView, peers_alive: bool) -> PlaceOrder | None:
         reject = check_order(
             self.config.risk, OrderCheck(msg.side, msg.px_tick, msg.qty_lot), self._exposure(), market,
             tick_size=self.tick_size, lot_size=self.lot_size, now_ns=now_ns, state=self.trading,
-            paused=self.paused, peers_alive=self.dependencies_alive(), recent_orders=self.rate,
+            paused=self.paused, peers_alive=peers_alive, recent_orders=self.rate,
         )
         if reject is not None:
             self.rejected_checks[reject.value] += 1
