@@ -320,7 +320,7 @@ class Risk(Actor):
                     self.flatten()
                 case AdjustQuotesAction():
                     pass  # carried to the quoter by RiskStatus (size_ratio, widen_ticks)
-        if self.stops != before:
+        if quoting_terms(self.stops) != quoting_terms(before):  # a mark alone changes only the PnL figures
             self.publish_status()
 
     def mark(self, now_ns: int, market: MarketView | None = None) -> None:
@@ -496,6 +496,11 @@ class Risk(Actor):
         for view in (getattr(self, "book_view", None), getattr(self, "signal_view", None)):
             if view is not None:
                 view.close()
+
+
+def quoting_terms(stops: StopState) -> tuple[TradingState, float, float]:
+    """What of the stops' state the quoter acts on (carried by RiskStatus)."""
+    return stops.trading, stops.size_ratio, stops.widen_ticks
 
 
 def side_of(side: int) -> Side:
