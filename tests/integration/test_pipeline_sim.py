@@ -127,9 +127,11 @@ def test_console_pause_resume_cancel_all_and_set(running_pipeline):
 
 def test_console_reads_and_reduce_only_and_flatten(running_pipeline):
     _, path, _ = running_pipeline
-    latency = wait_until(lambda: (r := json.loads(console(path, "latency", "--json").stdout)).get("available") and r,
-                         10, interval_s=0.2, what="latency figures from the gateway")
-    assert latency["tick_to_order"]["count"] > 0 and "risk_to_gateway" in latency
+    # the gateway reports once a second: its first report may come before its first order
+    latency = wait_until(lambda: (r := json.loads(console(path, "latency", "--json").stdout)).get("available")
+                         and r["tick_to_order"]["count"] > 0 and r,
+                         10, interval_s=0.2, what="latency figures of at least one order from the gateway")
+    assert "risk_to_gateway" in latency
     signal_reply = json.loads(console(path, "signal", "--json").stdout)
     assert signal_reply["available"] and signal_reply["volatility_bps_per_s"] > 0
     book = json.loads(console(path, "book", "3", "--json").stdout)
