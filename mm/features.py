@@ -204,8 +204,8 @@ class FeatureState:
             elif code == _FLOW:
                 values[k] = self._trade_flow(ts_ns, elapsed_ns)
             elif code == _MOMENTUM:
-                for smoothed in ewma:
-                    values[k] = math.log(mid_tick / smoothed) * 1e4
+                for lookback in range(len(ewma)):
+                    values[k] = self.momentum_bps(lookback)
                     k += 1
                 continue
             elif code == _VOLATILITY:
