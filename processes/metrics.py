@@ -66,6 +66,11 @@ class StageMetrics:
                                    multiprocess_mode="mostrecent")
         self.up = Gauge("mm_up", "1 while the process runs", ["stage"], multiprocess_mode="liveall")
         self.up.labels(stage).set(1)
+        # every stage's traffic series exist from its start, at 0: a scrape never misses a stage that
+        # has not flushed a message yet, and rate() has a first point
+        for direction in ("in", "out"):
+            self.messages.labels(stage, direction)
+        self.decode_errors.labels(stage)
 
     def add(self, counter: Any, total: float, *labels: str) -> None:
         """Advance a counter to `total` (a running total kept by the process)."""
