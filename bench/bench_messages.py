@@ -8,6 +8,8 @@ import pytest
 import zmq
 
 from ipc import messages as m
+from ipc.messages import BookMsg
+from ipc.sockets import Codec, recv_topic_payload, send
 
 LEVELS_10 = [(6_000_000 + i, 1000 + i) for i in range(10)]
 SAMPLES = {
@@ -64,14 +66,17 @@ def test_bench_zmq_ipc_hop(benchmark):
         pull.bind(address)
         push = ctx.socket(zmq.PUSH)
         push.connect(address)
-        frames = [b"md.BTCUSDT", msgspec.msgpack.encode(SAMPLES["BookChanged"])]
+        msg = SAMPLES["BookChanged"]
+        decode = Codec(BookMsg).decode
 
-        def hop():
-            push.send_multipart(frames)
-            return pull.recv_multipart()
+        def hop():  # the pipeline's own framing: one frame out, one frame in, decoded
+            send(push, b"book.BTCUSDT", msg)
+            pull.poll(1000)  # the actor's wait for the frame
+            topic, payload = recv_topic_payload(pull)
+            return topic, decode(payload)
 
         result = benchmark(hop)
-        assert result == frames
+        assert result == (b"book.BTCUSDT", msg)
         push.close(linger=0)
         pull.close(linger=0)
     ctx.term()

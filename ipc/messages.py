@@ -1,9 +1,10 @@
 """Every message that crosses a process boundary, as tagged frozen msgspec Structs.
 
-Wire: multipart `[topic, payload]`, payload msgpack of an array_like Struct tagged by its class
-name. Stamps: `ts_recv_ns` is the receive time of the market event that caused the message (the
-capture's time in replay), `ts_feed_ns` the wall clock when the event entered the pipeline, and
-each later stage adds `ts_<stage>_ns`; tick-to-order is `gateway send - ts_feed_ns`.
+Wire: one frame per message, `topic SPACE payload` (ipc/sockets.py `frame`), payload msgpack of an
+array_like Struct tagged by its class name. Stamps: `ts_recv_ns` is the receive time of the market
+event that caused the message (the capture's time in replay), `ts_feed_ns` the wall clock when the
+event entered the pipeline, and each later stage adds `ts_<stage>_ns`; tick-to-order is
+`gateway send - ts_feed_ns`.
 Rules: commands imperative, events past tense; new fields go last with defaults, never reorder.
 Side is +1 buy / -1 sell. Prices and sizes are int ticks and lots.
 """

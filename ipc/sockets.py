@@ -137,7 +137,7 @@ class Codec:
     def __init__(self, union: Any) -> None:
         self.decoder = msgspec.msgpack.Decoder(union)
 
-    def decode(self, payload: bytes) -> Any:
+    def decode(self, payload: bytes | memoryview) -> Any:
         try:
             return self.decoder.decode(payload)
         except UnicodeDecodeError as e:  # msgspec 0.22 lets this through for a tag with invalid UTF-8
@@ -148,17 +148,20 @@ ENCODER = msgspec.msgpack.Encoder()
 
 # plain ints: pyzmq's enum flags and send_multipart / recv_multipart cost microseconds of Python per
 # frame on the hot path (type checks, enum construction, an exception per empty socket)
-_SNDMORE = int(zmq.SNDMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
-_RCVMORE = int(zmq.RCVMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
+TOPIC_END = b" "  # topics are ASCII names (mm/config.py `Name`, process names): never a space
+
+
+def frame(topic: bytes, msg: msgspec.Struct) -> bytes:
+    """One message in one frame: the topic (what SUB sockets filter on, as a prefix), a space, the
+    msgpack body. One frame, not two: every frame costs a send, a receive and a "more?" query."""
+    return topic + TOPIC_END + ENCODER.encode(msg)
 
 
 def send(sock: zmq.Socket, topic: bytes, msg: msgspec.Struct) -> None:
-    """One message as two frames: the topic (what SUB sockets filter on) and the msgpack body."""
-    sock.send(topic, _SNDMORE)
-    sock.send(ENCODER.encode(msg))
+    sock.send(frame(topic, msg))
 
 
 def readable(sock: zmq.Socket) -> bool:
@@ -166,17 +169,11 @@ def readable(sock: zmq.Socket) -> bool:
     return bool(sock.get(_EVENTS) & _POLLIN)
 
 
-def recv_topic_payload(sock: zmq.Socket) -> tuple[bytes, bytes]:
-    """The next [topic, payload] message; ValueError (after reading all of it) for any other shape.
-    Call only when `readable`: a message's frames arrive together, so NOBLOCK never waits."""
-    topic = sock.recv(_NOBLOCK)
-    if not sock.get(_RCVMORE):
-        raise ValueError("1 frame")
-    payload = sock.recv(_NOBLOCK)
-    if not sock.get(_RCVMORE):
-        return topic, payload
-    extra = 0
-    while sock.get(_RCVMORE):
-        sock.recv(_NOBLOCK)
-        extra += 1
-    raise ValueError(f"{2 + extra} frames")
+def recv_topic_payload(sock: zmq.Socket) -> tuple[bytes, memoryview]:
+    """The next message's topic and body (a view into the frame); ValueError when the frame has no
+    topic. Call only when `readable`: NOBLOCK never waits then."""
+    data = sock.recv(_NOBLOCK)
+    end = data.find(TOPIC_END)
+    if end <= 0:
+        raise ValueError(f"no topic in a frame of {len(data)} bytes")
+    return data[:end], memoryview(data)[end + 1:]

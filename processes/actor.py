@@ -295,7 +295,7 @@ class Actor:
         """Read, decode and hand on one message; 1 when it counts as traffic."""
         try:
             topic, payload = recv_topic_payload(sock)
-        except ValueError as e:  # not [topic, payload]
+        except ValueError as e:  # a frame without a topic
             self.decode_errors += 1
             log.warning("dropped a message of the wrong shape (%s) on %s", e, inp.eos_from or "control")
             return 0

@@ -14,7 +14,7 @@ from typing import Any
 
 import zmq
 
-from ipc.sockets import ENCODER
+from ipc.sockets import frame
 from mm.config import Config
 from mm.errors import MMError, OffGridError
 from mm.ticks import TickGrid, grid_from_sizes, infer_grid_from_levels
@@ -76,7 +76,7 @@ class StreamRunner(AsyncWorker):
             self.client = BinanceStreamClient(url, grids={self.symbol: grid}, silent_s=feed.silent_s)
 
             def on_message(msg: Any) -> None:  # called inside on_ws_frame: encode now, the frame dies after
-                push.send_multipart((topic, ENCODER.encode(msg)))
+                push.send(frame(topic, msg))
 
             snapshots = asyncio.create_task(self._serve_snapshots(push, topic, grid))
             try:
@@ -101,4 +101,4 @@ class StreamRunner(AsyncWorker):
                 log.warning("snapshot of %s failed: %s", self.symbol, e)
                 continue  # the book asks again after its retry interval
             self.snapshots += 1
-            push.send_multipart((topic, ENCODER.encode(snapshot)))
+            push.send(frame(topic, snapshot))

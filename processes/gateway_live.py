@@ -19,7 +19,7 @@ from typing import Any
 import zmq
 
 from ipc.messages import CancelAll, CancelOrder, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, PlaceOrder
-from ipc.sockets import ENCODER
+from ipc.sockets import frame
 from mm.config import Config
 from mm.journal import PositionSnapshot
 from mm.orders import Applied, OrderState, Side, instance_token
@@ -182,4 +182,4 @@ class LiveVenue(AsyncWorker):
                                      ts_ns=now))
 
     def _send(self, msg: Any) -> None:
-        self._push.send_multipart((self._topic, ENCODER.encode(msg)))
+        self._push.send(frame(self._topic, msg))

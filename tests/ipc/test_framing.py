@@ -1,5 +1,5 @@
-"""The [topic, payload] framing of every pipeline message, and what an actor does with a message of
-the wrong shape or an undecodable body: count it, name it, keep everything that follows."""
+"""The one-frame `topic SPACE payload` framing of every pipeline message, and what an actor does with
+a frame without a topic or with an undecodable body: count it, name it, keep everything that follows."""
 
 from __future__ import annotations
 
@@ -46,17 +46,30 @@ def test_send_and_receive_round_trip_topic_and_body(pipe):
     assert not readable(pull)
 
 
-def test_wrong_shapes_raise_and_are_consumed_whole(pipe):
+def test_one_frame_per_message_and_the_topic_is_its_prefix(pipe):
+    push, pull = pipe
+    send(push, b"md.BTCUSDT", _trade(9))
+    _wait_readable(pull)
+    data = pull.recv()
+    assert not pull.get(zmq.RCVMORE)
+    assert data.startswith(b"md.BTCUSDT ")  # what a SUB socket's prefix subscription matches
+
+
+def test_frames_without_a_topic_raise_and_the_next_message_is_intact(pipe):
     push, pull = pipe
     push.send(b"lonely")
-    push.send_multipart([b"md.X", b"a", b"b"])
+    push.send(b" starts with the separator")
+    push.send(b"")
     send(push, b"md.BTCUSDT", _trade(8))
     _wait_readable(pull)
-    with pytest.raises(ValueError, match="1 frame"):
+    with pytest.raises(ValueError, match="no topic in a frame of 6 bytes"):
         recv_topic_payload(pull)
-    with pytest.raises(ValueError, match="3 frames"):
+    with pytest.raises(ValueError, match="no topic"):
         recv_topic_payload(pull)
-    topic, payload = recv_topic_payload(pull)  # the good message after them is intact
+    with pytest.raises(ValueError, match="no topic in a frame of 0 bytes"):
+        recv_topic_payload(pull)
+    topic, payload = recv_topic_payload(pull)
+    assert topic == b"md.BTCUSDT"
     assert Codec(FeedMsg).decode(payload) == _trade(8)
 
 
@@ -72,9 +85,9 @@ def test_actor_drain_counts_bad_messages_and_keeps_the_good_ones(make_config, pi
     try:
         actor.add_input(pull, Codec(FeedMsg), lambda topic, msg: got.append(msg), eos_from="feed")
         send(push, b"md.BTCUSDT", _trade(1))
-        push.send(b"one frame")
-        push.send_multipart([b"md.BTCUSDT", b"\xc1 not msgpack"])
-        push.send_multipart([b"md.BTCUSDT", b"x", b"y"])
+        push.send(b"no_topic")
+        push.send(b"md.BTCUSDT \xc1 not msgpack")
+        push.send_multipart([b"md.BTCUSDT", b"x"])  # two frames: each is read as a message of its own
         send(push, b"md.BTCUSDT", _trade(2))
         _wait_readable(pull)
         with caplog.at_level(logging.WARNING):
@@ -85,7 +98,8 @@ def test_actor_drain_counts_bad_messages_and_keeps_the_good_ones(make_config, pi
         actor.close()
     assert [t.trade_id for t in got] == [1, 2]
     assert handled == 2 and actor.msgs_in == 2
-    assert actor.decode_errors == 3
-    assert "wrong shape (1 frame)" in caplog.text
-    assert "wrong shape (3 frames)" in caplog.text
-    assert "undecodable frame" in caplog.text
+    assert actor.decode_errors == 4
+    assert "wrong shape (no topic in a frame of 8 bytes)" in caplog.text
+    assert "wrong shape (no topic in a frame of 10 bytes)" in caplog.text  # b"md.BTCUSDT", the first of two
+    assert "wrong shape (no topic in a frame of 1 bytes)" in caplog.text  # b"x"
+    assert "undecodable frame topic=b'md.BTCUSDT'" in caplog.text
