@@ -1,6 +1,8 @@
 """The transport baseline of `mm bench latency`: five processes chained by bare ZeroMQ ipc
 PUSH/PULL sockets (four hops, like feed -> book -> quoter -> risk -> gateway), no decoding, no
 logic. The source stamps time.time_ns() into each 8-byte frame; the sink records now - stamp.
+Each relay also measures its own CPU per message (receive + send, poll excluded), the figure to
+set beside a pipeline stage's `stage_work_cpu_us_per_turn`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import struct
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import zmq
@@ -43,7 +46,12 @@ def _source(address: str, events: int, rate_hz: float, core: int, ready: multipr
     ctx.term()
 
 
-def _relay(address_in: str, address_out: str, core: int) -> None:
+class BareChainResult(NamedTuple):
+    samples: np.ndarray  # end-to-end latency of each frame, ns
+    relay_work_cpu_us: float  # the relays' mean CPU per message: what the transport costs a stage
+
+
+def _relay(address_in: str, address_out: str, core: int, cpu_path: str) -> None:
     _pin(core)
     ctx = zmq.Context()
     inp = ctx.socket(zmq.PULL)
@@ -53,13 +61,18 @@ def _relay(address_in: str, address_out: str, core: int) -> None:
     out.connect(address_out)
     poller = zmq.Poller()
     poller.register(inp, zmq.POLLIN)
+    turns = cpu_ns = 0
     while True:
         if not poller.poll(1000):
             continue
+        woke_cpu_ns = time.thread_time_ns()
         frame = inp.recv()
         out.send(frame)
+        cpu_ns += time.thread_time_ns() - woke_cpu_ns
+        turns += 1
         if frame == STOP:
             break
+    np.save(cpu_path, np.array([turns, cpu_ns], np.int64))
     inp.close(linger=0)
     out.close()
     ctx.term()
@@ -88,15 +101,17 @@ def _sink(address_in: str, result_path: str, events: int, core: int, ready: mult
     ctx.term()
 
 
-def run_bare_chain(directory: Path, *, events: int, rate_hz: float, cores: list[int]) -> np.ndarray:
-    """Run source -> 3 relays -> sink; return the end-to-end latency samples in ns."""
+def run_bare_chain(directory: Path, *, events: int, rate_hz: float, cores: list[int]) -> BareChainResult:
+    """Run source -> 3 relays -> sink; return the end-to-end latency samples and the relays' CPU."""
     ctx = multiprocessing.get_context("fork")
     addresses = [f"ipc://{directory}/bare{i}.sock" for i in range(4)]
     result = directory / "bare_samples.npy"
     ready = ctx.Event()
     procs = [ctx.Process(target=_sink, args=(addresses[3], str(result), events, cores[4], ready))]
+    relay_cpu = [directory / f"relay{i}_cpu.npy" for i in range(3)]
     for i in range(3):
-        procs.append(ctx.Process(target=_relay, args=(addresses[i], addresses[i + 1], cores[i + 1])))
+        procs.append(ctx.Process(target=_relay, args=(addresses[i], addresses[i + 1], cores[i + 1],
+                                                      str(relay_cpu[i]))))
     procs.append(ctx.Process(target=_source, args=(addresses[0], events, rate_hz, cores[0], ready)))
     for proc in procs:
         proc.start()
@@ -108,6 +123,9 @@ def run_bare_chain(directory: Path, *, events: int, rate_hz: float, cores: list[
             raise RuntimeError("bare chain did not finish in 120 s")
     samples = np.load(result)
     result.unlink()
+    turns, cpu_ns = np.sum([np.load(path) for path in relay_cpu], axis=0)
+    for path in relay_cpu:
+        path.unlink()
     for address in addresses:
         Path(address[len("ipc://"):]).unlink(missing_ok=True)
-    return samples
+    return BareChainResult(samples, round(cpu_ns / max(1, turns) / 1e3, 1))

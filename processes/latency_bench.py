@@ -72,7 +72,8 @@ def run_latency_bench(base: Config, *, events: int, rate_hz: float, pin: bool, a
         "tick_to_order": percentiles_ns(tick_to_order),
         "hops": {hop: percentiles_ns(values[warmup:]) for hop, values in samples.items() if hop != "tick_to_order"},
         "placement": {name: (None if core < 0 else core) for name, core in cores.items()},
-        "bare_chain": percentiles_ns(bare[warmup:]),
+        "bare_chain": percentiles_ns(bare.samples[warmup:]),
+        "bare_chain_relay_work_cpu_us_per_turn": bare.relay_work_cpu_us,
         "events": events, "rate_hz": rate_hz, "warmup_dropped": warmup,
         "stage_cpu_us_per_event": {name: round(stage.get("cpu_s", 0.0) / events * 1e6, 1)
                                    for name, stage in stages.items()},
@@ -111,5 +112,6 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(f"cpu per event (us, from RUNNING to stop, heartbeats included): {result['stage_cpu_us_per_event']}")
     lines.append(f"wakeups per event: {result['stage_wakeups_per_event']}")
     lines.append(f"own work per wakeup that handled messages (us of CPU, poll excluded; the feed works on its timer): {result['stage_work_cpu_us_per_turn']}")
+    lines.append(f"a bare relay's receive + send, measured the same way (us of CPU): {result['bare_chain_relay_work_cpu_us_per_turn']}")
     lines.append(f"placement: {result['placement']}  machine: {result['machine']}")
     return "\n".join(lines)

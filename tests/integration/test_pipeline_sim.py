@@ -197,6 +197,7 @@ def test_bench_latency_json_shape():
     assert "placement" in result and result["bare_chain"]["count"] > 0
     for stage in ("book", "quoter", "risk", "gateway"):  # each critical stage's own CPU per handled wakeup
         assert result["stage_work_cpu_us_per_turn"][stage] > 0
+    assert result["bare_chain_relay_work_cpu_us_per_turn"] > 0  # the transport's share, measured alike
 
 
 def _free_port() -> int:
