@@ -6,12 +6,16 @@ line's prefix (`{"stream":"<name>",`) and picks a reused `msgspec.json.Decoder` 
 to a `msgspec.Raw` envelope plus a second decode. REST replies come wrapped as
 `{"rest": "<path>?<query>", "data": ...}`; only depth snapshots are used (symbol from the query's
 `symbol=`). Other streams (kline, markPrice, partial depth, ...) are counted as skipped by kind.
-A malformed line is counted and reported as `file:line: reason`; it never stops the run.
+A malformed line is counted and reported as `file:line: reason`; it never stops the run. A gzip
+file that ends early or is corrupt (a capture cut by a crash or a full disk) is read up to the
+damage, with a warning naming the file and the offset; its cut last line counts as malformed.
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,6 +23,8 @@ from typing import Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
+
+log = logging.getLogger(__name__)
 
 TextLevels = list[tuple[str, str]]  # [[price, qty], ...] as the venue wrote them
 MAX_REPORTED = 100  # malformed lines kept verbatim in CaptureStats.malformed
@@ -224,23 +230,38 @@ def open_capture(path: Path):
     return open(path, "rb")
 
 
-READ_CHUNK = 1 << 20  # bytes of decompressed text per read
+READ_CHUNK = 1 << 20  # at most this many bytes of decompressed text per read
+
+
+def read_chunks(path: Path) -> Iterator[bytes]:
+    """The file's decompressed bytes in READ_CHUNK pieces. A damaged gzip stream (truncated,
+    corrupt, bad checksum) ends the file where the damage starts, with a warning: what came
+    before it is still the capture."""
+    with open_capture(path) as stream:
+        offset = 0
+        while True:
+            try:
+                chunk = stream.read1(READ_CHUNK)  # read1: a damaged stream's last good bytes still come
+            except (EOFError, OSError, zlib.error) as e:
+                log.warning("%s: compressed stream damaged after %d bytes of text (%s): reading what came "
+                            "before it", path, offset, e)
+                return
+            if not chunk:
+                return
+            offset += len(chunk)
+            yield chunk
 
 
 def read_lines(path: Path) -> Iterator[list[bytes]]:
     """The file's lines in batches, without their line ends; one batch per READ_CHUNK read
     (splitting a big chunk at once is much cheaper than a readline per line)."""
-    with open_capture(path) as stream:
-        tail = b""
-        while True:
-            chunk = stream.read(READ_CHUNK)
-            if not chunk:
-                break
-            lines = (tail + chunk).split(b"\n")
-            tail = lines.pop()
-            yield lines
-        if tail:
-            yield [tail]
+    tail = b""
+    for chunk in read_chunks(path):
+        lines = (tail + chunk).split(b"\n")
+        tail = lines.pop()
+        yield lines
+    if tail:
+        yield [tail]
 
 
 def read_capture(

@@ -300,14 +300,9 @@ def replay_config(base: Config, files: list[Path], *, symbol: str | None, speed:
 
 def count_lines(files: list[Path]) -> int:
     """Lines in the capture files (gzip or plain): the progress bar's total."""
-    from mm.capture import open_capture
+    from mm.capture import read_chunks
 
-    total = 0
-    for path in files:
-        with open_capture(path) as f:
-            while chunk := f.read(1 << 20):
-                total += chunk.count(b"\n")
-    return total
+    return sum(chunk.count(b"\n") for path in files for chunk in read_chunks(path))
 
 
 def _plain(value: Decimal) -> str:
