@@ -278,11 +278,13 @@ class Actor:
 
     # ---- loop ---------------------------------------------------------------------------------
 
-    def _drain(self, inp: Input) -> int:
-        """Handle what waits on one input: the poller said a message does, so the first read needs
-        no readiness check (each check is a syscall inside libzmq)."""
+    def _drain(self, inp: Input, *, polled: bool = False) -> int:
+        """Handle what waits on one input. `polled`: the poller just said a message does, so the
+        first read skips the readiness check (each check is a syscall inside libzmq)."""
         n = 0
         sock = inp.sock
+        if not polled and not readable(sock):
+            return 0
         for _ in range(DRAIN_BATCH):
             n += self._handle_next(inp, sock)
             if not readable(sock):
@@ -401,7 +403,7 @@ class Actor:
                         self._read_subscriptions()
                     for inp in self.inputs:
                         if inp.sock in ready:
-                            burst += self._drain(inp)
+                            burst += self._drain(inp, polled=True)
                 self.lag = max(0, burst - 1)
                 now_ns = time.monotonic_ns()
                 if burst:

@@ -103,3 +103,22 @@ def test_actor_drain_counts_bad_messages_and_keeps_the_good_ones(make_config, pi
     assert "wrong shape (no topic in a frame of 10 bytes)" in caplog.text  # b"md.BTCUSDT", the first of two
     assert "wrong shape (no topic in a frame of 1 bytes)" in caplog.text  # b"x"
     assert "undecodable frame topic=b'md.BTCUSDT'" in caplog.text
+
+
+def test_actor_drain_of_an_input_with_nothing_waiting_reads_nothing(make_config, pipe):
+    """A drain outside the poll loop (the gateway collects the venue's last events at stop) may
+    find the input empty: it returns 0, never a NOBLOCK read's zmq.Again."""
+    push, pull = pipe
+    config, _ = make_config()
+    actor = _Probe(config, None)
+    got: list[Trade] = []
+    try:
+        actor.add_input(pull, Codec(FeedMsg), lambda topic, msg: got.append(msg))
+        assert actor._drain(actor.inputs[-1]) == 0
+        send(push, b"md.BTCUSDT", _trade(3))
+        _wait_readable(pull)
+        assert actor._drain(actor.inputs[-1]) == 1
+        assert actor._drain(actor.inputs[-1]) == 0
+    finally:
+        actor.close()
+    assert [t.trade_id for t in got] == [3]
