@@ -253,7 +253,7 @@ def read_chunks(path: Path) -> Iterator[bytes]:
 
 
 def read_lines(path: Path) -> Iterator[list[bytes]]:
-    """The file's lines in batches, without their line ends; one batch per READ_CHUNK read
+    """The file's lines in batches, without their line ends; one batch per chunk read
     (splitting a big chunk at once is much cheaper than a readline per line)."""
     tail = b""
     for chunk in read_chunks(path):
