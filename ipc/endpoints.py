@@ -13,7 +13,7 @@ from mm.config import PROCESS_NAMES, Config, run_dir
 
 # name -> (binding process, socket family); order fixes the tcp port offsets: append only.
 ENDPOINTS: dict[str, str] = {
-    "md": "feed",          # XPUB market data -> book, gateway
+    "md": "feed",          # XPUB market data -> book, gateway (sim venue)
     "feedctl": "feed",     # PULL snapshot requests <- book
     "book": "book",        # XPUB BookChanged -> signal, quoter, risk
     "signal": "signal",    # XPUB SignalUpdated -> quoter, risk

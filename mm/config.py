@@ -267,6 +267,13 @@ class Config(Section, kw_only=True):
 PROCESS_NAMES: tuple[str, ...] = ("feed", "book", "signal", "quoter", "risk", "gateway")
 
 
+def md_readers(config: Config) -> tuple[str, ...]:
+    """Who reads the feed's market data: the book, and the gateway while it simulates the venue
+    (its fill model queues our orders behind the stream's depth and trades). A real venue matches
+    our orders itself, so a live gateway is not woken by every market event."""
+    return ("book", "gateway") if config.gateway.venue == "sim" else ("book",)
+
+
 def load_config(path: Path | str | None = None) -> Config:
     """Decode and validate `path` (the packaged default when None); raise ConfigError naming it."""
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH

@@ -35,6 +35,7 @@ from ipc.messages import (
     Trade,
 )
 from ipc.sockets import Codec, send
+from mm.config import md_readers
 from mm.market_sim import MarketSim, SimDepth, SimTrade
 from mm.synthetic import SyntheticLadder
 from processes.actor import Actor, actor_main
@@ -49,10 +50,10 @@ log = logging.getLogger(__name__)
 
 class Feed(Actor):
     name = "feed"
-    consumers = {"md": ("book", "gateway")}
-    downstream = ("book", "gateway")
-
     def setup(self) -> None:
+        readers = md_readers(self.config)
+        self.consumers = {"md": readers}
+        self.downstream = readers
         self.md = self.add_publisher("md")
         self.add_input(self.sockets.pull("feedctl"), Codec(FeedControl), self.on_feed_control)
         self.symbol = self.config.instrument.symbol

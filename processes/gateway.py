@@ -43,7 +43,7 @@ from ipc.messages import (
 from ipc.sockets import Codec, send
 from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
 from mm.stats import SampleBuffer, percentiles_ns
-from mm.config import journal_path
+from mm.config import journal_path, md_readers
 from mm.journal import FillRecorded, FsyncPolicy, PositionSnapshot
 from mm.orders import Side
 from processes.actor import Actor, actor_main
@@ -69,8 +69,9 @@ class Gateway(Actor):
         cfg = self.config
         self.symbol = cfg.instrument.symbol
         self.add_input(self.sockets.pull("orders"), Codec(OrderCommand), self.on_order, eos_from="risk")
-        self.add_input(self.sockets.subscriber(["md"], [b"md."]), Codec(FeedMsg), self.on_market_data,
-                       eos_from="feed")
+        if self.name in md_readers(cfg):
+            self.add_input(self.sockets.subscriber(["md"], [b"md."]), Codec(FeedMsg), self.on_market_data,
+                           eos_from="feed")
         self.events = self.add_publisher("events")
         self.live: LiveVenue | None = None
         self.topic = f"ord.{self.symbol}".encode()
@@ -211,8 +212,7 @@ class Gateway(Actor):
         self._held.clear()
 
     def on_market_data(self, topic: bytes, msg: Any) -> None:
-        if self.live is not None:
-            return  # a real venue matches our orders itself
+        """The simulated venue's market: only a sim gateway reads md (mm/config.py md_readers)."""
         if self.event_time and not isinstance(msg, Barrier):
             self.market_ts_ns = max(self.market_ts_ns, msg.ts_recv_ns)
         now = self.clock_ns()

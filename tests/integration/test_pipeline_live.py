@@ -51,6 +51,8 @@ def test_live_pipeline_trades_through_ccxt_and_leaves_no_order_or_secret(make_co
         report = json.loads(report_path.read_text())
         assert report["orders"]["sent"] > 0 and report["orders"]["acked"] > 0
         assert report["stages"]["gateway"]["clean_stop"]
+        # a real venue matches our orders: the gateway reads only risk's orders, never market data
+        assert 0 < report["stages"]["gateway"]["in"] <= report["stages"]["risk"]["out"] < report["events"]
         assert open_orders(rest) == []  # the gateway cancelled ours on its way out
     finally:
         venue.send_signal(signal.SIGTERM)
