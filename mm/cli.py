@@ -81,7 +81,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     latency = bench_sub.add_parser("latency", help="tick-to-order latency of the six-process pipeline")
     _add_config(latency)
-    latency.add_argument("--pin", action="store_true", help="pin each process to its own core where there are enough")
+    latency.add_argument("--pin", action="store_true",
+                         help="pin each process: to its configured cpu where set, else one core each in order")
     latency.add_argument("--json", action="store_true")
     latency.add_argument("--events", type=int, default=3000, help="synthetic events (warm-up dropped)")
     latency.add_argument("--rate", type=float, default=1000.0, help="events per second")

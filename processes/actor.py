@@ -463,11 +463,17 @@ def pin_to_core(config: Config, process: str) -> int:
     if cpu < 0:
         return -1
     available = sorted(os.sched_getaffinity(0))
-    core = cpu if cpu in available else available[cpu % len(available)]
+    core = core_for(cpu, available)
     if core != cpu:
         log.warning("cpu %d not available (have %s): %s shares core %d", cpu, available, process, core)
     os.sched_setaffinity(0, {core})
     return core
+
+
+def core_for(cpu: int, available: list[int]) -> int:
+    """The core a configured `cpu` lands on: itself when this process may run there, else one of
+    the available cores (cpu modulo their count), so a config written for a bigger host still runs."""
+    return cpu if cpu in available else available[cpu % len(available)]
 
 
 def raise_niceness(config: Config, process: str) -> None:

@@ -16,8 +16,9 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from mm.config import PROCESS_NAMES, Config, decode_config, dump_toml
+from mm.config import PROCESS_NAMES, Config, core_of, decode_config, dump_toml
 from mm.stats import percentiles_ns
+from processes.actor import core_for
 from processes.bare_chain import run_bare_chain
 from processes.launcher import Launcher
 from processes.logsetup import setup_logging
@@ -42,17 +43,21 @@ def bench_config(base: Config, directory: Path, *, events: int, rate_hz: float, 
     )
 
 
-def placement(pin: bool) -> dict[str, int]:
-    """One core per process where there are enough; with fewer, processes share (said in the output)."""
+def placement(base: Config, pin: bool) -> dict[str, int]:
+    """Unpinned without --pin. With it, each process on its configured `cpu` where it has one,
+    else one core per process in order; with fewer cores than processes they share (said in the
+    output). The bare chain runs on the critical path's cores, so the ratio compares like with like."""
     if not pin:
         return {name: -1 for name in PROCESS_NAMES}
     cores = sorted(os.sched_getaffinity(0))
-    return {name: cores[i % len(cores)] for i, name in enumerate(PROCESS_NAMES)}
+    configured = {name: core_of(base, name) for name in PROCESS_NAMES}
+    return {name: core_for(configured[name], cores) if configured[name] >= 0 else cores[i % len(cores)]
+            for i, name in enumerate(PROCESS_NAMES)}
 
 
 def run_latency_bench(base: Config, *, events: int, rate_hz: float, pin: bool, as_json: bool) -> int:
     setup_logging("WARNING", "bench")
-    cores = placement(pin)
+    cores = placement(base, pin)
     warmup = max(50, events // 10)
     with tempfile.TemporaryDirectory(prefix="mm-bench-") as tmp:
         directory = Path(tmp)
