@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 class Feed(Actor):
     name = "feed"
+
     def setup(self) -> None:
         readers = md_readers(self.config)
         self.consumers = {"md": readers}
