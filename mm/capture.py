@@ -304,7 +304,7 @@ def read_capture(
                 except (msgspec.DecodeError, ValueError, UnicodeDecodeError) as e:
                     if not line.strip():
                         continue
-                    stats.add_malformed(f"{path}:{line_no}", str(e) or type(e).__name__)
+                    stats.add_malformed(f"{path}:{line_no}", _malformed_reason(ts_text, e))
                     continue
                 if type(result) is str:
                     skipped[result] += 1
@@ -312,3 +312,11 @@ def read_capture(
                 symbol, frame = result
                 events[type(frame).__name__] += 1
                 yield CaptureEvent(recv_ts_ns, symbol, frame)
+
+
+def _malformed_reason(ts_text: bytes, error: Exception) -> str:
+    try:
+        int(ts_text)
+    except ValueError:
+        return f"receive time {ts_text[:32]!r} is not an int"
+    return str(error) or type(error).__name__

@@ -9,10 +9,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mm.config import Config, load_config
 from mm.errors import ConfigError, MMError
+
+if TYPE_CHECKING:  # the commands import their modules lazily: `mm --help` stays fast
+    from mm.capture import CaptureStats
 
 
 class UsageError(MMError):
@@ -128,7 +131,8 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def cmd_book(args: argparse.Namespace) -> int:
     from mm.book_replay import build_books, format_table
-    from mm.venue_books import build_checked_books, venue_of_file
+    from mm.capture import CaptureStats
+    from mm.venue_books import CHECKED_VENUES, build_checked_books, venue_of_file
 
     if args.depth < 1:
         raise UsageError(f"--depth must be >= 1, was {args.depth}")
@@ -136,13 +140,29 @@ def cmd_book(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UsageError(f"{path}: no such capture file")
     venues = {path: venue_of_file(path) for path in args.feeds}
-    checked = [p for p, v in venues.items() if v in ("okx", "kraken")]  # books with CRC32 checksums
+    checked = [p for p, v in venues.items() if v in CHECKED_VENUES]  # the other venues' own book rules
     binance = [p for p in args.feeds if p not in checked]
-    result = build_books(binance, args.depth) if binance else {}
+    stats = CaptureStats()
+    result = build_books(binance, args.depth, stats) if binance else {}
     if checked:
-        result.update(build_checked_books(checked, args.depth))
+        result.update(build_checked_books(checked, args.depth, stats))
     print(json.dumps(result) if args.json else format_table(result))
+    _warn_malformed("book", stats)
     return 0
+
+
+MALFORMED_SHOWN = 5  # malformed lines named one by one on stderr; the rest are counted
+
+
+def _warn_malformed(command: str, stats: CaptureStats) -> None:
+    """Name on stderr the lines a capture read skipped (`file:line: reason`), so none is lost unsaid."""
+    if not stats.malformed_count:
+        return
+    for where in stats.malformed[:MALFORMED_SHOWN]:
+        print(f"mm {command}: skipped {where}", file=sys.stderr)
+    more = stats.malformed_count - min(len(stats.malformed), MALFORMED_SHOWN)
+    print(f"mm {command}: {stats.malformed_count} malformed line(s) skipped"
+          + (f", {more} more not shown" if more else ""), file=sys.stderr)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -231,13 +231,18 @@ class Dropped(msgspec.Struct, frozen=True):
 Decoded = BookSnapshot | TradeBatch | Control | Dropped
 
 
+def parse_frame(body: bytes) -> HyperliquidFrame:
+    """The frame's typed shape, its numbers still the venue's text; msgspec.DecodeError if none."""
+    return _FRAME_DECODER.decode(body)
+
+
 def decode_frame(body: bytes | str, grids: dict[str, TickGrid], ts_recv_ns: int) -> Decoded:
     """One websocket message -> a typed outcome; never raises on venue input."""
     raw = body.encode() if isinstance(body, str) else body
     if raw.strip() == GREETING:
         return Control("greeting")
     try:
-        frame = _FRAME_DECODER.decode(raw)
+        frame = parse_frame(raw)
     except msgspec.DecodeError as e:
         return Dropped("undecodable", f"{e} (length {len(raw)})")
     match frame:

@@ -1,8 +1,10 @@
-"""Checksummed books of the other venues (OKX `books`, Kraken `book-N`) built from capture files.
+"""Validated books of the other venues (OKX `books`, Kraken `book-N`, Hyperliquid `l2Book`) built
+from capture files.
 
 Reads the capture line format of `../shared/data` (`<recv_ts_ns> <json>`, gzip or plain), tells
 each frame's venue by its shape (`venue_of_frame`), and drives `mm.okx_book` / `mm.kraken_book`,
-which validate the venue's CRC32 checksum on every frame that carries one. A book that fails its
+which validate the venue's CRC32 checksum on every frame that carries one, and
+`mm.hyperliquid_book`, whose every push is a whole checked snapshot. A book that fails its
 checksum stays invalid until the venue's next snapshot (live, the feed resubscribes; a capture
 holds no new snapshot, so its book ends invalid and empty, and says so).
 """
@@ -15,6 +17,8 @@ from pathlib import Path
 import msgspec
 
 from mm.capture import CaptureStats, read_lines
+from mm.hyperliquid_book import HyperliquidBook
+from mm.hyperliquid_frames import L2BookFrame, TradesFrame, parse_frame
 from mm.kraken_book import KrakenBook, decode_kraken_book_frame
 from mm.okx_book import BOOK_CHANNELS, OkxBook, decode_okx_book_frame
 
@@ -22,7 +26,7 @@ OKX = "okx"
 KRAKEN = "kraken"
 BINANCE = "binance"
 HYPERLIQUID = "hyperliquid"
-CHECKED_VENUES = (OKX, KRAKEN)  # venues build_checked_books builds
+CHECKED_VENUES = (OKX, KRAKEN, HYPERLIQUID)  # venues build_checked_books builds
 VENUE_SNIFF_LINES = 1000  # lines venue_of_file reads at most
 
 
@@ -65,11 +69,12 @@ def venue_of_file(path: Path | str, max_lines: int = VENUE_SNIFF_LINES) -> str |
 
 
 class CheckedBooks:
-    """Per-instrument OKX and Kraken books fed frame by frame (`on_frame`)."""
+    """Per-instrument OKX, Kraken and Hyperliquid books fed frame by frame (`on_frame`)."""
 
     def __init__(self) -> None:
         self.okx: dict[str, OkxBook] = {}
         self.kraken: dict[str, KrakenBook] = {}
+        self.hyperliquid: dict[str, HyperliquidBook] = {}
 
     def on_frame(self, body: bytes, stats: CaptureStats, where: str) -> None:
         venue = venue_of_frame(body)
@@ -96,10 +101,31 @@ class CheckedBooks:
                 if book is None:
                     book = self.kraken[frame.pair] = KrakenBook(frame.pair, frame.depth)
                 stats.events[f"kraken {book.apply_frame(frame).value}"] += 1
+            elif venue == HYPERLIQUID:
+                self._on_hyperliquid(body, stats)
             else:
                 stats.skipped[venue or "control"] += 1
         except (msgspec.DecodeError, ValueError) as e:
             stats.add_malformed(where, str(e) or type(e).__name__)
+
+    def _on_hyperliquid(self, body: bytes, stats: CaptureStats) -> None:
+        frame = parse_frame(body)
+        match frame:
+            case L2BookFrame(data=push):
+                book = self._hyperliquid_book(push.coin)
+                stats.events[f"hyperliquid {book.apply(push)}"] += 1
+            case TradesFrame(data=trades):
+                for trade in trades:
+                    self._hyperliquid_book(trade.coin).trades += 1
+                stats.events["hyperliquid trades"] += len(trades)
+            case _:
+                stats.skipped[f"hyperliquid {type(frame).__name__}"] += 1
+
+    def _hyperliquid_book(self, coin: str) -> HyperliquidBook:
+        book = self.hyperliquid.get(coin)
+        if book is None:
+            book = self.hyperliquid[coin] = HyperliquidBook(coin)
+        return book
 
     def result(self, depth: int) -> dict[str, dict]:
         books: list[tuple[str, str, OkxBook | KrakenBook]] = [
@@ -124,6 +150,8 @@ class CheckedBooks:
                 "unsynced": book.unsynced,
                 "synced": book.is_synced,
             }
+        for name, hl_book in sorted(self.hyperliquid.items()):
+            out[name] = hl_book.result(depth)
         return out
 
 
@@ -132,7 +160,8 @@ def build_checked_books(
 ) -> dict[str, dict]:
     """{INSTRUMENT: {"bids": [[price, qty], ...] best first, "asks": ..., "venue", "updates",
     "checksum_ok", "checksum_fail", "gaps", "snapshots", "resyncs", "crossed", "invalid",
-    "unsynced", "synced"}} over the OKX and Kraken frames of the files, in file then line order.
+    "unsynced", "synced"}} over the OKX and Kraken frames of the files, in file then line order;
+    Hyperliquid coins with the keys of `HyperliquidBook.result`.
 
     Prices and quantities are the venue's text. `stats` (optional) collects lines, outcomes by
     venue (`events`), frames of other channels or venues (`skipped`) and malformed lines.

@@ -22,6 +22,7 @@ from mm.capture import (
     read_capture,
 )
 from mm.ticks import format_price, format_qty
+from tests.conftest import run_mm
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 BINANCE_SETS = sorted(
@@ -322,3 +323,20 @@ def read_capture_lines(lines: list[str], tmp_path: Path):
     path = tmp_path / f"part-{len(lines)}.jsonl"
     path.write_text("".join(lines))
     return list(read_capture([path]))
+
+
+def test_mm_book_names_each_malformed_line_on_stderr(tmp_path):
+    snapshot = {"rest": "/api/v3/depth?symbol=XYZUSDT&limit=1000",
+                "data": {"lastUpdateId": 10, "bids": [["1.00", "5"]], "asks": [["1.01", "7"]]}}
+    diff = {"stream": "xyzusdt@depth@100ms",
+            "data": {"e": "depthUpdate", "E": 1, "s": "XYZUSDT", "U": 11, "u": 11, "b": [["1.00", "6"]], "a": []}}
+    path = tmp_path / "bad.jsonl"
+    path.write_text(f"1 {json.dumps(snapshot)}\n2 {{broken\nnot-a-time {json.dumps(diff)}\n3 {json.dumps(diff)}\n")
+
+    done = run_mm("book", str(path), "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["XYZUSDT"]["bids"] == [["1.00", "6"]]
+    assert f"{path}:2: JSON is malformed" in done.stderr
+    assert f"{path}:3: receive time b'not-a-time' is not an int" in done.stderr
+    assert "2 malformed line(s) skipped" in done.stderr
