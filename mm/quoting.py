@@ -333,3 +333,29 @@ def plan_requote_levels(
             if keeper is None:
                 actions.append(PlaceAction(side, px_tick, qty_lot))
     return actions
+
+
+def defer_self_crossing(
+    actions: list[CancelAction | PlaceAction], working: list[WorkingOrder], cancel_pending: list[WorkingOrder]
+) -> list[CancelAction | PlaceAction]:
+    """`actions` less the places that would meet one of our own orders still at the venue.
+
+    An order stays at the venue until its cancel is confirmed: the ones cancelled earlier
+    (`cancel_pending`) and by these very actions count, like the working ones kept. A buy at or
+    above the lowest of them that sells (a sell at or below the highest that buys) would trade with
+    us; risk refuses it as a self-trade. It is left out instead, and placed by the first requote
+    after the cancel's confirmation.
+    """
+    cancelled = {a.client_id for a in actions if isinstance(a, CancelAction)}
+    resting = [*working, *cancel_pending]
+    if not cancelled and not cancel_pending:
+        return actions  # the plan already keeps its bids below its asks
+    lowest_ask = min((o.px_tick for o in resting if o.side == SELL), default=None)
+    highest_bid = max((o.px_tick for o in resting if o.side == BUY), default=None)
+
+    def meets_our_own(action: PlaceAction) -> bool:
+        if action.side == BUY:
+            return lowest_ask is not None and action.px_tick >= lowest_ask
+        return highest_bid is not None and action.px_tick <= highest_bid
+
+    return [a for a in actions if not (isinstance(a, PlaceAction) and meets_our_own(a))]

@@ -47,6 +47,7 @@ from mm.quoting import (
     WorkingOrder,
     compute_quote,
     compute_quotes,
+    defer_self_crossing,
     plan_requote,
     plan_requote_levels,
 )
@@ -88,7 +89,7 @@ class Quoter(Actor):
         self._id_prefix = f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}{instance}"
         self._placed_ns = 0
         self.working: dict[str, WorkingOrder] = {}  # acked or in flight, not cancel-pending
-        self.cancel_pending: set[str] = set()
+        self.cancel_pending: dict[str, WorkingOrder] = {}  # cancel sent, still at the venue until confirmed
         self.position_lot = 0
         self.paused = False
         self.trading = "active"
@@ -164,7 +165,7 @@ class Quoter(Actor):
 
     def _forget(self, client_id: str) -> None:
         self.working.pop(client_id, None)
-        self.cancel_pending.discard(client_id)
+        self.cancel_pending.pop(client_id, None)
 
     # ---- decision -------------------------------------------------------------------------------
 
@@ -208,14 +209,16 @@ class Quoter(Actor):
                       alpha_enabled=self.trading == "active")
         plan = dict(tolerance_ticks=cfg.requote_tolerance_ticks, max_age_ns=int(cfg.max_order_age_s * 1e9),
                     now_ns=self._now_ns(notice))
+        working = list(self.working.values())
         if cfg.levels > 1:  # a ladder of N levels a side (the soft stop shrinks and widens it)
             ladder = compute_quotes(cfg, **market, size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
-            actions = plan_requote_levels(ladder, list(self.working.values()), **plan)
+            actions = plan_requote_levels(ladder, working, **plan)
         else:
             if self.size_ratio != 1.0 or self.widen_ticks:
                 cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
                                               min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
-            actions = plan_requote(compute_quote(cfg, **market), list(self.working.values()), **plan)
+            actions = plan_requote(compute_quote(cfg, **market), working, **plan)
+        actions = defer_self_crossing(actions, working, list(self.cancel_pending.values()))
         if not actions:
             return
         self.quotes += 1
@@ -232,8 +235,9 @@ class Quoter(Actor):
         ts_recv_ns, ts_feed_ns, ts_book_ns = stamps
         match action:
             case CancelAction():
-                self.cancel_pending.add(action.client_id)
-                self.working.pop(action.client_id, None)
+                cancelled = self.working.pop(action.client_id, None)
+                if cancelled is not None:
+                    self.cancel_pending[action.client_id] = cancelled
                 msg: Any = CancelOrder(client_id=action.client_id, symbol=self.symbol, ts_recv_ns=ts_recv_ns,
                                        ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=time.time_ns())
                 self.cancels += 1
@@ -270,7 +274,7 @@ class Quoter(Actor):
         if isinstance(msg, StageReport) and msg.kind == "open_orders" and self._reconcile_pending:
             self._reconcile_pending = False  # only after a gateway restart: in-flight orders are not listed
             live = {row[0] for row in json.loads(msg.body)["orders"]}
-            for client_id in [c for c in self.working if c not in live]:
+            for client_id in [c for c in (*self.working, *self.cancel_pending) if c not in live]:
                 self._forget(client_id)
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:

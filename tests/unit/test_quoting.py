@@ -14,6 +14,7 @@ from mm.quoting import (
     Quote,
     WorkingOrder,
     compute_quote,
+    defer_self_crossing,
     plan_requote,
 )
 
@@ -213,3 +214,37 @@ def test_plan_requote_keeper_that_would_cross_own_quote_replaced():
 def test_plan_requote_bad_side_raises():
     with pytest.raises(ValueError, match="side must be"):
         plan(DESIRED, [order("x", 0, 100)])
+
+
+def _order(cid: str, side: int, px: int) -> WorkingOrder:
+    return WorkingOrder(cid, side, px, 10, 0)
+
+
+def test_defer_self_crossing_holds_a_bid_that_meets_our_ask_being_cancelled():
+    """The market moved up through our ask: the plan cancels it and bids at its price. Until the
+    venue confirms the cancel, that bid would trade with us (risk: self_trade), so it waits."""
+    ask = _order("a1", -1, 100)
+    bid = _order("b1", 1, 98)
+    desired = Quote(bid_px_tick=100, bid_qty_lot=10, ask_px_tick=102, ask_qty_lot=10)
+    actions = plan_requote(desired, [bid, ask], tolerance_ticks=0, max_age_ns=10 * S, now_ns=S)
+    assert PlaceAction(1, 100, 10) in actions
+
+    kept = defer_self_crossing(actions, [bid, ask], [])
+
+    assert kept == [CancelAction("b1"), CancelAction("a1"), PlaceAction(-1, 102, 10)]
+
+
+def test_defer_self_crossing_counts_earlier_unconfirmed_cancels():
+    pending = [_order("a0", -1, 101)]
+    actions = [PlaceAction(1, 101, 10), PlaceAction(1, 100, 10), PlaceAction(-1, 103, 10)]
+    assert defer_self_crossing(actions, [], pending) == actions[1:]
+    pending_bid = [_order("b0", 1, 99)]
+    actions = [PlaceAction(-1, 99, 10), PlaceAction(-1, 100, 10)]
+    assert defer_self_crossing(actions, [], pending_bid) == [PlaceAction(-1, 100, 10)]
+
+
+def test_defer_self_crossing_leaves_a_plan_without_cancels_alone():
+    actions = [PlaceAction(1, 99, 10), PlaceAction(-1, 101, 10)]
+    assert defer_self_crossing(actions, [], []) is actions
+    assert defer_self_crossing([CancelAction("a1")], [_order("a1", -1, 100)], []) == [CancelAction("a1")]
+
