@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from mm.config import QuoterConfig, RiskConfig, SignalConfig
-from mm.quoting import Quote, WorkingOrder, compute_quote, compute_quotes, plan_requote, plan_requote_levels
+from mm.quoting import (
+    Quote,
+    WorkingOrder,
+    compute_quote,
+    compute_quotes,
+    defer_self_crossing,
+    plan_requote,
+    plan_requote_levels,
+)
 from mm.risk_rules import (Exposure, MarketView, MarkEvent, OrderCheck, RateWindow, StopState, TradingState,
                            apply_stop_event, check_order)
 from mm.rls import RLS
@@ -100,9 +108,10 @@ def test_bench_quote_and_plan_requote_per_event(benchmark, books):
             predicted_return=predicted_return,
             volatility_bps_per_s=volatility,
         )
-        return quote, plan_requote(
+        actions = plan_requote(
             quote, working, tolerance_ticks=cfg.requote_tolerance_ticks, max_age_ns=max_age_ns, now_ns=now_ns
         )
+        return quote, defer_self_crossing(actions, working, [])
 
     quote, actions = benchmark(quote_and_plan)
 

@@ -21,6 +21,8 @@ from mm.config import QuoterConfig
 
 BUY = 1
 SELL = -1
+_NO_ASK = 2**63  # above every int64 price: no own sell order to meet
+_NO_BID = -(2**63)
 
 
 class Quote(msgspec.Struct, frozen=True):
@@ -344,18 +346,16 @@ def defer_self_crossing(
     (`cancel_pending`) and by these very actions count, like the working ones kept. A buy at or
     above the lowest of them that sells (a sell at or below the highest that buys) would trade with
     us; risk refuses it as a self-trade. It is left out instead, and placed by the first requote
-    after the cancel's confirmation.
+    after the cancel's confirmation. `actions` are as the plan functions give them: cancels first.
     """
-    cancelled = {a.client_id for a in actions if isinstance(a, CancelAction)}
-    resting = [*working, *cancel_pending]
-    if not cancelled and not cancel_pending:
-        return actions  # the plan already keeps its bids below its asks
-    lowest_ask = min((o.px_tick for o in resting if o.side == SELL), default=None)
-    highest_bid = max((o.px_tick for o in resting if o.side == BUY), default=None)
-
-    def meets_our_own(action: PlaceAction) -> bool:
-        if action.side == BUY:
-            return lowest_ask is not None and action.px_tick >= lowest_ask
-        return highest_bid is not None and action.px_tick <= highest_bid
-
-    return [a for a in actions if not (isinstance(a, PlaceAction) and meets_our_own(a))]
+    if not (cancel_pending or (actions and type(actions[0]) is CancelAction)):
+        return actions  # nothing cancelled: the plan already keeps its bids below its asks
+    lowest_ask, highest_bid = _NO_ASK, _NO_BID
+    for order in working + cancel_pending:
+        if order.side == SELL:
+            if order.px_tick < lowest_ask:
+                lowest_ask = order.px_tick
+        elif order.px_tick > highest_bid:
+            highest_bid = order.px_tick
+    return [a for a in actions if type(a) is CancelAction
+            or (a.px_tick < lowest_ask if a.side == BUY else a.px_tick > highest_bid)]
