@@ -23,29 +23,29 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
 
+def _checked(condition: Callable[[], Any], deadline: float, timeout_s: float, what: str) -> Any:
+    """`condition()`, failing the test when it is still false past `deadline`."""
+    value = condition()
+    if not value and time.monotonic() > deadline:
+        raise AssertionError(f"not true within {timeout_s} s: {what or condition}")
+    return value
+
+
 def wait_until(condition: Callable[[], Any], timeout_s: float, interval_s: float = 0.02, what: str = "") -> Any:
     """Poll `condition` until it returns a truthy value or the deadline passes (then fail)."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout_s} s: {what or condition}")
+    while not (value := _checked(condition, deadline, timeout_s, what)):
         time.sleep(interval_s)  # polling interval of a deadline loop, not a wait for state
+    return value
 
 
 async def wait_until_async(condition: Callable[[], Any], timeout_s: float, what: str = "",
                            interval_s: float = 0.01) -> Any:
     """`wait_until` inside an event loop: the loop keeps serving while we poll to the deadline."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout_s} s: {what or condition}")
+    while not (value := _checked(condition, deadline, timeout_s, what)):
         await asyncio.sleep(interval_s)  # polling interval of a deadline loop, not a wait for state
+    return value
 
 
 def run_async(coro_fn: Callable[[], Any], timeout_s: float) -> Any:
