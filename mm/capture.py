@@ -314,9 +314,14 @@ def read_capture(
                 yield CaptureEvent(recv_ts_ns, symbol, frame)
 
 
+def bad_receive_time(ts_text: bytes) -> str:
+    """The reason a line whose receive time is not an integer is malformed."""
+    return f"receive time {ts_text[:32]!r} is not an int"
+
+
 def _malformed_reason(ts_text: bytes, error: Exception) -> str:
     try:
         int(ts_text)
     except ValueError:
-        return f"receive time {ts_text[:32]!r} is not an int"
+        return bad_receive_time(ts_text)
     return str(error) or type(error).__name__

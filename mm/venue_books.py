@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from mm.capture import CaptureStats, read_lines
+from mm.capture import CaptureStats, bad_receive_time, read_lines
 from mm.hyperliquid_book import HyperliquidBook
 from mm.hyperliquid_frames import L2BookFrame, TradesFrame, parse_frame
 from mm.kraken_book import KrakenBook, decode_kraken_book_frame
@@ -182,7 +182,7 @@ def build_checked_books(
                 if not body.strip():
                     continue
                 if not ts_text.isdigit():
-                    stats.add_malformed(f"{path}:{line_no}", f"receive time {ts_text[:32]!r} is not an int")
+                    stats.add_malformed(f"{path}:{line_no}", bad_receive_time(ts_text))
                     continue
                 on_frame(body, stats, f"{path}:{line_no}")
     return books.result(depth)
