@@ -41,6 +41,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     pace = replay.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=None, help="X times real time")
     pace.add_argument("--max", action="store_true", help="as fast as possible (the default)")
+    replay.add_argument("--engine", choices=("inproc", "processes"), default=None,
+                        help="the six stages' steps in this process (default unless --speed), or six processes")
     _add_config(replay)
     replay.add_argument("--symbol", default=None, help="symbol to trade (default: the first with a snapshot)")
     replay.add_argument("--report", type=Path, default=None, help="write the JSON run report here")
@@ -119,8 +121,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
                              f"(`mm book` validates {venue} books)")
     if args.speed is not None and args.speed <= 0:
         raise UsageError(f"--speed must be > 0, was {args.speed}")
+    engine = args.engine or ("processes" if args.speed is not None else "inproc")
+    if engine == "inproc" and args.speed is not None:
+        raise UsageError("--speed paces the six processes: use it with --engine processes "
+                         "(the in-process engine replays as fast as possible)")
     return run_replay(_config(args.config), args.feeds, symbol=args.symbol, speed=args.speed or 0.0,
-                      report_path=args.report, quiet=args.quiet)
+                      report_path=args.report, quiet=args.quiet, engine=engine)
 
 
 def cmd_console(args: argparse.Namespace) -> int:

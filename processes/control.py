@@ -120,9 +120,7 @@ class ControlPlane:
 
     def pause(self, args: list[str]) -> dict[str, Any]:
         before = self.risk.paused
-        self.risk.paused = True
-        self.risk.cancel_all("operator pause")
-        self.risk.publish_status()
+        self.risk.pause()
         self._audit("pause", before, True)
         return {"paused": True}
 
@@ -155,6 +153,7 @@ class ControlPlane:
         after = getattr(getattr(new_config, section), field)
         if section == self.risk.name:
             self.risk.config = new_config
+            self.risk.on_config_changed()
         self.risk.publish_control(SetParam(section=section, key=field, value=value, ts_ns=time.time_ns()))
         self._audit(f"set {key}", before, after)
         return {"key": key, "before": before, "after": after}

@@ -12,7 +12,6 @@ import json
 import logging
 import sys
 import time
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -41,7 +40,9 @@ from ipc.messages import (
     Trade,
 )
 from ipc.sockets import Codec, send
-from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
+from mm.fill_model import Accepted, Canceled, Filled, Rejected
+from mm.stages.commands import Cancel, CancelEverything, Place
+from mm.stages.gateway import GatewayStep
 from mm.stats import SampleBuffer, percentiles_ns
 from mm.config import journal_path, md_readers
 from mm.journal import FillRecorded, FsyncPolicy, PositionSnapshot
@@ -75,15 +76,10 @@ class Gateway(Actor):
         self.events = self.add_publisher("events")
         self.live: LiveVenue | None = None
         self.topic = f"ord.{self.symbol}".encode()
-        self.venue = FillModel(
-            latency_ns=int(cfg.gateway.order_latency_ms * 1e6), maker_fee_bps=cfg.gateway.maker_fee_bps,
-            taker_fee_bps=cfg.gateway.taker_fee_bps, cancel_ahead_ratio=cfg.gateway.queue_cancel_ahead_ratio,
-            tick_size=float(cfg.instrument.tick_size), lot_size=float(cfg.instrument.lot_size),
-        )
-        self._latency_ns = int(cfg.gateway.order_latency_ms * 1e6)
+        self.step = GatewayStep(cfg)
+        self._latency_ns = self.step.latency_ns
         self._in_flight_until_ns = 0
         self._last_cause_ns = 0
-        self.account_position_lot = 0  # the venue account's position: the truth risk reconciles with
         self.venue_baseline: dict[str, str] = {}  # live: the account's balances when this pipeline began
         self.journal = self._open_journal()
         if cfg.gateway.venue == "binance":  # a real venue: its answers come back over inproc
@@ -98,21 +94,12 @@ class Gateway(Actor):
         self._next_report_ns = 0
         self.event_time = cfg.pipeline.mode == "replay"
         self.market_ts_ns = 0
-        self._venue_last_id = -1  # the sim venue's book follows the stream like the book does: no stale diff
-        self.stale_diffs = 0
-        self._diffs_before_snapshot: list[DepthDiff] = []
         self._barrier_md = self._barrier_orders = self._barrier_passed = 0
         self.lockstep = self.event_time and cfg.replay.lockstep
         self._held: list[Any] = []
         self._orders_waiting: list[Any] = []  # lockstep: commands that arrived before their market event
-        self.counts: Counter[str] = Counter()
-        self.reject_reasons: Counter[str] = Counter()
         self.tick_to_order = SampleBuffer()
         self.hops = {hop: SampleBuffer() for hop in HOPS}
-        self.fills: list[dict[str, Any]] = []
-        self.quote_log: list[list[int | None]] = []
-        self._live: dict[str, tuple[int, int]] = {}  # our orders at the venue: side, px_tick
-        self._last_quotes: tuple[int | None, int | None] = (None, None)
 
     # ---- inputs ---------------------------------------------------------------------------------
 
@@ -127,26 +114,11 @@ class Gateway(Actor):
         self._on_order(msg)
 
     def on_venue_event(self, topic: bytes, msg: Any) -> None:
-        """The real venue's answers, already in the pipeline's terms: publish and count them."""
-        match msg:
-            case OrderAccepted():
-                self.counts["acked"] += 1
-                self._live[msg.client_id] = (msg.side, msg.px_tick)
-            case OrderRejected():
-                self.counts["rejected"] += 1
-                self.reject_reasons[reject_category(msg.reason)] += 1
-            case OrderCanceled():
-                self.counts["cancelled"] += 1
-                self._live.pop(msg.client_id, None)
-            case OrderFilled():
-                if msg.leaves_lot == 0:
-                    self._live.pop(msg.client_id, None)
-                self.counts["fills"] += 1
-                self.counts["filled"] += msg.leaves_lot == 0
-                self.account_position_lot += msg.side * msg.qty_lot
-                self.fills.append({"ts_ns": msg.ts_ns, "side": msg.side, "px_tick": msg.px_tick,
-                                   "qty_lot": msg.qty_lot, "fee": msg.fee_quote, "maker": msg.is_maker})
-        self._log_quotes()
+        """The real venue's answers, already in the pipeline's terms: record and publish them (the
+        live adapter journals its own fills)."""
+        event = venue_event_of(msg)
+        if event is not None:
+            self.step.record([event], self.clock_ns())
         send(self.events.sock, self.topic, msg)
         self.msgs_out += 1
 
@@ -155,7 +127,7 @@ class Gateway(Actor):
             if isinstance(msg, (PlaceOrder, CancelOrder)):
                 self._record_latency(msg, time.time_ns())
             if isinstance(msg, PlaceOrder):
-                self.counts["sent"] += 1
+                self.step.count_sent()
             if isinstance(msg, OrderBatch):
                 for command in msg.commands:
                     self._on_order(command)
@@ -168,16 +140,16 @@ class Gateway(Actor):
         match msg:
             case PlaceOrder():
                 self._record_latency(msg, wall)
-                self.counts["sent"] += 1
-                self._emit(self.venue.submit(now, msg.client_id, msg.side, msg.px_tick, msg.qty_lot, msg.post_only))
+                self._emit(self.step.on_command(now, Place(msg.client_id, msg.side, msg.px_tick, msg.qty_lot,
+                                                           msg.post_only)))
             case CancelOrder():
                 self._record_latency(msg, wall)
-                self._emit(self.venue.cancel(now, msg.client_id))
+                self._emit(self.step.on_command(now, Cancel(msg.client_id)))
             case OrderBatch():
                 for command in msg.commands:
                     self._on_order(command)
             case CancelAll():
-                self._emit(self.venue.cancel_all(now))
+                self._emit(self.step.on_command(now, CancelEverything(msg.reason)))
             case Barrier():
                 self._barrier_orders = msg.seq
                 self._maybe_pass_barrier()
@@ -218,18 +190,11 @@ class Gateway(Actor):
         now = self.clock_ns()
         match msg:
             case DepthDiff():
-                if self._venue_last_id < 0:  # no snapshot yet: hold the diff, as the book's sync does
-                    self._diffs_before_snapshot.append(msg)
-                    return
-                self._venue_diff(now, msg)
+                self._emit(self.step.on_diff(now, msg.final_id, msg.bids, msg.asks))
             case Trade():
-                self._emit(self.venue.on_trade(now, msg.px_tick, msg.qty_lot, msg.taker_side))
+                self._emit(self.step.on_trade(now, msg.px_tick, msg.qty_lot, msg.taker_side))
             case BookSnapshot():
-                self._venue_last_id = msg.last_id
-                self._emit(self.venue.on_snapshot(now, msg.bids, msg.asks))
-                held, self._diffs_before_snapshot = self._diffs_before_snapshot, []
-                for diff in held:
-                    self._venue_diff(now, diff)
+                self._emit(self.step.on_snapshot(now, msg.last_id, msg.bids, msg.asks))
             case BookTicker():
                 pass
             case Barrier():
@@ -241,19 +206,10 @@ class Gateway(Actor):
             case _:
                 log.warning("gateway: unexpected %s on md", type(msg).__name__)
 
-    def _venue_diff(self, now: int, msg: DepthDiff) -> None:
-        """The sim venue's book follows the stream like the book does: a diff its snapshot already
-        covers is dropped (applying it would resurrect levels the venue has since removed)."""
-        if msg.final_id <= self._venue_last_id:
-            self.stale_diffs += 1
-            return
-        self._venue_last_id = msg.final_id
-        self._emit(self.venue.on_depth(now, msg.bids, msg.asks))
-
     def on_timer(self, now_ns: int) -> None:
         if self.live is not None and self.live.error is not None:
             raise RuntimeError(f"venue adapter failed: {self.live.error}") from self.live.error
-        self._emit(self.venue.advance(self.clock_ns()))
+        self._emit(self.step.advance(self.clock_ns()))
         self.journal.on_timer(now_ns)
         self.on_timer_report(now_ns)
 
@@ -265,66 +221,36 @@ class Gateway(Actor):
 
     # ---- venue events -> order events ------------------------------------------------------------
 
-    def _log_quotes(self) -> None:
-        """Our best working bid / ask for the plots, on change (None: no order on that side)."""
-        bids = [px for side, px in self._live.values() if side > 0]
-        asks = [px for side, px in self._live.values() if side < 0]
-        best = (max(bids) if bids else None, min(asks) if asks else None)
-        if best != self._last_quotes and len(self.quote_log) < 500_000:
-            self.quote_log.append([self.clock_ns(), best[0], best[1]])
-            self._last_quotes = best
-
     def _emit(self, events: list[Any]) -> None:
-        if events:
-            for event in events:
-                match event:
-                    case Accepted():
-                        self._live[event.client_id] = (event.side, event.px_tick)
-                    case Canceled():
-                        self._live.pop(event.client_id, None)
-                    case Filled() if event.leaves_lot == 0:
-                        self._live.pop(event.client_id, None)
-            self._log_quotes()
-        out: list[Any] = []
-        for event in events:
-            match event:
-                case Accepted():
-                    self.counts["acked"] += 1
-                    msg: Any = OrderAccepted(client_id=event.client_id, venue_order_id=event.venue_order_id,
-                                             symbol=self.symbol, side=event.side, px_tick=event.px_tick,
-                                             qty_lot=event.qty_lot, ts_ns=event.ts_ns)
-                case Rejected():
-                    self.counts["rejected"] += 1
-                    self.reject_reasons[reject_category(event.reason)] += 1
-                    msg = OrderRejected(client_id=event.client_id, symbol=self.symbol, reason=event.reason,
-                                        ts_ns=event.ts_ns)
-                case Canceled():
-                    self.counts["cancelled"] += 1
-                    msg = OrderCanceled(client_id=event.client_id, symbol=self.symbol, leaves_lot=event.leaves_lot,
-                                        ts_ns=event.ts_ns)
-                case Filled():
-                    self.counts["fills"] += 1
-                    self.account_position_lot += event.side * event.qty_lot
-                    self.journal.append(FillRecorded(client_id=event.client_id, symbol=self.symbol,
-                                                     side=Side.BUY if event.side > 0 else Side.SELL,
-                                                     px_tick=event.px_tick, qty_lot=event.qty_lot,
-                                                     fee_quote=event.fee_quote, trade_id=0, ts_ns=event.ts_ns))
-                    if event.leaves_lot == 0:
-                        self.counts["filled"] += 1
-                    self.fills.append({"ts_ns": event.ts_ns, "side": event.side, "px_tick": event.px_tick,
-                                       "qty_lot": event.qty_lot, "fee": event.fee_quote, "maker": event.is_maker})
-                    msg = OrderFilled(client_id=event.client_id, symbol=self.symbol, side=event.side,
-                                      px_tick=event.px_tick, qty_lot=event.qty_lot, leaves_lot=event.leaves_lot,
-                                      fee_quote=event.fee_quote, is_maker=event.is_maker, ts_event_ns=event.ts_ns,
-                                      ts_ns=self.clock_ns())
-                case _:
-                    raise TypeError(f"fill model produced an unknown event {type(event).__name__}")
-            out.append(msg)
+        if not events:
+            return
+        for record in self.step.record(events, self.clock_ns()):
+            self.journal.append(record)
+        out = [self._message(event) for event in events]
         if self.lockstep:
             self._held.extend(out)
-        elif out:
+        else:
             send(self.events.sock, self.topic, out[0] if len(out) == 1 else OrderEvents(events=out))
             self.msgs_out += 1
+
+    def _message(self, event: Any) -> Any:
+        match event:
+            case Accepted():
+                return OrderAccepted(client_id=event.client_id, venue_order_id=event.venue_order_id,
+                                     symbol=self.symbol, side=event.side, px_tick=event.px_tick,
+                                     qty_lot=event.qty_lot, ts_ns=event.ts_ns)
+            case Rejected():
+                return OrderRejected(client_id=event.client_id, symbol=self.symbol, reason=event.reason,
+                                     ts_ns=event.ts_ns)
+            case Canceled():
+                return OrderCanceled(client_id=event.client_id, symbol=self.symbol, leaves_lot=event.leaves_lot,
+                                     ts_ns=event.ts_ns)
+            case Filled():
+                return OrderFilled(client_id=event.client_id, symbol=self.symbol, side=event.side,
+                                   px_tick=event.px_tick, qty_lot=event.qty_lot, leaves_lot=event.leaves_lot,
+                                   fee_quote=event.fee_quote, is_maker=event.is_maker, ts_event_ns=event.ts_ns,
+                                   ts_ns=self.clock_ns())
+        raise TypeError(f"fill model produced an unknown event {type(event).__name__}")
 
     def on_timer_report(self, now_ns: int) -> None:
         """Latency percentiles of the last REPORT_WINDOW orders, for `mm console latency`."""
@@ -338,7 +264,7 @@ class Gateway(Actor):
 
     def export_metrics(self, metrics: StageMetrics) -> None:
         for state in ("sent", "acked", "filled", "cancelled", "rejected"):
-            metrics.add(metrics.orders, self.counts[state], state)
+            metrics.add(metrics.orders, self.step.counts[state], state)
         done = self._observed
         metrics.observe_many(metrics.tick_to_order, self.tick_to_order.values()[done:])
         for hop, buf in self.hops.items():
@@ -357,12 +283,12 @@ class Gateway(Actor):
                                                                interval_ms=pipeline.journal_fsync_interval_ms))
         for record in recovery.records:
             if isinstance(record, FillRecorded) and record.symbol == self.symbol:
-                self.account_position_lot += record.qty_lot if record.side is Side.BUY else -record.qty_lot
+                self.step.account_position_lot += record.qty_lot if record.side is Side.BUY else -record.qty_lot
             elif isinstance(record, PositionSnapshot) and record.balances and not self.venue_baseline:
                 self.venue_baseline = dict(record.balances)
         if recovery.records:
             log.warning("gateway: the sim venue's account recovered from %s: position %d lots",
-                        path, self.account_position_lot)
+                        path, self.step.account_position_lot)
         return journal
 
     def close(self) -> None:
@@ -381,8 +307,8 @@ class Gateway(Actor):
                 return  # not connected yet: risk and the quoter wait for the venue's word
             rows, position_lot = self.live.venue_state()
         else:
-            rows = sorted([o.client_id, o.side, o.px_tick, o.leaves_lot] for o in self.venue.open_orders())
-            position_lot = self.account_position_lot
+            rows = self.step.open_orders()
+            position_lot = self.step.account_position_lot
         body = {"orders": rows, "position_lot": position_lot}
         self.publish_control(StageReport(process=self.name, kind="open_orders", body=json.dumps(body),
                                          ts_ns=time.time_ns()))
@@ -399,7 +325,7 @@ class Gateway(Actor):
             return
         if peer == "risk":
             log.error("gateway: risk is silent: cancelling all our orders")
-            self._emit(self.venue.cancel_all(time.time_ns()))
+            self._emit(self.step.on_command(time.time_ns(), CancelEverything("risk silent")))
 
     def send_end_of_stream(self, now_ns: int) -> None:
         """Cancel every order of ours and wait out the entry latency so the cancels land first."""
@@ -407,29 +333,32 @@ class Gateway(Actor):
             self.live.stop()  # cancels ours at the venue, then closes
             self._drain_venue_events()
         now = self.clock_ns()
-        self._emit(self.venue.cancel_all(now))
-        self._emit(self.venue.advance(now + self._latency_ns + 1))
+        self._emit(self.step.on_command(now, CancelEverything("stopping")))
+        self._emit(self.step.advance(now + self._latency_ns + 1))
         self._release_held()
         send(self.events.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 
     def stats(self) -> dict[str, Any]:
         np.savez(latency_path(self.config), tick_to_order=self.tick_to_order.values(),
                  **{hop: buf.values() for hop, buf in self.hops.items()})
-        return {
-            "orders": {k: self.counts[k] for k in ("sent", "acked", "filled", "cancelled", "rejected")},
-            "fills": self.counts["fills"],
-            "reject_reasons": dict(sorted(self.reject_reasons.items())),
-            "latency_ns": {"tick_to_order": percentiles_ns(self.tick_to_order.values()),
-                           **{hop: percentiles_ns(buf.values()) for hop, buf in self.hops.items()}},
-            "fill_log": self.fills, "quote_log": self.quote_log, "stale_diffs": self.stale_diffs,
-        }
+        return {**self.step.stats(),
+                "latency_ns": {"tick_to_order": percentiles_ns(self.tick_to_order.values()),
+                               **{hop: percentiles_ns(buf.values()) for hop, buf in self.hops.items()}}}
 
 
-def reject_category(reason: str) -> str:
-    """A bounded label for a venue's reject reason (reasons name order ids; labels must not)."""
-    if reason.startswith("cancel"):
-        return "cancel_unknown_order"
-    return reason.split(":")[0].strip().replace(" ", "_").replace("-", "_")
+def venue_event_of(msg: Any) -> Any:
+    """A real venue's answer as the venue event the gateway step records (None: not one)."""
+    match msg:
+        case OrderAccepted():
+            return Accepted(msg.client_id, msg.venue_order_id, msg.side, msg.px_tick, msg.qty_lot, msg.ts_ns)
+        case OrderRejected():
+            return Rejected(msg.client_id, msg.reason, msg.ts_ns)
+        case OrderCanceled():
+            return Canceled(msg.client_id, msg.leaves_lot, msg.ts_ns)
+        case OrderFilled():
+            return Filled(msg.client_id, msg.side, msg.px_tick, msg.qty_lot, msg.leaves_lot, msg.fee_quote,
+                          msg.is_maker, msg.ts_ns)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

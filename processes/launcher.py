@@ -225,32 +225,8 @@ class Launcher:
                 self.latency_samples = {key: samples[key] for key in samples.files}
         except OSError:
             self.latency_samples = {}
-        mode = self.config.pipeline.mode
-        report = build_report(stats, wall_s=duration_s, mode=mode,
-                              pipeline="replay" if mode == "replay" else self.config.pipeline.name,
-                              symbol=self.config.instrument.symbol, tick_size=float(self.config.instrument.tick_size),
-                              lot_size=float(self.config.instrument.lot_size))
-        if mode == "replay":  # deterministic report; this machine's figures beside it
-            wall = split_wall_clock(report, stats.get("gateway", {}).get("latency_ns", {}))
-            if self.report_path is not None:
-                wall_path = self.report_path.with_suffix(".wall.json")
-                wall_path.write_text(json.dumps(wall, indent=2, sort_keys=True) + "\n")
-            report["_wall"] = wall  # for the summary line only; not written into the report
-        if self.report_path is not None:
-            written = {k: v for k, v in report.items() if k != "_wall"}
-            self.report_path.write_text(json.dumps(written, indent=2, sort_keys=True) + "\n")
-            log.info("report written to %s", self.report_path)
-            self._write_plots(report, stats)
+        report = write_outputs(self.config, stats, duration_s, self.report_path, self.latency_samples)
         return report
-
-    def _write_plots(self, report: dict[str, Any], stats: dict[str, dict[str, Any]]) -> None:
-        from processes.plots import write_plots
-
-        assert self.report_path is not None
-        if "gateway" in stats and "tick_to_order" in self.latency_samples:
-            stats["gateway"]["tick_to_order_ns"] = self.latency_samples["tick_to_order"]
-        written = write_plots(report, stats, self.report_path.with_suffix(""))
-        log.info("plots: %s", ", ".join(str(p) for p in written))
 
     def cleanup(self) -> None:
         clean_run_dir(self.config)
@@ -262,6 +238,39 @@ class Launcher:
             directory.rmdir()
         except OSError:
             pass
+
+
+def write_outputs(config: Config, stats: dict[str, dict[str, Any]], duration_s: float, report_path: Path | None,
+                  latency_samples: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The run report from the stages' stats, and beside it (a replay) this machine's figures, the
+    plots. Both replay engines and `mm run` write through here."""
+    mode = config.pipeline.mode
+    report = build_report(stats, wall_s=duration_s, mode=mode,
+                          pipeline="replay" if mode == "replay" else config.pipeline.name,
+                          symbol=config.instrument.symbol, tick_size=float(config.instrument.tick_size),
+                          lot_size=float(config.instrument.lot_size))
+    if mode == "replay":  # deterministic report; this machine's figures beside it
+        wall = split_wall_clock(report, stats.get("gateway", {}).get("latency_ns", {}))
+        feed = stats.get("feed", {})
+        frames = feed.get("capture", {}).get("lines", 0)
+        wall["throughput"] = {"frames": frames, "events": feed.get("events", 0),
+                              "frames_per_s": round(frames / duration_s, 1) if duration_s > 0 else 0.0,
+                              "events_per_s": round(feed.get("events", 0) / duration_s, 1) if duration_s > 0 else 0.0}
+        if report_path is not None:
+            wall_path = report_path.with_suffix(".wall.json")
+            wall_path.write_text(json.dumps(wall, indent=2, sort_keys=True) + "\n")
+        report["_wall"] = wall  # for the summary line only; not written into the report
+    if report_path is not None:
+        written = {k: v for k, v in report.items() if k != "_wall"}
+        report_path.write_text(json.dumps(written, indent=2, sort_keys=True) + "\n")
+        log.info("report written to %s", report_path)
+        from processes.plots import write_plots
+
+        if "gateway" in stats and "tick_to_order" in latency_samples:
+            stats["gateway"]["tick_to_order_ns"] = latency_samples["tick_to_order"]
+        written_plots = write_plots(report, stats, report_path.with_suffix(""))
+        log.info("plots: %s", ", ".join(str(p) for p in written_plots))
+    return report
 
 
 def summary_line(report: dict[str, Any]) -> str:
@@ -310,21 +319,29 @@ def _plain(value: Decimal) -> str:
 
 
 def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: float, report_path: Path | None,
-               quiet: bool = False) -> int:
+               quiet: bool = False, engine: str = "inproc") -> int:
+    """`mm replay`: the six processes, or their steps in this process (`engine="inproc"`); the same
+    report either way. A finished replay adds the fixed-spread baseline run through the in-process
+    engine on the same input (`comparison`)."""
     setup_logging(base.log.level, "mm")
-    multiprocessing_logging.install_mp_handler()
     config = replay_config(base, files, symbol=symbol, speed=speed)
-    log.info("replay of %s: tick %s, lot %s", config.instrument.symbol, config.instrument.tick_size,
-             config.instrument.lot_size)
-    with tempfile.TemporaryDirectory(prefix="mm-replay-") as tmp:
-        config_path = Path(tmp) / "replay.toml"
-        config_path.write_text(dump_toml(config))
-        launcher = Launcher(config, str(config_path), duration_s=None, report_path=report_path, quiet=quiet,
-                            status_every_s=0.5)
-        if not quiet:
-            launcher.progress = Progress(count_lines(files), label=f"replay {config.instrument.symbol}", unit="lines")
-        code = launcher.run()
-    if launcher.interrupted:
+    log.info("replay of %s: tick %s, lot %s (%s engine)", config.instrument.symbol, config.instrument.tick_size,
+             config.instrument.lot_size, engine)
+    if engine == "inproc":
+        code, interrupted = run_inproc(config, files, report_path, quiet=quiet)
+    else:
+        multiprocessing_logging.install_mp_handler()
+        with tempfile.TemporaryDirectory(prefix="mm-replay-") as tmp:
+            config_path = Path(tmp) / "replay.toml"
+            config_path.write_text(dump_toml(config))
+            launcher = Launcher(config, str(config_path), duration_s=None, report_path=report_path, quiet=quiet,
+                                status_every_s=0.5)
+            if not quiet:
+                launcher.progress = Progress(count_lines(files), label=f"replay {config.instrument.symbol}",
+                                             unit="lines")
+            code = launcher.run()
+        interrupted = launcher.interrupted
+    if interrupted:
         print("mm replay: interrupted: the report covers part of the capture (no strategy comparison)",
               file=sys.stderr, flush=True)
     elif report_path is not None and report_path.exists():
@@ -332,28 +349,78 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
     return code
 
 
+def replay_source(config: Config, files: list[Path]) -> Any:
+    from processes.replay_source import ReplaySource, grid_for
+    from mm.ticks import grid_from_sizes
+
+    inst = config.instrument
+    found = grid_for(files, inst.symbol)  # the decimals the venue writes for this symbol
+    grid = grid_from_sizes(inst.symbol, inst.tick_size, inst.lot_size, found.price_decimals, found.qty_decimals)
+    return ReplaySource(files, grid)
+
+
+def run_inproc(config: Config, files: list[Path], report_path: Path | None, *, quiet: bool,
+               quoter: Any = None) -> tuple[int, bool]:
+    """The replay's six steps in this process (processes/inproc.py). (exit code, interrupted)."""
+    from processes.inproc import InprocReplay
+
+    source = replay_source(config, files)
+    engine = InprocReplay(config, quoter)
+    progress = None if quiet else Progress(None, label=f"replay {config.instrument.symbol}", unit="ev")
+    started = time.monotonic()
+    try:
+        engine.run(source.messages(), progress.update if progress is not None else None)
+    except KeyboardInterrupt:
+        return 1, True
+    finally:
+        if progress is not None:
+            progress.close()
+    duration = time.monotonic() - started
+    stats = engine.stats(source)
+    samples = {"tick_to_order": engine.tick_to_order.values()}
+    report = write_outputs(config, stats, duration, report_path, samples)
+    if not quiet and quoter is None:
+        print(summary_line(report), flush=True)
+    return 0, False
+
+
 def add_comparison(report_path: Path, config: Config, files: list[Path]) -> None:
-    """The pipeline's result beside the full strategy and a fixed-spread baseline (mid +- 1 tick, no
-    skew, no signal) backtested under the same queue-position fill model and order latency."""
-    from mm.strategy_eval import backtest
+    """The pipeline's result beside a fixed-spread baseline (mid +- 1 tick, no skew, no signal): the
+    baseline is another quoter step, run by the in-process engine on the same input with the same
+    risk limits, venue, fill model and order latency. `strategy` is the pipeline's own run."""
+    from mm.stages.quoter import FixedSpreadStep
 
     report = json.loads(report_path.read_text())
+    half_spread_ticks = 1.0
+    quoter = FixedSpreadStep(config, f"{config.gateway.client_id_prefix}fx", half_spread_ticks=half_spread_ticks)
+    with tempfile.TemporaryDirectory(prefix="mm-baseline-") as tmp:
+        baseline_path = Path(tmp) / "fixed_spread.json"
+        run_inproc(config, files, baseline_path, quiet=True, quoter=quoter)
+        baseline = json.loads(baseline_path.read_text())
+    pipeline = comparison_row(report)
     lot = float(config.instrument.lot_size)
-    gateway = config.gateway
-    result = backtest(files, signal_cfg=config.signal, quoter_cfg=config.quoter, symbol=config.instrument.symbol,
-                      order_qty=config.quoter.size_lot * lot, max_position=config.risk.max_position_lot * lot,
-                      latency_ms=gateway.order_latency_ms, maker_fee_bps=gateway.maker_fee_bps,
-                      taker_fee_bps=gateway.taker_fee_bps, cancel_ahead_ratio=gateway.queue_cancel_ahead_ratio,
-                      depth=config.book.depth)
-    notional = report.get("traded_notional", 0.0)
     report["comparison"] = {
-        "pipeline": {"pnl_quote": report["pnl"]["total"], "fills": report["fills"],
-                     "pnl_per_notional_bps": report["pnl"]["total"] / notional * 1e4 if notional else 0.0,
-                     "max_abs_inventory": report.get("max_abs_position", 0.0), "traded_notional_quote": notional},
-        "strategy": result["strategy"], "fixed_spread": result["fixed_spread"], "settings": result["settings"],
+        "pipeline": pipeline, "strategy": dict(pipeline), "fixed_spread": comparison_row(baseline),
+        "settings": {"symbol": config.instrument.symbol, "tick_size": float(config.instrument.tick_size),
+                     "latency_ms": config.gateway.order_latency_ms, "order_qty": config.quoter.size_lot * lot,
+                     "max_position": config.risk.max_position_lot * lot,
+                     "baseline_half_spread_ticks": half_spread_ticks, "maker_fee_bps": config.gateway.maker_fee_bps,
+                     "taker_fee_bps": config.gateway.taker_fee_bps, "book_events": report["book"]["updates"],
+                     "trades": report["signal"].get("trades", 0), "engine": "inproc"},
     }
     report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(format_comparison(report["comparison"]), flush=True)
+
+
+def comparison_row(report: dict[str, Any]) -> dict[str, Any]:
+    """One strategy's line of the comparison, from its run report."""
+    notional = report.get("traded_notional", 0.0)
+    pnl = report["pnl"]
+    return {"pnl_quote": pnl["total"], "fills": report["fills"],
+            "pnl_per_notional_bps": pnl["total"] / notional * 1e4 if notional else 0.0,
+            "max_abs_inventory": report.get("max_abs_position", 0.0), "traded_notional_quote": notional,
+            "realized_quote": pnl["realized"], "unrealized_quote": pnl["unrealized"], "fees_quote": pnl["fees"],
+            "final_inventory": report["position"], "orders_sent": report["orders"]["sent"]}
 
 
 def format_comparison(comparison: dict[str, Any]) -> str:

@@ -6,14 +6,11 @@ the critical path), and its age is risk's concern. Tracks its own orders and pos
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import sys
 import time
 from typing import Any
-
-import msgspec
 
 from ipc.endpoints import shm_name
 from ipc.messages import (
@@ -41,16 +38,8 @@ from ipc.messages import (
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
 from mm.lifecycle import State
-from mm.quoting import (
-    CancelAction,
-    PlaceAction,
-    WorkingOrder,
-    compute_quote,
-    compute_quotes,
-    defer_self_crossing,
-    plan_requote,
-    plan_requote_levels,
-)
+from mm.stages.commands import Cancel, Place
+from mm.stages.quoter import QuoterStep
 from processes.actor import Actor, actor_main
 from processes.shm_views import SlotView
 
@@ -83,24 +72,15 @@ class Quoter(Actor):
                        self.on_risk_event)
         self.intents = self.sockets.push("intents", linger_ms=cfg.ipc.order_linger_ms)
         self.topic = f"int.{self.symbol}".encode()
-        self._ids = itertools.count(1)
         # replay ids must not depend on the pid: same input, same result, byte for byte
         instance = "r" if cfg.pipeline.mode == "replay" else f"q{self.pid}x"
-        self._id_prefix = f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}{instance}"
-        self._placed_ns = 0
-        self.working: dict[str, WorkingOrder] = {}  # acked or in flight, not cancel-pending
-        self.cancel_pending: dict[str, WorkingOrder] = {}  # cancel sent, still at the venue until confirmed
-        self.position_lot = 0
-        self.paused = False
-        self.trading = "active"
-        self.size_ratio, self.widen_ticks = 1.0, 0.0  # the soft stop's shrink and widen, from risk
+        self.step = QuoterStep(cfg, f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}{instance}",
+                               risk_position_authoritative=not self.lockstep)
         self._reconcile_pending = False
         self._notice: BookChanged | None = None
-        self.quotes = 0
-        self.places = 0
-        self.cancels = 0
-        self.fills = 0
-        self.rejects = 0
+
+    def on_config_changed(self) -> None:
+        self.step.config = self.config
 
     # ---- inputs ---------------------------------------------------------------------------------
 
@@ -123,18 +103,9 @@ class Quoter(Actor):
             case OrderAccepted():
                 pass
             case OrderFilled():
-                self.fills += 1
-                self.position_lot += msg.side * msg.qty_lot
-                order = self.working.get(msg.client_id)
-                if msg.leaves_lot == 0:
-                    self._forget(msg.client_id)
-                elif order is not None:
-                    self.working[msg.client_id] = WorkingOrder(order.client_id, order.side, order.px_tick,
-                                                               msg.leaves_lot, order.placed_ns)
+                self.step.on_fill(msg.client_id, msg.side, msg.qty_lot, msg.leaves_lot)
             case OrderCanceled() | OrderRejected():
-                if isinstance(msg, OrderRejected):
-                    self.rejects += 1
-                self._forget(msg.client_id)
+                self.step.on_done(msg.client_id, rejected=isinstance(msg, OrderRejected))
             case Barrier():  # the gateway has answered everything before it
                 self._barrier_from_gateway = msg.seq
                 self._maybe_ack_barrier()
@@ -144,17 +115,13 @@ class Quoter(Actor):
     def on_risk_event(self, topic: bytes, msg: Any) -> None:
         match msg:
             case RiskRejected():
-                self.rejects += 1
-                self._forget(msg.client_id)
+                self.step.on_done(msg.client_id, rejected=True)
             case Barrier():  # risk's rejects before it are in
                 self._barrier_from_risk = msg.seq
                 self._maybe_ack_barrier()
             case RiskStatus():
-                self.paused = msg.paused
-                self.trading = msg.trading
-                if not self.lockstep:  # risk's position is authoritative (a restarted quoter learns it here);
-                    self.position_lot = msg.position_lot  # in lockstep replay our own count is (deterministic)
-                self.size_ratio, self.widen_ticks = msg.size_ratio, msg.widen_ticks
+                self.step.on_risk_status(paused=msg.paused, trading=msg.trading, position_lot=msg.position_lot,
+                                         size_ratio=msg.size_ratio, widen_ticks=msg.widen_ticks)
             case _:
                 log.warning("quoter: unexpected %s from risk", type(msg).__name__)
 
@@ -163,15 +130,7 @@ class Quoter(Actor):
             self._barrier_acked = self._barrier_from_gateway
             self.publish_control(BarrierDone(process=self.name, seq=self._barrier_acked, ts_ns=time.time_ns()))
 
-    def _forget(self, client_id: str) -> None:
-        self.working.pop(client_id, None)
-        self.cancel_pending.pop(client_id, None)
-
-    # ---- decision -------------------------------------------------------------------------------
-
-    def may_quote(self) -> bool:
-        return (self.state == State.RUNNING and not self.stop_requested and not self.paused
-                and self.trading != "halted")
+    # ---- decision: the step's ---------------------------------------------------------------------
 
     def act_once(self, now_ns: int) -> None:
         notice = self._notice
@@ -191,71 +150,41 @@ class Quoter(Actor):
         return notice.ts_recv_ns if self.event_time else time.monotonic_ns()
 
     def _quote(self, notice: BookChanged) -> None:
-        if not self.may_quote() or not self.book_view.read(notice.seq):
+        if self.state != State.RUNNING or self.stop_requested or not self.book_view.read(notice.seq):
             return
         top = self.book_view.value[0]
         if top["n_bids"] == 0 or top["n_asks"] == 0:
             return
-        predicted_return, volatility = 0.0, self.config.signal.vol_prior_bps_per_s
+        prediction = None
         if self.signal_view.read():
             pred = self.signal_view.value[0]
             if pred["healthy"]:
-                predicted_return = float(pred["predicted_return"])
-                volatility = float(pred["volatility_bps_per_s"])
-        cfg = self.config.quoter
-        market = dict(best_bid_tick=int(top["bid_px"][0]), best_ask_tick=int(top["ask_px"][0]),
-                      position_lot=self.position_lot, max_position_lot=self.config.risk.max_position_lot,
-                      predicted_return=predicted_return, volatility_bps_per_s=volatility,
-                      alpha_enabled=self.trading == "active")
-        plan = dict(tolerance_ticks=cfg.requote_tolerance_ticks, max_age_ns=int(cfg.max_order_age_s * 1e9),
-                    now_ns=self._now_ns(notice))
-        working = list(self.working.values())
-        if cfg.levels > 1:  # a ladder of N levels a side (the soft stop shrinks and widens it)
-            ladder = compute_quotes(cfg, **market, size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
-            actions = plan_requote_levels(ladder, working, **plan)
-        else:
-            if self.size_ratio != 1.0 or self.widen_ticks:
-                cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
-                                              min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
-            actions = plan_requote(compute_quote(cfg, **market), working, **plan)
-        actions = defer_self_crossing(actions, working, list(self.cancel_pending.values()))
-        if not actions:
-            return
-        self.quotes += 1
-        stamps = (int(top["ts_recv_ns"]), int(top["ts_feed_ns"]), int(top["ts_book_ns"]))
-        self._placed_ns = self._now_ns(notice)
-        self._send_commands([self._command(action, stamps) for action in actions])
+                prediction = (float(pred["predicted_return"]), float(pred["volatility_bps_per_s"]))
+        commands = self.step.on_book(int(top["bid_px"][0]), int(top["ask_px"][0]), prediction, self._now_ns(notice))
+        if commands:
+            self._send_commands(commands, (int(top["ts_recv_ns"]), int(top["ts_feed_ns"]), int(top["ts_book_ns"])))
 
-    def _send_commands(self, commands: list[Any]) -> None:
+    def _send_commands(self, commands: list[Place | Cancel], stamps: tuple[int, int, int]) -> None:
         """One frame per decision: a lone command as itself, several as an OrderBatch."""
-        send(self.intents, self.topic, commands[0] if len(commands) == 1 else OrderBatch(commands=commands))
+        msgs = [self._message(command, stamps) for command in commands]
+        send(self.intents, self.topic, msgs[0] if len(msgs) == 1 else OrderBatch(commands=msgs))
         self.msgs_out += 1
 
-    def _command(self, action: CancelAction | PlaceAction, stamps: tuple[int, int, int]) -> Any:
+    def _message(self, command: Place | Cancel, stamps: tuple[int, int, int]) -> Any:
         ts_recv_ns, ts_feed_ns, ts_book_ns = stamps
-        match action:
-            case CancelAction():
-                cancelled = self.working.pop(action.client_id, None)
-                if cancelled is not None:
-                    self.cancel_pending[action.client_id] = cancelled
-                msg: Any = CancelOrder(client_id=action.client_id, symbol=self.symbol, ts_recv_ns=ts_recv_ns,
-                                       ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=time.time_ns())
-                self.cancels += 1
-            case PlaceAction():
-                client_id = f"{self._id_prefix}{next(self._ids)}"
-                self.working[client_id] = WorkingOrder(client_id, action.side, action.px_tick, action.qty_lot,
-                                                       self._placed_ns)
-                msg = PlaceOrder(client_id=client_id, symbol=self.symbol, side=action.side, px_tick=action.px_tick,
-                                 qty_lot=action.qty_lot, post_only=True, ts_recv_ns=ts_recv_ns,
-                                 ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=time.time_ns())
-                self.places += 1
-        return msg
+        if type(command) is Cancel:
+            return CancelOrder(client_id=command.client_id, symbol=self.symbol, ts_recv_ns=ts_recv_ns,
+                               ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=time.time_ns())
+        return PlaceOrder(client_id=command.client_id, symbol=self.symbol, side=command.side,
+                          px_tick=command.px_tick, qty_lot=command.qty_lot, post_only=command.post_only,
+                          ts_recv_ns=ts_recv_ns, ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns,
+                          ts_quoter_ns=time.time_ns())
 
     def _cancel_all_working(self, reason: str) -> None:
-        if self.working:
-            log.warning("quoter: cancelling %d working orders: %s", len(self.working), reason)
-        if self.working:
-            self._send_commands([self._command(CancelAction(cid), (0, 0, 0)) for cid in list(self.working)])
+        commands = self.step.cancel_working()
+        if commands:
+            log.warning("quoter: cancelling %d working orders: %s", len(commands), reason)
+            self._send_commands(commands, (0, 0, 0))
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -273,9 +202,7 @@ class Quoter(Actor):
     def on_control(self, msg: Any) -> None:
         if isinstance(msg, StageReport) and msg.kind == "open_orders" and self._reconcile_pending:
             self._reconcile_pending = False  # only after a gateway restart: in-flight orders are not listed
-            live = {row[0] for row in json.loads(msg.body)["orders"]}
-            for client_id in [c for c in (*self.working, *self.cancel_pending) if c not in live]:
-                self._forget(client_id)
+            self.step.on_venue_orders({row[0] for row in json.loads(msg.body)["orders"]})
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
         if peer == "gateway":
@@ -292,8 +219,7 @@ class Quoter(Actor):
         send(self.intents, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 
     def stats(self) -> dict[str, Any]:
-        return {"quotes": self.quotes, "places": self.places, "cancels": self.cancels, "fills": self.fills,
-                "rejects": self.rejects, "position_lot": self.position_lot}
+        return self.step.stats()
 
     def close(self) -> None:
         super().close()

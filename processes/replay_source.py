@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ipc.messages import BookSnapshot, BookTicker, DepthDiff, Trade
+from processes import capture_cache
 from mm.capture import (
     AggTradeFrame,
     BookTickerFrame,
@@ -54,9 +55,35 @@ class ReplaySource:
         self.dropped: Counter[str] = Counter()
         self.first_ts_ns = 0
         self.last_ts_ns = 0
+        self.from_cache = False
 
     def messages(self) -> Iterator[Any]:
-        """Messages with ts_feed_ns = 0 (the feed stamps them when it sends)."""
+        """Messages with ts_feed_ns = 0 (the feed stamps them when it sends), from the decoded-capture
+        cache when it holds this input (processes/capture_cache.py), else decoded and then cached."""
+        key = capture_cache.cache_key(self.paths, self.symbol, self.grid)
+        where = capture_cache.cache_path(self.paths, key)
+        cached = capture_cache.load(where, key)
+        if cached is not None:
+            stats = cached.capture
+            self.capture_stats.lines = stats["lines"]
+            self.capture_stats.events.update(stats["events"])
+            self.capture_stats.skipped.update(stats["skipped"])
+            self.capture_stats.malformed_count = stats["malformed"]
+            self.capture_stats.malformed.extend(stats["malformed_lines"])
+            self.dropped.update(cached.dropped)
+            self.first_ts_ns, self.last_ts_ns = cached.first_ts_ns, cached.last_ts_ns
+            self.from_cache = True
+            yield from cached.messages
+            return
+        messages: list[Any] = []
+        for msg in self._decode():
+            messages.append(msg)
+            yield msg
+        capture_cache.store(where, capture_cache.CachedFeed(
+            version=capture_cache.CONVERTER_VERSION, key=key, messages=messages, capture=self.capture_stats.as_dict(),
+            dropped=dict(self.dropped), first_ts_ns=self.first_ts_ns, last_ts_ns=self.last_ts_ns))
+
+    def _decode(self) -> Iterator[Any]:
         grid = self.grid
         symbol = self.symbol
         for event in read_capture(self.paths, self.capture_stats):

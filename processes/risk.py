@@ -38,45 +38,18 @@ from ipc.messages import (
 )
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
-from mm.position import Position
-from mm.risk_rules import (
-    AdjustQuotesAction,
-    CancelAllAction,
-    Exposure,
-    FlattenAction,
-    KillSwitch,
-    MarketView,
-    MarkEvent,
-    OperatorReduceOnly,
-    OperatorResume,
-    OrderCheck,
-    RateWindow,
-    StopEvent,
-    StopState,
-    TradingState,
-    apply_stop_event,
-    check_order,
-    dependency_policy,
-)
 from mm.config import journal_path
-from mm.orders import Side
 from mm.journal import AuditEntry, FillRecorded, FsyncPolicy, PositionSnapshot, scan
+from mm.risk_rules import dependency_policy
+from mm.stages.commands import CancelEverything, Place, Rejection
+from mm.stages.risk import MarketRead, RiskStep, StatusChanged
 from processes.actor import Actor, actor_main
+from processes.control import ControlPlane
 from processes.journal_file import JournalFile
 from processes.metrics import TRADING_STATE_CODE, StageMetrics, serve
-from processes.control import ControlPlane
 from processes.shm_views import SlotView
 
 log = logging.getLogger(__name__)
-
-SNAPSHOT_EVERY_FILLS = 100  # recovery replays at most this many fills after the last snapshot
-
-
-class OpenOrder(msgspec.Struct):
-    side: int
-    px_tick: int
-    leaves_lot: int
-
 
 class Risk(Actor):
     name = "risk"
@@ -87,8 +60,6 @@ class Risk(Actor):
     def setup(self) -> None:
         cfg = self.config
         self.symbol = cfg.instrument.symbol
-        self.tick_size = float(cfg.instrument.tick_size)
-        self.lot_size = float(cfg.instrument.lot_size)
         self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
         self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
         self.add_input(self.sockets.pull("intents"), Codec(OrderCommand), self.on_intent, eos_from="quoter")
@@ -101,26 +72,44 @@ class Risk(Actor):
         self.poller.register(self.control.sock, zmq.POLLIN)
         self.order_topic = f"ord.{self.symbol}".encode()
         self.risk_topic = f"risk.{self.symbol}".encode()
-        self.position = Position(self.tick_size, self.lot_size)
         self.event_time = cfg.pipeline.mode == "replay"  # checks on the capture's clock: deterministic
-        self.open_orders: dict[str, OpenOrder] = {}
-        self.rate = RateWindow()
-        self.stops = StopState()
-        self.max_abs_position_lot = 0
-        self.traded_quote = 0.0
-        self.peer_halt = ""  # "peer_dead:<name>" while a dependency is silent
-        self.last_event_ns = 0
-        self.paused = False
-        self.rejected_checks: Counter[str] = Counter()
-        self.approved = 0
-        self.halts = 0
-        self.last_mid_tick = 0.0
+        self.step = RiskStep(cfg, f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}f{self.pid}x")
+        self.step.reconcile_position = self.restarted
         self.stage_reports: dict[str, StageReport] = {}
-        self._reconcile_pending = True  # with the gateway's first open-orders report
-        self._reconcile_position = self.restarted
-        self.reconciled_gone = self.reconciled_adopted = self.reconciled_position_lot = 0
-        self._flattens = 0
         self.journal = self._open_journal()  # last: recovery needs the state above
+
+    def on_config_changed(self) -> None:
+        self.step.config = self.config
+
+    # ---- the step's state, as the control plane reads it ------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self.step.paused
+
+    @property
+    def trading(self) -> Any:
+        return self.step.trading
+
+    @property
+    def halt_reason(self) -> str:
+        return self.step.halt_reason
+
+    @property
+    def open_orders(self) -> dict[str, Any]:
+        return self.step.open_orders
+
+    @property
+    def rejected_checks(self) -> Counter[str]:
+        return self.step.rejected_checks
+
+    @property
+    def position(self) -> Any:
+        return self.step.position
+
+    @property
+    def halts(self) -> int:
+        return self.step.halts
 
     # ---- journal: fills, position snapshots, operator audit ------------------------------------------
 
@@ -132,30 +121,12 @@ class Risk(Actor):
         journal, recovery = JournalFile.open(path, FsyncPolicy(mode=pipeline.journal_fsync,
                                                                interval_ms=pipeline.journal_fsync_interval_ms))
         self.journal_tail = recovery.tail.value
-        base = 0
-        for i, record in enumerate(recovery.records):
-            if isinstance(record, PositionSnapshot) and record.symbol == self.symbol:
-                base = i
-        replayed = 0
-        for record in recovery.records[base:]:
-            match record:
-                case PositionSnapshot(symbol=symbol) if symbol == self.symbol:
-                    self.position.restore(record.position_lot, record.cost_tick_lot, record.realized_tick_lot,
-                                          record.fees_quote, record.traded_lot, record.fills)
-                case FillRecorded(symbol=symbol) if symbol == self.symbol:
-                    self.position.apply_fill(1 if record.side is Side.BUY else -1, record.px_tick, record.qty_lot,
-                                             record.fee_quote)
-                    replayed += 1
-        if self.position.fills:
+        replayed = self.step.recover(recovery.records)
+        position = self.step.position
+        if position.fills:
             log.warning("risk: position recovered from %s: %d lots after %d fills (%d replayed after the snapshot)",
-                        path, self.position.position_lot, self.position.fills, replayed)
+                        path, position.position_lot, position.fills, replayed)
         return journal
-
-    def journal_position(self, ts_ns: int) -> None:
-        lot, cost, realized, fees, traded, fills = self.position.state()
-        self.journal.append(PositionSnapshot(symbol=self.symbol, position_lot=lot, cost_tick_lot=cost,
-                                             realized_tick_lot=realized, fees_quote=fees, traded_lot=traded,
-                                             fills=fills, ts_ns=ts_ns))
 
     def audit(self, command: str, before: Any, after: Any, origin: str = "console") -> None:
         self.journal.append(AuditEntry(ts_ns=time.time_ns(), origin=origin, command=command,
@@ -166,6 +137,49 @@ class Risk(Actor):
         entries = [r for r in recovery.records if isinstance(r, AuditEntry)][-limit:]
         return [{"ts_ns": e.ts_ns, "origin": e.origin, "command": e.command, "before": json.loads(e.before),
                  "after": json.loads(e.after)} for e in entries]
+
+    # ---- carrying out the step's actions ------------------------------------------------------------
+
+    def execute(self, actions: list[Any]) -> None:
+        status = False
+        for action in actions:
+            match action:
+                case FillRecorded() | PositionSnapshot():
+                    self.journal.append(action)
+                case StatusChanged():
+                    status = True
+                case CancelEverything():
+                    log.warning("risk: cancel all (%s)", action.reason)
+                    self._forward(CancelAll(symbol="", reason=action.reason, ts_ns=time.time_ns()))
+                case Place():  # a flatten: takes the touch
+                    log.warning("risk: flatten: %s %d lots at %d ticks (%s)", "sell" if action.side < 0 else "buy",
+                                action.qty_lot, action.px_tick, action.client_id)
+                    self._forward(PlaceOrder(client_id=action.client_id, symbol=self.symbol, side=action.side,
+                                             px_tick=action.px_tick, qty_lot=action.qty_lot,
+                                             post_only=action.post_only, ts_recv_ns=0, ts_feed_ns=0, ts_book_ns=0,
+                                             ts_quoter_ns=0, ts_risk_ns=time.time_ns()))
+                case Rejection():
+                    self._reject(action)
+        if status:
+            self.publish_status()
+
+    def _reject(self, rejection: Rejection) -> None:
+        send(self.pub.sock, self.risk_topic, RiskRejected(client_id=rejection.client_id, symbol=self.symbol,
+                                                          reason=rejection.reason, ts_ns=rejection.ts_ns))
+
+    def market_read(self) -> MarketRead:
+        """The book and prediction slots, read once (zeros where a slot has nothing yet)."""
+        book_ts = bid = ask = signal_ts = 0
+        volatility = 0.0
+        if self.book_view.read():
+            top = self.book_view.value[0]
+            book_ts = int(top["ts_recv_ns"] if self.event_time else top["ts_book_ns"])
+            if top["n_bids"] and top["n_asks"]:
+                bid, ask = int(top["bid_px"][0]), int(top["ask_px"][0])
+        if self.signal_view.read():
+            pred = self.signal_view.value[0]
+            signal_ts, volatility = int(pred["ts_ns"]), float(pred["volatility_bps_per_s"])
+        return MarketRead(book_ts, bid, ask, signal_ts, volatility)
 
     # ---- order path -----------------------------------------------------------------------------
 
@@ -187,74 +201,35 @@ class Risk(Actor):
             case _:
                 log.warning("risk: unexpected %s on intents", type(msg).__name__)
 
-    def _market_view(self) -> MarketView:
-        book_ts = signal_ts = 0
-        if self.book_view.read():
-            top = self.book_view.value[0]
-            book_ts = int(top["ts_recv_ns"] if self.event_time else top["ts_book_ns"])
-            if top["n_bids"] and top["n_asks"]:
-                self.last_mid_tick = 0.5 * (int(top["bid_px"][0]) + int(top["ask_px"][0]))
-        if self.signal_view.read():
-            signal_ts = int(self.signal_view.value[0]["ts_ns"])
-        equity = self.config.risk.equity_quote + self.position.snapshot(self.last_mid_tick)["total"]
-        return MarketView(mid_px_tick=self.last_mid_tick, book_ts_ns=book_ts, signal_ts_ns=signal_ts,
-                          equity_quote=equity)
-
-    def _exposure(self) -> Exposure:
-        buys = [o for o in self.open_orders.values() if o.side > 0]
-        sells = [o for o in self.open_orders.values() if o.side < 0]
-        return Exposure(
-            position_lot=self.position.position_lot,
-            open_buy_lot=sum(o.leaves_lot for o in buys),
-            open_sell_lot=sum(o.leaves_lot for o in sells),
-            best_own_bid_tick=max((o.px_tick for o in buys), default=None),
-            best_own_ask_tick=min((o.px_tick for o in sells), default=None),
-        )
-
     def _approve(self, commands: list[PlaceOrder | CancelOrder]) -> list[PlaceOrder | CancelOrder]:
         """The commands stamped for the gateway, less the places a pre-trade check refused. Cancels
         always pass: they only reduce risk. One decision of the quoter is checked against one read of
-        the market, one PnL mark and one liveness verdict; the exposure is re-read after each approval."""
+        the market, one PnL mark and one liveness verdict (the step's begin_decision)."""
         approved: list[PlaceOrder | CancelOrder] = []
-        market: MarketView | None = None
+        market = None
         for msg in commands:
             if isinstance(msg, CancelOrder):
                 approved.append(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
                 continue
             now_ns = msg.ts_recv_ns if self.event_time else time.time_ns()
             if market is None:
-                self.last_event_ns = max(self.last_event_ns, msg.ts_recv_ns)
-                market = self._market_view()  # the book and prediction slots, read once
-                self.mark(now_ns, market)
+                market, actions = self.step.begin_decision(msg.ts_recv_ns, self.market_read(), now_ns)
+                self.execute(actions)
                 peers_alive = self.dependencies_alive()
-            checked = self._check(msg, now_ns, market, peers_alive)
-            if checked is not None:
-                approved.append(checked)
+            rejection = self.step.check(Place(msg.client_id, msg.side, msg.px_tick, msg.qty_lot, msg.post_only),
+                                        now_ns, market, peers_alive)
+            if rejection is not None:
+                self._reject(rejection)
+            else:
+                approved.append(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
         return approved
-
-    def _check(self, msg: PlaceOrder, now_ns: int, market: MarketView, peers_alive: bool) -> PlaceOrder | None:
-        reject = check_order(
-            self.config.risk, OrderCheck(msg.side, msg.px_tick, msg.qty_lot), self._exposure(), market,
-            tick_size=self.tick_size, lot_size=self.lot_size, now_ns=now_ns, state=self.trading,
-            paused=self.paused, peers_alive=peers_alive, recent_orders=self.rate,
-        )
-        if reject is not None:
-            self.rejected_checks[reject.value] += 1
-            send(self.pub.sock, self.risk_topic, RiskRejected(client_id=msg.client_id, symbol=msg.symbol,
-                                                              reason=reject.value, ts_ns=now_ns))
-            return None
-        self.rate.record(now_ns)
-        self.open_orders[msg.client_id] = OpenOrder(msg.side, msg.px_tick, msg.qty_lot)
-        self.approved += 1
-        return msgspec.structs.replace(msg, ts_risk_ns=time.time_ns())
 
     def _forward(self, msg: Any) -> None:
         send(self.orders_out, self.order_topic, msg)
         self.msgs_out += 1
 
     def cancel_all(self, reason: str) -> None:
-        log.warning("risk: cancel all (%s)", reason)
-        self._forward(CancelAll(symbol="", reason=reason, ts_ns=time.time_ns()))
+        self.execute([CancelEverything(reason)])
 
     # ---- events ---------------------------------------------------------------------------------
 
@@ -264,178 +239,92 @@ class Risk(Actor):
                 for event in msg.events:
                     self.on_order_event(topic, event)
             case OrderAccepted():
-                if msg.client_id not in self.open_orders:  # adopted: e.g. sent before a risk restart
-                    self.open_orders[msg.client_id] = OpenOrder(msg.side, msg.px_tick, msg.qty_lot)
+                self.step.on_accepted(msg.client_id, msg.side, msg.px_tick, msg.qty_lot)
             case OrderFilled():
-                self.journal.append(FillRecorded(client_id=msg.client_id, symbol=msg.symbol, side=side_of(msg.side),
-                                                 px_tick=msg.px_tick, qty_lot=msg.qty_lot, fee_quote=msg.fee_quote,
-                                                 trade_id=0, ts_ns=msg.ts_event_ns))
-                self.position.apply_fill(msg.side, msg.px_tick, msg.qty_lot, msg.fee_quote)
-                if self.position.fills % SNAPSHOT_EVERY_FILLS == 0:
-                    self.journal_position(msg.ts_event_ns)
-                self.max_abs_position_lot = max(self.max_abs_position_lot, abs(self.position.position_lot))
-                self.traded_quote += msg.px_tick * msg.qty_lot * self.tick_size * self.lot_size
-                self.last_event_ns = max(self.last_event_ns, msg.ts_event_ns)
-                order = self.open_orders.get(msg.client_id)
-                if order is not None:
-                    order.leaves_lot = msg.leaves_lot
-                    if msg.leaves_lot == 0:
-                        del self.open_orders[msg.client_id]
-                self.mark(self.now_ns())
-                self.publish_status()
+                self.execute(self.step.on_fill(msg.client_id, msg.side, msg.px_tick, msg.qty_lot, msg.leaves_lot,
+                                               msg.fee_quote, msg.ts_event_ns,
+                                               None if self.event_time else time.time_ns(), self.market_read()))
             case OrderCanceled() | OrderRejected():
-                self.open_orders.pop(msg.client_id, None)
+                self.step.on_done(msg.client_id)
             case Barrier():  # the gateway has answered everything before it
                 self.publish_control(BarrierDone(process=self.name, seq=msg.seq, ts_ns=time.time_ns()))
             case _:
                 log.warning("risk: unexpected %s on events", type(msg).__name__)
 
-    # ---- trading state --------------------------------------------------------------------------
+    # ---- trading state: operator commands ---------------------------------------------------------
 
     def dependencies_alive(self) -> bool:
         return dependency_policy(self.liveness.dead()) is None
 
-    @property
-    def trading(self) -> TradingState:
-        """HALTED while a dependency is dead (auto-clears) or a stop / kill holds; else the stops' state."""
-        return TradingState.HALTED if self.peer_halt else self.stops.trading
-
-    @property
-    def halt_reason(self) -> str:
-        return self.peer_halt or (self.stops.reason if self.stops.trading != TradingState.ACTIVE else "")
-
-    def apply_stop(self, event: StopEvent, now_ns: int) -> None:
-        """Run the pure stop-loss / kill-switch state machine and carry out what it says."""
-        before = self.stops
-        self.stops, actions = apply_stop_event(self.config.risk, self.stops, event, now_ns)
-        if self.stops.trading != before.trading:
-            log.warning("risk: trading %s -> %s: %s", before.trading.value, self.stops.trading.value, self.stops.reason)
-            if self.stops.trading == TradingState.HALTED:
-                self.halts += 1
-        for action in actions:
-            match action:
-                case CancelAllAction():
-                    self.cancel_all(action.reason)
-                case FlattenAction():
-                    self.flatten()
-                case AdjustQuotesAction():
-                    pass  # carried to the quoter by RiskStatus (size_ratio, widen_ticks)
-        if quoting_terms(self.stops) != quoting_terms(before):  # a mark alone changes only the PnL figures
-            self.publish_status()
-
-    def mark(self, now_ns: int, market: MarketView | None = None) -> None:
-        """A PnL mark for the stops: on every fill and every order check (event time in replay).
-        No mark before the book gives a mid: PnL marked at 0 would be a false peak or drawdown."""
-        market = market or self._market_view()  # also refreshes the prediction slot's copy
-        if market.mid_px_tick <= 0:
-            return
-        volatility = float(self.signal_view.value[0]["volatility_bps_per_s"]) if market.signal_ts_ns else 0.0
-        self.apply_stop(MarkEvent(self.pnl()["total"], volatility), now_ns)
-
     def halt(self, reason: str) -> None:
         """Kill switch: cancel all and halt until an operator resumes."""
-        self.apply_stop(KillSwitch(reason), self.now_ns())
+        self.execute(self.step.kill(reason, self.now_ns()))
+
+    def pause(self) -> None:
+        self.execute(self.step.pause())
 
     def resume(self) -> None:
-        self.paused = False
-        self.apply_stop(OperatorResume(), self.now_ns())
-        if self.stops.is_operator_reduce_only:
-            self.apply_stop(OperatorReduceOnly(False), self.now_ns())
-        if self.peer_halt and self.dependencies_alive():
-            self.peer_halt = ""
-        self.publish_status()
+        self.execute(self.step.resume(self.now_ns(), self.liveness.dead()))
+
+    def reduce_only(self) -> None:
+        self.execute(self.step.reduce_only(self.now_ns()))
+
+    def flatten(self) -> dict[str, Any]:
+        """Cancel all, go reduce-only, and take the touch for the whole position (not post-only)."""
+        self.step.market_view(self.market_read())
+        actions = self.step.flatten_orders(self.now_ns())
+        self.execute(actions)
+        places = [a for a in actions if isinstance(a, Place)]
+        if not places:
+            return {"sent": False, "position_lot": self.step.position.position_lot,
+                    **({"why": "empty book"} if self.step.touch is None else {})}
+        place = places[0]
+        return {"sent": True, "client_id": place.client_id, "side": place.side, "px_tick": place.px_tick,
+                "qty_lot": place.qty_lot}
 
     def now_ns(self) -> int:
-        return self.last_event_ns if self.event_time else time.time_ns()
+        return self.step.last_event_ns if self.event_time else time.time_ns()
 
     def on_control(self, msg: Any) -> None:
         if isinstance(msg, StageReport):
             self.stage_reports[msg.kind] = msg
-            if msg.kind == "open_orders" and self._reconcile_pending:
+            if msg.kind == "open_orders" and self.step.reconcile_pending:
                 body = json.loads(msg.body)
                 self._reconcile(body["orders"], body["position_lot"])
 
     def _reconcile(self, rows: list[list[Any]], venue_position_lot: int) -> None:
-        """The venue's open orders and position are the truth after a restart (ours or the gateway's):
-        adopt the unknown, drop the gone; a position the journal missed (fills while we were down) is
-        booked at the mid. Each difference logged and counted."""
-        # the position only after a restart (ours or the gateway's): in steady state a fill can be on
-        # its way to us while the venue already counts it, and booking that difference would double it
-        missed = venue_position_lot - self.position.position_lot if self._reconcile_position else 0
-        if missed and self._market_view().mid_px_tick <= 0:
+        self.step.market_view(self.market_read())
+        done = self.step.reconcile([tuple(row) for row in rows], venue_position_lot, time.time_ns())
+        if done is None:
             return  # no mid to book the difference at yet: the next report (each second) settles it
-        self._reconcile_pending = self._reconcile_position = False
-        if missed:
-            side = 1 if missed > 0 else -1
-            px_tick = round(self.last_mid_tick)
-            self.journal.append(FillRecorded(client_id="reconcile", symbol=self.symbol, side=side_of(side), px_tick=px_tick,
-                                             qty_lot=abs(missed), fee_quote=0.0, trade_id=0, ts_ns=time.time_ns()))
-            self.position.apply_fill(side, px_tick, abs(missed), 0.0)
-            self.reconciled_position_lot += missed
+        actions, changed = done
+        self.execute(actions)
+        if changed["missed_lot"]:
             log.warning("risk: the venue's position differs by %d lots (fills we never saw: a restart of risk "
-                        "or of the gateway): booked at the mid %d", missed, px_tick)
-        venue = {cid: OpenOrder(side, px, leaves) for cid, side, px, leaves in rows}
-        gone = [cid for cid in self.open_orders if cid not in venue]
-        adopted = [cid for cid in venue if cid not in self.open_orders]
-        for cid in gone:
-            del self.open_orders[cid]
-        for cid in adopted:
-            self.open_orders[cid] = venue[cid]
-        self.reconciled_gone += len(gone)
-        self.reconciled_adopted += len(adopted)
-        if gone or adopted:
-            log.warning("risk: reconciled with the venue: %d gone, %d adopted", len(gone), len(adopted))
-
-    def reduce_only(self) -> None:
-        self.apply_stop(OperatorReduceOnly(True), self.now_ns())
-
-    def flatten(self) -> dict[str, Any]:
-        """Cancel all, go reduce-only, and take the touch for the whole position (not post-only)."""
-        self.cancel_all("operator flatten")
-        self.reduce_only()
-        position = self.position.position_lot
-        if position == 0 or not self.book_view.read():
-            return {"sent": False, "position_lot": position}
-        top = self.book_view.value[0]
-        if not (top["n_bids"] and top["n_asks"]):
-            return {"sent": False, "position_lot": position, "why": "empty book"}
-        side = -1 if position > 0 else 1
-        px_tick = int(top["bid_px"][0]) if side < 0 else int(top["ask_px"][0])
-        self._flattens += 1
-        client_id = f"{self.config.gateway.client_id_prefix}{self.config.pipeline.name[:8]}f{self.pid}x{self._flattens}"
-        order = PlaceOrder(client_id=client_id, symbol=self.symbol, side=side, px_tick=px_tick, qty_lot=abs(position),
-                           post_only=False, ts_recv_ns=0, ts_feed_ns=0, ts_book_ns=0, ts_quoter_ns=0,
-                           ts_risk_ns=time.time_ns())
-        self.open_orders[client_id] = OpenOrder(side, px_tick, abs(position))
-        self._forward(order)
-        log.warning("risk: flatten: %s %d lots at %d ticks (%s)", "sell" if side < 0 else "buy", abs(position),
-                    px_tick, client_id)
-        return {"sent": True, "client_id": client_id, "side": side, "px_tick": px_tick, "qty_lot": abs(position)}
+                        "or of the gateway): booked at the mid %.0f", changed["missed_lot"], self.step.last_mid_tick)
+        if changed["gone"] or changed["adopted"]:
+            log.warning("risk: reconciled with the venue: %d gone, %d adopted", changed["gone"], changed["adopted"])
 
     def on_peer_died(self, peer: str, now_ns: int) -> None:
-        if dependency_policy({peer}) == TradingState.HALTED:
-            if not self.peer_halt:
-                self.halts += 1
-            self.peer_halt = f"peer_dead:{peer}"
+        actions = self.step.on_peer_died(peer)
+        if actions:
             log.error("risk: HALTED: %s is silent", peer)
-            self.cancel_all(self.peer_halt)
-            self.publish_status()
+        self.execute(actions)
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
-        if peer == "gateway":
-            self._reconcile_pending = self._reconcile_position = True
         if peer in ("book", "signal"):  # restarted writers made new segments under the same names
             (self.book_view if peer == "book" else self.signal_view).attach()
-        if self.peer_halt and self.dependencies_alive():
+        actions = self.step.on_peer_revived(peer, self.liveness.dead())
+        if actions:
             log.warning("risk: dependencies alive again: the peer halt ends")
-            self.peer_halt = ""
-            self.publish_status()
+        self.execute(actions)
 
     def publish_status(self) -> None:
-        send(self.pub.sock, self.risk_topic, RiskStatus(trading=self.trading.value, paused=self.paused,
-                                                         position_lot=self.position.position_lot,
-                                                         ts_ns=time.time_ns(), size_ratio=self.stops.size_ratio,
-                                                         widen_ticks=self.stops.widen_ticks))
+        step = self.step
+        send(self.pub.sock, self.risk_topic, RiskStatus(trading=step.trading.value, paused=step.paused,
+                                                         position_lot=step.position.position_lot,
+                                                         ts_ns=time.time_ns(), size_ratio=step.stops.size_ratio,
+                                                         widen_ticks=step.stops.widen_ticks))
 
     # ---- loop hooks -----------------------------------------------------------------------------
 
@@ -449,14 +338,14 @@ class Risk(Actor):
             self.publish_status()
 
     def export_metrics(self, metrics: StageMetrics) -> None:
-        for reason, count in self.rejected_checks.items():
+        for reason, count in self.step.rejected_checks.items():
             metrics.add(metrics.risk_rejects, count, reason)
         pnl = self.pnl()
         metrics.position.labels(self.name).set(pnl["position"])
         for kind in ("realized", "unrealized", "fees", "total"):
             metrics.pnl.labels(self.name, kind).set(pnl[kind])
-        metrics.risk_state.labels(self.name).set(TRADING_STATE_CODE[self.trading.value])
-        metrics.paused.labels(self.name).set(int(self.paused))
+        metrics.risk_state.labels(self.name).set(TRADING_STATE_CODE[self.step.trading.value])
+        metrics.paused.labels(self.name).set(int(self.step.paused))
         now = time.monotonic_ns()
         for peer in self.peers:
             age = self.liveness.age_ns(peer, now)
@@ -468,25 +357,15 @@ class Risk(Actor):
                                                             ts_ns=time.time_ns()))
 
     def pnl(self) -> dict[str, Any]:
-        return self.position.snapshot(self.last_mid_tick)
+        return self.step.pnl()
 
     def stats(self) -> dict[str, Any]:
-        self._market_view()
-        return {
-            "approved": self.approved, "position": self.pnl(), "trading": self.trading.value,
-            "halts": self.halts, "soft_stops": self.stops.soft_stops, "hard_stops": self.stops.hard_stops,
-            "kills": self.stops.kills, "stop_reason": self.stops.reason,
-            "max_abs_position": self.max_abs_position_lot * self.lot_size, "traded_quote": self.traded_quote,
-            "reconciled": {"gone": self.reconciled_gone, "adopted": self.reconciled_adopted,
-                           "position_lot": self.reconciled_position_lot},
-            "journal_tail": self.journal_tail,
-            "rejected_checks": dict(sorted(self.rejected_checks.items())),
-            "mid_px_tick": self.last_mid_tick,
-        }
+        self.step.market_view(self.market_read())
+        return {**self.step.stats(), "journal_tail": self.journal_tail}
 
     def close(self) -> None:
         if getattr(self, "journal", None) is not None:
-            self.journal_position(self.now_ns())
+            self.journal.append(self.step.position_snapshot(self.now_ns()))
             self.journal.close()
         if getattr(self, "control", None) is not None:
             self.control.close()
@@ -496,15 +375,6 @@ class Risk(Actor):
         for view in (getattr(self, "book_view", None), getattr(self, "signal_view", None)):
             if view is not None:
                 view.close()
-
-
-def quoting_terms(stops: StopState) -> tuple[TradingState, float, float]:
-    """What of the stops' state the quoter acts on (carried by RiskStatus)."""
-    return stops.trading, stops.size_ratio, stops.widen_ticks
-
-
-def side_of(side: int) -> Side:
-    return Side.BUY if side > 0 else Side.SELL
 
 
 def main(argv: list[str] | None = None) -> int:

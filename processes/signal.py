@@ -19,7 +19,7 @@ from ipc.seqlock import SeqlockWriter
 from ipc.shm_layout import SIGNAL_DTYPE, TRADE_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
 from mm.errors import OverrunError
-from mm.signal import SignalModel
+from mm.stages.signal import SignalStep
 from processes.actor import Actor, actor_main
 from processes.shm_views import SlotView
 
@@ -43,19 +43,15 @@ class Signal(Actor):
         self.add_input(self.sockets.subscriber(["book"], [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
         self.pub = self.add_publisher("signal")
         self.event_time = cfg.pipeline.mode == "replay"  # stamps on the capture's clock: deterministic
-        # a replay is finite: keep every scored label for the report's second-half figures
-        self.model = SignalModel(cfg.signal, keep_scored=self.event_time)
+        self.step = SignalStep(cfg, keep_scored=self.event_time)
         if self.event_time and cfg.replay.lockstep:
             self.consumers = {"signal": ("quoter",)}  # the quoter waits for our notices only in lockstep
         self.topic = f"sig.{self.symbol}".encode()
         self._pending: BookChanged | None = None
-        self.predictions = 0
-        self.trades = 0
         self.trade_overruns = 0
-        self.unhealthy = 0
 
     def on_config_changed(self) -> None:
-        self.model.cfg = self.config.signal
+        self.step.model.cfg = self.config.signal
 
     def on_book(self, topic: bytes, msg: Any) -> None:
         match msg:
@@ -80,10 +76,7 @@ class Signal(Actor):
                 self.trade_overruns += 1
                 log.warning("%s", e)
                 continue
-            for rec in self._trades[:n]:
-                self.model.on_trade(int(rec["ts_event_ns"]), int(rec["px_tick"]), int(rec["qty_lot"]),
-                                    int(rec["taker_side"]))
-            self.trades += n
+            self.step.on_trades(self._trades[:n])
             if n < TRADE_BATCH:
                 return
 
@@ -96,10 +89,8 @@ class Signal(Actor):
             return
         self._drain_trades()
         top = self.book_view.value[0]
-        pred = self.model.on_book(int(top["ts_recv_ns"]), top["bid_px"], top["bid_qty"], top["ask_px"],
-                                  top["ask_qty"], int(top["n_bids"]), int(top["n_asks"]))
-        if not pred.healthy:
-            self.unhealthy += 1
+        pred = self.step.on_book(int(top["ts_recv_ns"]), top["bid_px"], top["bid_qty"], top["ask_px"],
+                                 top["ask_qty"], int(top["n_bids"]), int(top["n_asks"]))
         rec = self.writer.begin()
         rec["ts_ns"] = int(top["ts_recv_ns"]) if self.event_time else time.time_ns()
         rec["update_id"] = int(top["update_id"])
@@ -112,7 +103,6 @@ class Signal(Actor):
         send(self.pub.sock, self.topic, SignalUpdated(symbol=self.symbol, seq=seq, ts_ns=time.time_ns(),
                                                       update_id=int(top["update_id"])))
         self.msgs_out += 1
-        self.predictions += 1
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
         if peer == "book":  # a restarted book made new segments under the same names
@@ -125,9 +115,7 @@ class Signal(Actor):
         send(self.pub.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 
     def stats(self) -> dict[str, Any]:
-        return {"predictions": self.predictions, "trades": self.trades, "trade_overruns": self.trade_overruns,
-                "unhealthy": self.unhealthy, "volatility_bps_per_s": self.model.volatility_bps_per_s,
-                "model": self.model.report()}
+        return {**self.step.stats(), "trade_overruns": self.trade_overruns}
 
     def close(self) -> None:
         super().close()

@@ -1,0 +1,157 @@
+"""The gateway's step: the simulated venue (the queue-position fill model fed with the market
+the book sees, orders after the order-entry latency) and the record of every venue answer.
+
+`GatewayStep.record` is the one place a venue's answer (simulated or real, as mm.fill_model's
+Accepted / Rejected / Canceled / Filled) is counted, logged for the report and journaled; it
+returns the events to publish and the journal records. The sim venue's book follows the stream
+the way the book's sync does: diffs before the first snapshot wait for it, a diff the snapshot
+already covers is dropped (applying it would resurrect levels the venue has since removed).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from mm.config import Config
+from mm.fill_model import Accepted, Canceled, FillEvent, FillModel, Filled, Rejected
+from mm.journal import FillRecorded
+from mm.orders import Side
+from mm.stages.commands import Cancel, CancelEverything, Place
+
+QUOTE_LOG_MAX_ROWS = 500_000
+
+
+def sim_venue(config: Config) -> FillModel:
+    gateway = config.gateway
+    return FillModel(latency_ns=int(gateway.order_latency_ms * 1e6), maker_fee_bps=gateway.maker_fee_bps,
+                     taker_fee_bps=gateway.taker_fee_bps, cancel_ahead_ratio=gateway.queue_cancel_ahead_ratio,
+                     tick_size=float(config.instrument.tick_size), lot_size=float(config.instrument.lot_size))
+
+
+class GatewayStep:
+    def __init__(self, config: Config) -> None:
+        self.symbol = config.instrument.symbol
+        self.venue = sim_venue(config)
+        self.latency_ns = int(config.gateway.order_latency_ms * 1e6)
+        self.account_position_lot = 0  # the venue account's position: the truth risk reconciles with
+        self._venue_last_id = -1  # no snapshot yet
+        self._diffs_before_snapshot: list[tuple[int, list, list]] = []
+        self.stale_diffs = 0
+        self.counts: Counter[str] = Counter()
+        self.reject_reasons: Counter[str] = Counter()
+        self.fills: list[dict[str, Any]] = []
+        self.quote_log: list[list[int | None]] = []
+        self._live: dict[str, tuple[int, int]] = {}  # our orders at the venue: side, px_tick
+        self._last_quotes: tuple[int | None, int | None] = (None, None)
+
+    # ---- the sim venue's market -------------------------------------------------------------------
+
+    def on_snapshot(self, now_ns: int, last_id: int, bids: list, asks: list) -> list[FillEvent]:
+        self._venue_last_id = last_id
+        events = self.venue.on_snapshot(now_ns, bids, asks)
+        held, self._diffs_before_snapshot = self._diffs_before_snapshot, []
+        for final_id, diff_bids, diff_asks in held:
+            events.extend(self.on_diff(now_ns, final_id, diff_bids, diff_asks))
+        return events
+
+    def on_diff(self, now_ns: int, final_id: int, bids: list, asks: list) -> list[FillEvent]:
+        if self._venue_last_id < 0:  # no snapshot yet: hold the diff, as the book's sync does
+            self._diffs_before_snapshot.append((final_id, bids, asks))
+            return []
+        if final_id <= self._venue_last_id:
+            self.stale_diffs += 1
+            return []
+        self._venue_last_id = final_id
+        return self.venue.on_depth(now_ns, bids, asks)
+
+    def on_trade(self, now_ns: int, px_tick: int, qty_lot: int, taker_side: int) -> list[FillEvent]:
+        return self.venue.on_trade(now_ns, px_tick, qty_lot, taker_side)
+
+    # ---- orders to the sim venue ------------------------------------------------------------------
+
+    def on_command(self, now_ns: int, command: Place | Cancel | CancelEverything) -> list[FillEvent]:
+        match command:
+            case Place():
+                self.counts["sent"] += 1
+                return self.venue.submit(now_ns, command.client_id, command.side, command.px_tick, command.qty_lot,
+                                         command.post_only)
+            case Cancel():
+                return self.venue.cancel(now_ns, command.client_id)
+            case CancelEverything():
+                return self.venue.cancel_all(now_ns)
+        raise TypeError(f"gateway: unknown command {type(command).__name__}")
+
+    def advance(self, now_ns: int) -> list[FillEvent]:
+        return self.venue.advance(now_ns)
+
+    def open_orders(self) -> list[list[Any]]:
+        """[[client_id, side, px_tick, leaves_lot], ...] of the sim venue, sorted."""
+        return sorted([o.client_id, o.side, o.px_tick, o.leaves_lot] for o in self.venue.open_orders())
+
+    # ---- every venue answer, simulated or real --------------------------------------------------------
+
+    def record(self, events: list[FillEvent], clock_ns: int) -> list[FillRecorded]:
+        """Count, log and journal the venue's answers; returns the journal records to append."""
+        journal: list[FillRecorded] = []
+        for event in events:
+            match event:
+                case Accepted():
+                    self.counts["acked"] += 1
+                    self._live[event.client_id] = (event.side, event.px_tick)
+                case Rejected():
+                    self.counts["rejected"] += 1
+                    self.reject_reasons[reject_category(event.reason)] += 1
+                case Canceled():
+                    self.counts["cancelled"] += 1
+                    self._live.pop(event.client_id, None)
+                case Filled():
+                    self.counts["fills"] += 1
+                    if event.leaves_lot == 0:
+                        self.counts["filled"] += 1
+                        self._live.pop(event.client_id, None)
+                    self.account_position_lot += event.side * event.qty_lot
+                    journal.append(FillRecorded(client_id=event.client_id, symbol=self.symbol,
+                                                side=Side.BUY if event.side > 0 else Side.SELL, px_tick=event.px_tick,
+                                                qty_lot=event.qty_lot, fee_quote=event.fee_quote, trade_id=0,
+                                                ts_ns=event.ts_ns))
+                    self.fills.append({"ts_ns": event.ts_ns, "side": event.side, "px_tick": event.px_tick,
+                                       "qty_lot": event.qty_lot, "fee": event.fee_quote, "maker": event.is_maker})
+                case _:
+                    raise TypeError(f"venue produced an unknown event {type(event).__name__}")
+        if events:
+            self._log_quotes(clock_ns)
+        return journal
+
+    def count_sent(self) -> None:
+        """A place sent to a real venue (the sim venue counts its own in on_command)."""
+        self.counts["sent"] += 1
+
+    def _log_quotes(self, clock_ns: int) -> None:
+        """Our best working bid / ask for the plots, on change (None: no order on that side)."""
+        bid: int | None = None
+        ask: int | None = None
+        for side, px in self._live.values():
+            if side > 0:
+                bid = px if bid is None or px > bid else bid
+            else:
+                ask = px if ask is None or px < ask else ask
+        best = (bid, ask)
+        if best != self._last_quotes and len(self.quote_log) < QUOTE_LOG_MAX_ROWS:
+            self.quote_log.append([clock_ns, bid, ask])
+            self._last_quotes = best
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "orders": {k: self.counts[k] for k in ("sent", "acked", "filled", "cancelled", "rejected")},
+            "fills": self.counts["fills"],
+            "reject_reasons": dict(sorted(self.reject_reasons.items())),
+            "fill_log": self.fills, "quote_log": self.quote_log, "stale_diffs": self.stale_diffs,
+        }
+
+
+def reject_category(reason: str) -> str:
+    """A bounded label for a venue's reject reason (reasons name order ids; labels must not)."""
+    if reason.startswith("cancel"):
+        return "cancel_unknown_order"
+    return reason.split(":")[0].strip().replace(" ", "_").replace("-", "_")

@@ -1,0 +1,152 @@
+"""The quoter's step: on each book change, one quote decision over the newest book and prediction
+and our own orders; order events and risk's status update what it knows.
+
+Every choice of the quoter lives here: the volatility fallback while the signal is unhealthy,
+one level or a ladder, the soft stop's shrink and widen, self-crossing deferral, the client ids,
+which orders to forget on a reconcile. The process shell (processes/quoter.py) and the
+in-process engine (mm/engine.py) only feed it and carry out its commands.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import msgspec
+
+from mm.config import Config
+from mm.quoting import (
+    CancelAction,
+    PlaceAction,
+    WorkingOrder,
+    compute_quote,
+    compute_quotes,
+    defer_self_crossing,
+    plan_requote,
+    plan_requote_levels,
+)
+from mm.stages.commands import Cancel, Place
+
+
+class QuoterStep:
+    """Our working orders as the quoter knows them, the position, risk's terms, and the counters."""
+
+    def __init__(self, config: Config, id_prefix: str, *, risk_position_authoritative: bool) -> None:
+        self.config = config
+        self.id_prefix = id_prefix
+        # live: risk's position wins (a restarted quoter learns it so); lockstep replay: our own count
+        self.risk_position_authoritative = risk_position_authoritative
+        self._ids = itertools.count(1)
+        self.working: dict[str, WorkingOrder] = {}  # acked or in flight, not cancel-pending
+        self.cancel_pending: dict[str, WorkingOrder] = {}  # cancel sent, still at the venue until confirmed
+        self.position_lot = 0
+        self.paused = False
+        self.trading = "active"
+        self.size_ratio, self.widen_ticks = 1.0, 0.0  # the soft stop's shrink and widen, from risk
+        self.quotes = self.places = self.cancels = self.fills = self.rejects = 0
+
+    # ---- events ---------------------------------------------------------------------------------
+
+    def on_fill(self, client_id: str, side: int, qty_lot: int, leaves_lot: int) -> None:
+        self.fills += 1
+        self.position_lot += side * qty_lot
+        if leaves_lot == 0:
+            self._forget(client_id)
+            return
+        order = self.working.get(client_id)
+        if order is not None:
+            self.working[client_id] = WorkingOrder(order.client_id, order.side, order.px_tick, leaves_lot,
+                                                   order.placed_ns)
+
+    def on_done(self, client_id: str, *, rejected: bool) -> None:
+        """Cancelled or rejected (by the venue or by risk): the order is gone."""
+        if rejected:
+            self.rejects += 1
+        self._forget(client_id)
+
+    def on_risk_status(self, *, paused: bool, trading: str, position_lot: int, size_ratio: float,
+                       widen_ticks: float) -> None:
+        self.paused, self.trading = paused, trading
+        if self.risk_position_authoritative:
+            self.position_lot = position_lot
+        self.size_ratio, self.widen_ticks = size_ratio, widen_ticks
+
+    def on_venue_orders(self, live_client_ids: set[str]) -> None:
+        """The venue's open orders after a gateway restart: forget ours it no longer holds."""
+        for client_id in [c for c in (*self.working, *self.cancel_pending) if c not in live_client_ids]:
+            self._forget(client_id)
+
+    def _forget(self, client_id: str) -> None:
+        self.working.pop(client_id, None)
+        self.cancel_pending.pop(client_id, None)
+
+    # ---- decisions ------------------------------------------------------------------------------
+
+    def may_quote(self) -> bool:
+        return not self.paused and self.trading != "halted"
+
+    def on_book(self, best_bid_tick: int, best_ask_tick: int, prediction: tuple[float, float] | None,
+                now_ns: int) -> list[Place | Cancel]:
+        """One quote decision. `prediction`: (predicted return, volatility bps/s) of a healthy
+        signal, None when there is none or it is unhealthy (quote on the volatility prior, no drift)."""
+        if not self.may_quote():
+            return []
+        cfg = self.config.quoter
+        predicted_return, volatility = prediction if prediction is not None else (
+            0.0, self.config.signal.vol_prior_bps_per_s)
+        market = dict(best_bid_tick=best_bid_tick, best_ask_tick=best_ask_tick, position_lot=self.position_lot,
+                      max_position_lot=self.config.risk.max_position_lot, predicted_return=predicted_return,
+                      volatility_bps_per_s=volatility, alpha_enabled=self.trading == "active")
+        working = list(self.working.values())
+        plan = dict(tolerance_ticks=cfg.requote_tolerance_ticks, max_age_ns=int(cfg.max_order_age_s * 1e9),
+                    now_ns=now_ns)
+        if cfg.levels > 1:  # a ladder of N levels a side (the soft stop shrinks and widens it)
+            ladder = compute_quotes(cfg, **market, size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
+            actions = plan_requote_levels(ladder, working, **plan)
+        else:
+            if self.size_ratio != 1.0 or self.widen_ticks:
+                cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
+                                              min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
+            actions = plan_requote(compute_quote(cfg, **market), working, **plan)
+        actions = defer_self_crossing(actions, working, list(self.cancel_pending.values()))
+        if not actions:
+            return []
+        self.quotes += 1
+        return [self._command(action, now_ns) for action in actions]
+
+    def cancel_working(self) -> list[Cancel]:
+        """Cancel every working order (a dependency went silent, or we stop)."""
+        return [self._command(CancelAction(cid), 0) for cid in list(self.working)]  # type: ignore[misc]
+
+    def _command(self, action: CancelAction | PlaceAction, now_ns: int) -> Place | Cancel:
+        if type(action) is CancelAction:
+            cancelled = self.working.pop(action.client_id, None)
+            if cancelled is not None:
+                self.cancel_pending[action.client_id] = cancelled
+            self.cancels += 1
+            return Cancel(action.client_id)
+        client_id = f"{self.id_prefix}{next(self._ids)}"
+        self.working[client_id] = WorkingOrder(client_id, action.side, action.px_tick, action.qty_lot, now_ns)
+        self.places += 1
+        return Place(client_id, action.side, action.px_tick, action.qty_lot)
+
+    def stats(self) -> dict[str, int]:
+        return {"quotes": self.quotes, "places": self.places, "cancels": self.cancels, "fills": self.fills,
+                "rejects": self.rejects, "position_lot": self.position_lot}
+
+
+class FixedSpreadStep(QuoterStep):
+    """The baseline strategy: mid +- `half_spread_ticks` (at least the touch), no skew, no signal,
+    one level of the configured size; the same requote rules, risk limits and venue as the
+    strategy, so a comparison compares strategies, not implementations."""
+
+    def __init__(self, config: Config, id_prefix: str, *, half_spread_ticks: float = 1.0) -> None:
+        baseline = msgspec.structs.replace(
+            config.quoter, min_half_spread_ticks=half_spread_ticks, vol_spread_mult=0.0, skew_ticks_per_lot=0.0,
+            alpha_weight=0.0, risk_aversion=0.0, maker_fee_bps=0.0, levels=1)
+        super().__init__(msgspec.structs.replace(config, quoter=baseline), id_prefix,
+                         risk_position_authoritative=False)
+        self.half_spread_ticks = half_spread_ticks
+
+    def on_book(self, best_bid_tick: int, best_ask_tick: int, prediction: tuple[float, float] | None,
+                now_ns: int) -> list[Place | Cancel]:
+        return super().on_book(best_bid_tick, best_ask_tick, None, now_ns)
