@@ -137,6 +137,7 @@ class FillModel:
         self._cancel_ahead_ratio = cancel_ahead_ratio
         self._bids: dict[int, int] = {}  # px_tick -> qty_lot, our copy of the venue's book
         self._asks: dict[int, int] = {}
+        self._best: dict[int, int | None] = {1: None, -1: None}  # best bid / ask of that copy; None: to find
         self._traded: dict[tuple[int, int], int] = {}  # (maker side, px) -> lots traded since the last depth
         self._orders: dict[str, _Order] = {}  # live, in arrival order
         self._seen_ids: set[str] = set()
@@ -150,6 +151,7 @@ class FillModel:
         events = self._deliver(ts_ns)
         self._bids = {px: qty for px, qty in bids if qty > 0}
         self._asks = {px: qty for px, qty in asks if qty > 0}
+        self._best = {1: None, -1: None}
         self._traded.clear()
         for order in self._orders.values():  # the queue ahead can't exceed what the venue now shows
             book = self._bids if order.side > 0 else self._asks
@@ -164,12 +166,17 @@ class FillModel:
         best_buy = max((px for side, px in our_levels if side > 0), default=None)
         best_sell = min((px for side, px in our_levels if side < 0), default=None)
         for side, levels, book in ((1, bids, self._bids), (-1, asks, self._asks)):
+            best = self._best[side]
             for px, qty in levels:
                 old = book.get(px, 0)
                 if qty > 0:
                     book[px] = qty
+                    if best is not None and side * (px - best) > 0:
+                        best = px
                 else:
                     book.pop(px, None)
+                    if px == best:
+                        best = None
                 if qty < old:
                     if (side, px) in our_levels:
                         self._apply_shrink(side, px, old, qty)
@@ -178,6 +185,7 @@ class FillModel:
                         self._match_crossing_growth(ts_ns, -1, px, qty - old, events)
                     elif side < 0 and best_buy is not None and px <= best_buy:
                         self._match_crossing_growth(ts_ns, 1, px, qty - old, events)
+            self._best[side] = best
         self._traded.clear()
         return events
 
@@ -261,7 +269,9 @@ class FillModel:
             events.append(Rejected(client_id, f"invalid order: side {side}, px_tick {px}, qty_lot {qty}", ts_ns))
             return
         opposite = self._asks if side > 0 else self._bids
-        crossing = sorted((p for p in opposite if side * (px - p) >= 0), key=lambda p: side * p)
+        best = self._best_of(-side)
+        crossing = [] if best is None or side * (px - best) < 0 else sorted(
+            (p for p in opposite if side * (px - p) >= 0), key=lambda p: side * p)
         if crossing and request.is_post_only:
             events.append(Rejected(client_id, "post-only would cross", ts_ns))
             return
@@ -272,6 +282,7 @@ class FillModel:
             take = min(order.leaves, opposite[level_px])
             if opposite[level_px] == take:
                 del opposite[level_px]
+                self._best[-side] = None
             else:
                 opposite[level_px] -= take
             self._fill(order, take, level_px, False, ts_ns, events)
@@ -280,6 +291,15 @@ class FillModel:
         own = self._bids if side > 0 else self._asks
         self._orders[client_id] = order
         order.ahead = own.get(px, 0) + self._ours_ahead(order)
+
+    def _best_of(self, side: int) -> int | None:
+        """Best price of our copy of the venue's book on `side` (+1 bids, -1 asks); None if empty."""
+        best = self._best[side]
+        if best is None:
+            book = self._bids if side > 0 else self._asks
+            if book:
+                best = self._best[side] = max(book) if side > 0 else min(book)
+        return best
 
     def _ours_ahead(self, order: _Order) -> int:
         """Leaves of our orders resting at the same side and price that arrived before `order`."""

@@ -241,7 +241,8 @@ class Launcher:
 
 
 def write_outputs(config: Config, stats: dict[str, dict[str, Any]], duration_s: float, report_path: Path | None,
-                  latency_samples: dict[str, np.ndarray]) -> dict[str, Any]:
+                  latency_samples: dict[str, np.ndarray], *, plots: bool = True,
+                  decode_s: float = 0.0) -> dict[str, Any]:
     """The run report from the stages' stats, and beside it (a replay) this machine's figures, the
     plots. Both replay engines and `mm run` write through here."""
     mode = config.pipeline.mode
@@ -253,9 +254,11 @@ def write_outputs(config: Config, stats: dict[str, dict[str, Any]], duration_s: 
         wall = split_wall_clock(report, stats.get("gateway", {}).get("latency_ns", {}))
         feed = stats.get("feed", {})
         frames = feed.get("capture", {}).get("lines", 0)
-        wall["throughput"] = {"frames": frames, "events": feed.get("events", 0),
-                              "frames_per_s": round(frames / duration_s, 1) if duration_s > 0 else 0.0,
-                              "events_per_s": round(feed.get("events", 0) / duration_s, 1) if duration_s > 0 else 0.0}
+        total_s = duration_s + decode_s  # the whole replay: decoding (or the cache) and the engine
+        wall["throughput"] = {"frames": frames, "events": feed.get("events", 0), "decode_s": round(decode_s, 3),
+                              "engine_s": round(duration_s, 3),
+                              "frames_per_s": round(frames / total_s, 1) if total_s > 0 else 0.0,
+                              "events_per_s": round(feed.get("events", 0) / total_s, 1) if total_s > 0 else 0.0}
         if report_path is not None:
             wall_path = report_path.with_suffix(".wall.json")
             wall_path.write_text(json.dumps(wall, indent=2, sort_keys=True) + "\n")
@@ -264,6 +267,7 @@ def write_outputs(config: Config, stats: dict[str, dict[str, Any]], duration_s: 
         written = {k: v for k, v in report.items() if k != "_wall"}
         report_path.write_text(json.dumps(written, indent=2, sort_keys=True) + "\n")
         log.info("report written to %s", report_path)
+    if report_path is not None and plots:
         from processes.plots import write_plots
 
         if "gateway" in stats and "tick_to_order" in latency_samples:
@@ -327,8 +331,10 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
     config = replay_config(base, files, symbol=symbol, speed=speed)
     log.info("replay of %s: tick %s, lot %s (%s engine)", config.instrument.symbol, config.instrument.tick_size,
              config.instrument.lot_size, engine)
+    decoded = None
     if engine == "inproc":
-        code, interrupted = run_inproc(config, files, report_path, quiet=quiet)
+        decoded = DecodedInput(config, files)
+        code, interrupted = run_inproc(config, decoded, report_path, quiet=quiet)
     else:
         multiprocessing_logging.install_mp_handler()
         with tempfile.TemporaryDirectory(prefix="mm-replay-") as tmp:
@@ -345,7 +351,7 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
         print("mm replay: interrupted: the report covers part of the capture (no strategy comparison)",
               file=sys.stderr, flush=True)
     elif report_path is not None and report_path.exists():
-        add_comparison(report_path, config, files)
+        add_comparison(report_path, config, decoded or DecodedInput(config, files))
     return code
 
 
@@ -359,32 +365,43 @@ def replay_source(config: Config, files: list[Path]) -> Any:
     return ReplaySource(files, grid)
 
 
-def run_inproc(config: Config, files: list[Path], report_path: Path | None, *, quiet: bool,
-               quoter: Any = None) -> tuple[int, bool]:
+class DecodedInput:
+    """A replay's input decoded once: the source's counters and its messages, for every engine run."""
+
+    def __init__(self, config: Config, files: list[Path]) -> None:
+        started = time.monotonic()
+        self.files = files
+        self.source = replay_source(config, files)
+        self.messages = list(self.source.messages())
+        self.decode_s = time.monotonic() - started  # the capture's frames, or the cache, to messages
+
+
+def run_inproc(config: Config, decoded: DecodedInput, report_path: Path | None, *, quiet: bool,
+               quoter: Any = None, plots: bool = True) -> tuple[int, bool]:
     """The replay's six steps in this process (processes/inproc.py). (exit code, interrupted)."""
     from processes.inproc import InprocReplay
 
-    source = replay_source(config, files)
     engine = InprocReplay(config, quoter)
-    progress = None if quiet else Progress(None, label=f"replay {config.instrument.symbol}", unit="ev")
+    progress = None if quiet else Progress(len(decoded.messages), label=f"replay {config.instrument.symbol}",
+                                           unit="frames")
     started = time.monotonic()
     try:
-        engine.run(source.messages(), progress.update if progress is not None else None)
+        engine.run(decoded.messages, progress.update if progress is not None else None)
     except KeyboardInterrupt:
         return 1, True
     finally:
         if progress is not None:
             progress.close()
     duration = time.monotonic() - started
-    stats = engine.stats(source)
+    stats = engine.stats(decoded.source)
     samples = {"tick_to_order": engine.tick_to_order.values()}
-    report = write_outputs(config, stats, duration, report_path, samples)
+    report = write_outputs(config, stats, duration, report_path, samples, plots=plots, decode_s=decoded.decode_s)
     if not quiet and quoter is None:
         print(summary_line(report), flush=True)
     return 0, False
 
 
-def add_comparison(report_path: Path, config: Config, files: list[Path]) -> None:
+def add_comparison(report_path: Path, config: Config, decoded: DecodedInput) -> None:
     """The pipeline's result beside a fixed-spread baseline (mid +- 1 tick, no skew, no signal): the
     baseline is another quoter step, run by the in-process engine on the same input with the same
     risk limits, venue, fill model and order latency. `strategy` is the pipeline's own run."""
@@ -395,7 +412,7 @@ def add_comparison(report_path: Path, config: Config, files: list[Path]) -> None
     quoter = FixedSpreadStep(config, f"{config.gateway.client_id_prefix}fx", half_spread_ticks=half_spread_ticks)
     with tempfile.TemporaryDirectory(prefix="mm-baseline-") as tmp:
         baseline_path = Path(tmp) / "fixed_spread.json"
-        run_inproc(config, files, baseline_path, quiet=True, quoter=quoter)
+        run_inproc(config, decoded, baseline_path, quiet=True, quoter=quoter, plots=False)
         baseline = json.loads(baseline_path.read_text())
     pipeline = comparison_row(report)
     lot = float(config.instrument.lot_size)
