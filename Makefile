@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench lint supervise stop clean
+.PHONY: install run test test-slow bench lint supervise stop clean
 
 install: $(STAMP)
 
@@ -18,7 +18,10 @@ run: install
 	$(BIN)/mm run --duration $${DURATION:-30} --report report.json
 
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable tests bench
+	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable -m "not slow" tests bench
+
+test-slow: install
+	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable -m slow tests bench
 
 bench: install
 	$(BIN)/pytest -q -p no:cacheprovider bench --benchmark-columns=min,median,mean,max,rounds --benchmark-sort=name

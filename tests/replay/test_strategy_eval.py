@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from mm.config import SignalConfig
-from mm.strategy_eval import backtest, evaluate_signal
+from mm.strategy_eval import evaluate_signal
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 BTC_SPOT = DATA / "binance-spot-btcusdt-20240808.jsonl.gz"
 ETH_USDM = DATA / "binance-usdm-ethusdt-20240808.jsonl.gz"
-SETS = {"btcusdt-spot": (BTC_SPOT, 0.001, 0.01), "ethusdt-usdm": (ETH_USDM, 0.01, 0.1)}
+SETS = {"btcusdt-spot": BTC_SPOT, "ethusdt-usdm": ETH_USDM}
 
 
 def need(path: Path) -> Path:
@@ -23,7 +23,7 @@ def need(path: Path) -> Path:
 
 @pytest.mark.parametrize("name", sorted(SETS))
 def test_evaluate_signal_scores_every_label_and_reports_baselines(name):
-    path, _, _ = SETS[name]
+    path = SETS[name]
 
     report = evaluate_signal([need(path)])
 
@@ -52,7 +52,7 @@ REFERENCE_SECOND_HALF = {"btcusdt-spot": (0.058, 0.595), "ethusdt-usdm": (-0.008
 
 @pytest.mark.parametrize("name", sorted(SETS))
 def test_evaluate_signal_second_half_beats_first_half_imbalance_fit(name):
-    path, _, _ = SETS[name]
+    path = SETS[name]
     r2, hit_rate = REFERENCE_SECOND_HALF[name]
 
     report = evaluate_signal([need(path)])
@@ -67,17 +67,3 @@ def test_evaluate_signal_same_input_same_report():
     second = evaluate_signal([need(ETH_USDM)], SignalConfig())
 
     assert first == second
-
-
-@pytest.mark.parametrize("name", sorted(SETS))
-def test_backtest_strategy_and_fixed_spread_both_trade(name):
-    path, order_qty, max_position = SETS[name]
-
-    result = backtest([need(path)], order_qty=order_qty, max_position=max_position, latency_ms=10.0)
-
-    for agent in ("strategy", "fixed_spread"):
-        block = result[agent]
-        assert block["fills"] > 50
-        assert block["max_abs_inventory"] <= max_position + 2 * order_qty  # in-flight orders may overshoot
-        assert set(block) >= {"pnl_quote", "pnl_per_notional_bps", "max_abs_inventory", "fills"}
-    assert result["settings"]["tick_size"] == pytest.approx(0.01)

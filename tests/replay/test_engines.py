@@ -1,0 +1,73 @@
+"""One engine, two schedules: the six processes and the in-process replay run the same steps and
+write the same report, byte for byte; the comparison's strategy is the pipeline's own run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA_DIR, run_mm
+
+pytestmark = pytest.mark.integration
+
+BINANCE_CAPTURES = sorted(p for p in DATA_DIR.glob("binance*.jsonl.gz")) if DATA_DIR.exists() else []
+QUICK = [("binance-usdm-multi-20210722.jsonl.gz", "AKROUSDT"), ("binance-spot-multi-20211012.jsonl.gz", None),
+         ("binance-usdm-ethusdt-20240808.jsonl.gz", None)]
+
+
+def replay(tmp_path: Path, feed: Path, engine: str, symbol: str | None = None) -> Path:
+    report = tmp_path / f"{feed.name}.{engine}.json"
+    args = ["replay", str(feed), "--engine", engine, "--report", str(report), "--quiet"]
+    if symbol:
+        args += ["--symbol", symbol]
+    done = run_mm(*args, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return report
+
+
+def assert_engines_agree(tmp_path: Path, feed: Path, symbol: str | None) -> dict:
+    inproc = replay(tmp_path, feed, "inproc", symbol)
+    processes = replay(tmp_path, feed, "processes", symbol)
+    a, b = json.loads(inproc.read_text()), json.loads(processes.read_text())
+    differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    assert not differing, f"{feed.name}: the engines differ in {differing}"
+    assert inproc.read_bytes() == processes.read_bytes()
+    comparison = a["comparison"]
+    assert comparison["strategy"] == comparison["pipeline"]  # the same run, not a second implementation
+    assert comparison["pipeline"]["fills"] == a["fills"]
+    wall = json.loads(inproc.with_suffix(".wall.json").read_text())["throughput"]
+    assert wall["frames"] > 0 and wall["frames_per_s"] > 0 and wall["events"] == a["events"]
+    return a
+
+
+@pytest.mark.skipif(not DATA_DIR.exists(), reason=f"captured feeds not found at {DATA_DIR}")
+@pytest.mark.parametrize("name,symbol", QUICK, ids=[q[0] for q in QUICK])
+def test_inproc_and_process_replays_write_identical_reports(tmp_path: Path, name: str, symbol: str | None):
+    report = assert_engines_agree(tmp_path, DATA_DIR / name, symbol)
+    assert report["book"]["gaps"] == 0 and report["stages"]["book"]["in"] == report["stages"]["feed"]["out"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("feed", BINANCE_CAPTURES, ids=[p.name for p in BINANCE_CAPTURES])
+def test_every_binance_capture_identical_in_both_engines(tmp_path: Path, feed: Path):
+    assert_engines_agree(tmp_path, feed, None)
+
+
+@pytest.mark.skipif(not (DATA_DIR / QUICK[2][0]).exists(), reason=f"captured feeds not found at {DATA_DIR}")
+def test_strategy_and_fixed_spread_both_trade_through_the_engine(tmp_path: Path):
+    report = json.loads(replay(tmp_path, DATA_DIR / QUICK[2][0], "inproc").read_text())
+    comparison = report["comparison"]
+    for name in ("strategy", "fixed_spread"):
+        assert comparison[name]["fills"] > 50
+        assert set(comparison[name]) >= {"pnl_quote", "pnl_per_notional_bps", "max_abs_inventory", "fills"}
+    assert comparison["fixed_spread"] != comparison["strategy"]  # two strategies, one engine
+    assert comparison["settings"]["engine"] == "inproc"
+
+
+def test_inproc_refuses_speed(tmp_path: Path):
+    feed = tmp_path / "x.jsonl"
+    feed.write_text("")
+    done = run_mm("replay", str(feed), "--engine", "inproc", "--speed", "2")
+    assert done.returncode == 2 and "--engine processes" in done.stderr
