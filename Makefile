@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-slow bench lint supervise stop clean
+.PHONY: install run test test-slow bench bench-hftbacktest lint supervise stop clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ test-slow: install
 
 bench: install
 	$(BIN)/pytest -q -p no:cacheprovider bench --benchmark-columns=min,median,mean,max,rounds --benchmark-sort=name
+
+# hftbacktest 2.4.4 (throwaway venv in build/, not a project dependency) vs `mm replay --max`
+bench-hftbacktest: install
+	$(BIN)/python bench/hftbacktest_compare.py --mm $(FILES)
 
 lint: install
 	$(BIN)/ruff check mm processes ipc tests bench
