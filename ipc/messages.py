@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import msgspec
 
+from mm.orders import TradeSide
+
 Levels = list[tuple[int, int]]  # (px_tick, qty_lot); qty 0 removes the level
 
 
@@ -50,7 +52,7 @@ class Trade(Msg):
     trade_id: int
     px_tick: int
     qty_lot: int
-    taker_side: int  # +1 the aggressor bought (lifted the ask), -1 it sold
+    taker_side: TradeSide  # +1 the aggressor bought (lifted the ask), -1 it sold
     ts_event_ns: int
     ts_recv_ns: int
     ts_feed_ns: int
@@ -119,7 +121,7 @@ class SignalUpdated(Msg):
 class PlaceOrder(Msg):
     client_id: str
     symbol: str
-    side: int
+    side: TradeSide
     px_tick: int
     qty_lot: int
     post_only: bool
@@ -162,7 +164,7 @@ class OrderAccepted(Msg):
     client_id: str
     venue_order_id: str
     symbol: str
-    side: int
+    side: TradeSide
     px_tick: int
     qty_lot: int
     ts_ns: int
@@ -185,7 +187,7 @@ class OrderCanceled(Msg):
 class OrderFilled(Msg):
     client_id: str
     symbol: str
-    side: int
+    side: TradeSide
     px_tick: int
     qty_lot: int
     leaves_lot: int
@@ -264,6 +266,28 @@ class StageReport(Msg):
     ts_ns: int
 
 
+class VenueOrder(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One of our orders as the venue holds it."""
+
+    client_id: str
+    side: TradeSide
+    px_tick: int
+    leaves_lot: int
+
+
+class VenueState(Msg, gc=False):
+    """gateway -> risk, quoter, console: what the venue holds, our open orders and the account's
+    position, at start and once a second. Sequenced (the Clone pattern's snapshot): a reader keeps
+    the newest `seq`; a restarted gateway starts again from 1 and is told by its new pid."""
+
+    process: str
+    pid: int
+    seq: int
+    orders: list[VenueOrder]
+    position_lot: int
+    ts_ns: int
+
+
 class SetParam(Msg):
     """risk -> all: an operator changed a runtime parameter (validated already)."""
 
@@ -277,7 +301,7 @@ FeedMsg = BookSnapshot | DepthDiff | Trade | BookTicker | Barrier | EndOfStream
 FeedControl = SnapshotRequest
 BookMsg = BookChanged | Barrier | EndOfStream
 SignalMsg = SignalUpdated | EndOfStream
-ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | BarrierDone | StageReport
+ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | BarrierDone | StageReport | VenueState
 
 
 # ---- operator console: REQ/REP on the control endpoint (JSON for humans) ----------------------

@@ -149,6 +149,14 @@ class Side(enum.Enum):
     SELL = "SELL"
 
 
+class TradeSide(enum.IntEnum):
+    """A side as the pipeline's messages carry it: +1 buy (bid), -1 sell (ask); a decoded message
+    with any other value is refused."""
+
+    BUY = 1
+    SELL = -1
+
+
 class VenueStatus(enum.Enum):
     """Binance order statuses (`X`); EXPIRED_IN_MATCH (STP) maps to EXPIRED."""
 

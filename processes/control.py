@@ -17,7 +17,7 @@ import msgspec
 import zmq
 
 from ipc.curve import make_server
-from ipc.messages import ConsoleReply, ConsoleRequest, SetParam, StageReport
+from ipc.messages import ConsoleReply, ConsoleRequest, SetParam, VenueState
 from ipc.sockets import readable
 from mm.config import PROCESS_NAMES, with_param
 from mm.errors import ConfigError
@@ -105,7 +105,7 @@ class ControlPlane:
             "position": risk.pnl(), "open_orders": len(risk.open_orders),
             **{kind: json.loads(risk.stage_reports[kind].body) for kind in ("book", "feed")
                if kind in risk.stage_reports},
-            "venue": venue_summary(risk.stage_reports.get("open_orders")),
+            "venue": venue_summary(risk.venue_state),
             "rejected_checks": dict(risk.rejected_checks),
         }
 
@@ -217,12 +217,11 @@ class ControlPlane:
                 "halts": self.risk.halts, "rejected_checks": dict(self.risk.rejected_checks)}
 
 
-def venue_summary(report: StageReport | None) -> dict[str, Any]:
+def venue_summary(state: VenueState | None) -> dict[str, Any]:
     """What the gateway says the venue holds: our open orders and the account's position."""
-    if report is None:
+    if state is None:
         return {}
-    body = json.loads(report.body)
-    return {"open_orders": len(body["orders"]), "position_lot": body["position_lot"]}
+    return {"open_orders": len(state.orders), "position_lot": state.position_lot, "seq": state.seq}
 
 
 def _core(core: int) -> int | None:

@@ -22,6 +22,8 @@ from ipc.messages import (
     Barrier,
     BookSnapshot,
     StageReport,
+    VenueOrder,
+    VenueState,
     BookTicker,
     CancelAll,
     CancelOrder,
@@ -78,6 +80,7 @@ class Gateway(Actor):
         self.topic = f"ord.{self.symbol}".encode()
         self.step = GatewayStep(cfg)
         self._latency_ns = self.step.latency_ns
+        self._venue_state_seq = 0
         self._in_flight_until_ns = 0
         self._last_cause_ns = 0
         self.venue_baseline: dict[str, str] = {}  # live: the account's balances when this pipeline began
@@ -300,8 +303,8 @@ class Gateway(Actor):
         self.publish_open_orders()
 
     def publish_open_orders(self) -> None:
-        """The orders the venue holds, [[client_id, side, px_tick, leaves_lot], ...], at start and once a
-        second: a restarted risk or quoter reconciles with it (a restarted sim venue holds none)."""
+        """What the venue holds (our open orders, the account's position), at start and once a second:
+        a restarted risk or quoter reconciles with it (a restarted sim venue holds none)."""
         if self.live is not None:
             if not self.live.ready:
                 return  # not connected yet: risk and the quoter wait for the venue's word
@@ -309,9 +312,10 @@ class Gateway(Actor):
         else:
             rows = self.step.open_orders()
             position_lot = self.step.account_position_lot
-        body = {"orders": rows, "position_lot": position_lot}
-        self.publish_control(StageReport(process=self.name, kind="open_orders", body=json.dumps(body),
-                                         ts_ns=time.time_ns()))
+        self._venue_state_seq += 1
+        self.publish_control(VenueState(process=self.name, pid=self.pid, seq=self._venue_state_seq,
+                                        orders=[VenueOrder(*row) for row in rows], position_lot=position_lot,
+                                        ts_ns=time.time_ns()))
 
     def _drain_venue_events(self) -> None:
         for inp in self.inputs:

@@ -331,10 +331,24 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
     config = replay_config(base, files, symbol=symbol, speed=speed)
     log.info("replay of %s: tick %s, lot %s (%s engine)", config.instrument.symbol, config.instrument.tick_size,
              config.instrument.lot_size, engine)
-    decoded = None
+    decoded = DecodedInput(config, files)
+    with tempfile.TemporaryDirectory(prefix="mm-baseline-") as baseline_dir:
+        baseline = BaselineRun(config, decoded, Path(baseline_dir)) if report_path is not None else None
+        code, interrupted = _run_engine(engine, config, files, decoded, report_path, quiet)
+        if interrupted:
+            print("mm replay: interrupted: the report covers part of the capture (no strategy comparison)",
+                  file=sys.stderr, flush=True)
+        if baseline is not None:
+            result = baseline.join()
+            if not interrupted and result is not None and report_path is not None and report_path.exists():
+                add_comparison(report_path, config, result)
+    return code
+
+
+def _run_engine(engine: str, config: Config, files: list[Path], decoded: DecodedInput, report_path: Path | None,
+                quiet: bool) -> tuple[int, bool]:
     if engine == "inproc":
-        decoded = DecodedInput(config, files)
-        code, interrupted = run_inproc(config, decoded, report_path, quiet=quiet)
+        return run_inproc(config, decoded, report_path, quiet=quiet)
     else:
         multiprocessing_logging.install_mp_handler()
         with tempfile.TemporaryDirectory(prefix="mm-replay-") as tmp:
@@ -346,13 +360,38 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
                 launcher.progress = Progress(count_lines(files), label=f"replay {config.instrument.symbol}",
                                              unit="lines")
             code = launcher.run()
-        interrupted = launcher.interrupted
-    if interrupted:
-        print("mm replay: interrupted: the report covers part of the capture (no strategy comparison)",
-              file=sys.stderr, flush=True)
-    elif report_path is not None and report_path.exists():
-        add_comparison(report_path, config, decoded or DecodedInput(config, files))
-    return code
+        return code, launcher.interrupted
+
+
+class BaselineRun:
+    """The fixed-spread baseline (mid +- 1 tick, no skew, no signal): another quoter step run by the
+    in-process engine on the same decoded input, in a forked child while the pipeline runs (a
+    second core), with the same risk limits, venue, fill model and order latency."""
+
+    HALF_SPREAD_TICKS = 1.0
+
+    def __init__(self, config: Config, decoded: DecodedInput, directory: Path) -> None:
+        self.path = directory / "fixed_spread.json"
+        self.process = multiprocessing.get_context("fork").Process(target=self._run, args=(config, decoded),
+                                                                    name="baseline", daemon=True)
+        self.process.start()
+
+    def _run(self, config: Config, decoded: DecodedInput) -> None:
+        from mm.stages.quoter import FixedSpreadStep
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+        quoter = FixedSpreadStep(config, f"{config.gateway.client_id_prefix}fx",
+                                 half_spread_ticks=self.HALF_SPREAD_TICKS)
+        code, _ = run_inproc(config, decoded, self.path, quiet=True, quoter=quoter, plots=False)
+        sys.exit(code)
+
+    def join(self) -> dict[str, Any] | None:
+        """The baseline's report; None (logged) if it failed."""
+        self.process.join()
+        if self.process.exitcode != 0 or not self.path.exists():
+            log.error("the fixed-spread baseline failed (exit code %s): no comparison", self.process.exitcode)
+            return None
+        return json.loads(self.path.read_text())
 
 
 def replay_source(config: Config, files: list[Path]) -> Any:
@@ -401,19 +440,10 @@ def run_inproc(config: Config, decoded: DecodedInput, report_path: Path | None, 
     return 0, False
 
 
-def add_comparison(report_path: Path, config: Config, decoded: DecodedInput) -> None:
-    """The pipeline's result beside a fixed-spread baseline (mid +- 1 tick, no skew, no signal): the
-    baseline is another quoter step, run by the in-process engine on the same input with the same
-    risk limits, venue, fill model and order latency. `strategy` is the pipeline's own run."""
-    from mm.stages.quoter import FixedSpreadStep
-
+def add_comparison(report_path: Path, config: Config, baseline: dict[str, Any]) -> None:
+    """The pipeline's result beside the fixed-spread baseline's (BaselineRun); `strategy` is the
+    pipeline's own run: one engine, two strategies."""
     report = json.loads(report_path.read_text())
-    half_spread_ticks = 1.0
-    quoter = FixedSpreadStep(config, f"{config.gateway.client_id_prefix}fx", half_spread_ticks=half_spread_ticks)
-    with tempfile.TemporaryDirectory(prefix="mm-baseline-") as tmp:
-        baseline_path = Path(tmp) / "fixed_spread.json"
-        run_inproc(config, decoded, baseline_path, quiet=True, quoter=quoter, plots=False)
-        baseline = json.loads(baseline_path.read_text())
     pipeline = comparison_row(report)
     lot = float(config.instrument.lot_size)
     report["comparison"] = {
@@ -421,7 +451,8 @@ def add_comparison(report_path: Path, config: Config, decoded: DecodedInput) -> 
         "settings": {"symbol": config.instrument.symbol, "tick_size": float(config.instrument.tick_size),
                      "latency_ms": config.gateway.order_latency_ms, "order_qty": config.quoter.size_lot * lot,
                      "max_position": config.risk.max_position_lot * lot,
-                     "baseline_half_spread_ticks": half_spread_ticks, "maker_fee_bps": config.gateway.maker_fee_bps,
+                     "baseline_half_spread_ticks": BaselineRun.HALF_SPREAD_TICKS,
+                     "maker_fee_bps": config.gateway.maker_fee_bps,
                      "taker_fee_bps": config.gateway.taker_fee_bps, "book_events": report["book"]["updates"],
                      "trades": report["signal"].get("trades", 0), "engine": "inproc"},
     }

@@ -6,7 +6,6 @@ the critical path), and its age is risk's concern. Tracks its own orders and pos
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -33,7 +32,7 @@ from ipc.messages import (
     RiskStatus,
     SignalMsg,
     SignalUpdated,
-    StageReport,
+    VenueState,
 )
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
@@ -200,9 +199,9 @@ class Quoter(Actor):
             self.msgs_out += 1
 
     def on_control(self, msg: Any) -> None:
-        if isinstance(msg, StageReport) and msg.kind == "open_orders" and self._reconcile_pending:
+        if isinstance(msg, VenueState) and self._reconcile_pending:
             self._reconcile_pending = False  # only after a gateway restart: in-flight orders are not listed
-            self.step.on_venue_orders({row[0] for row in json.loads(msg.body)["orders"]})
+            self.step.on_venue_orders({order.client_id for order in msg.orders})
 
     def on_peer_revived(self, peer: str, now_ns: int) -> None:
         if peer == "gateway":

@@ -35,6 +35,7 @@ from ipc.messages import (
     RiskRejected,
     RiskStatus,
     StageReport,
+    VenueState,
 )
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
@@ -76,6 +77,7 @@ class Risk(Actor):
         self.step = RiskStep(cfg, f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}f{self.pid}x")
         self.step.reconcile_position = self.restarted
         self.stage_reports: dict[str, StageReport] = {}
+        self.venue_state: VenueState | None = None  # the gateway's newest word on what the venue holds
         self.journal = self._open_journal()  # last: recovery needs the state above
 
     def on_config_changed(self) -> None:
@@ -288,13 +290,18 @@ class Risk(Actor):
     def on_control(self, msg: Any) -> None:
         if isinstance(msg, StageReport):
             self.stage_reports[msg.kind] = msg
-            if msg.kind == "open_orders" and self.step.reconcile_pending:
-                body = json.loads(msg.body)
-                self._reconcile(body["orders"], body["position_lot"])
+        elif isinstance(msg, VenueState):
+            newer = (self.venue_state is None or msg.pid != self.venue_state.pid or msg.seq > self.venue_state.seq)
+            if not newer:
+                return  # an older snapshot than the one we hold
+            self.venue_state = msg
+            if self.step.reconcile_pending:
+                self._reconcile(msg)
 
-    def _reconcile(self, rows: list[list[Any]], venue_position_lot: int) -> None:
+    def _reconcile(self, state: VenueState) -> None:
         self.step.market_view(self.market_read())
-        done = self.step.reconcile([tuple(row) for row in rows], venue_position_lot, time.time_ns())
+        rows = [(o.client_id, int(o.side), o.px_tick, o.leaves_lot) for o in state.orders]
+        done = self.step.reconcile(rows, state.position_lot, time.time_ns())
         if done is None:
             return  # no mid to book the difference at yet: the next report (each second) settles it
         actions, changed = done

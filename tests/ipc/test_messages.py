@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipc import messages as m
+from mm.orders import TradeSide
 from ipc.sockets import Codec
 
 ALL_MESSAGES = [cls for cls in vars(m).values()
@@ -15,7 +16,7 @@ ANY_MSG = m.FeedMsg | m.SnapshotRequest | m.BookChanged | m.SignalUpdated | m.Or
 INT64 = st.integers(-(2**63), 2**63 - 1)
 LEVELS = st.lists(st.tuples(INT64, INT64), max_size=30)
 BY_TYPE = {int: INT64, str: st.text(max_size=40), bool: st.booleans(),
-           float: st.floats(allow_nan=False), m.Levels: LEVELS}
+           float: st.floats(allow_nan=False), m.Levels: LEVELS, TradeSide: st.sampled_from(TradeSide)}
 
 
 def strategy_for(cls: type) -> st.SearchStrategy:
@@ -37,6 +38,16 @@ def test_message_round_trips_through_union(cls: type, data: st.DataObject):
     msg = data.draw(strategy_for(cls))
     decoded = msgspec.msgpack.Decoder(ANY_MSG).decode(msgspec.msgpack.encode(msg))
     assert decoded == msg and type(decoded) is cls
+
+
+def test_a_side_other_than_buy_or_sell_is_refused_on_decode():
+    place = m.PlaceOrder(client_id="a", symbol="X", side=TradeSide.BUY, px_tick=1, qty_lot=1, post_only=True,
+                         ts_recv_ns=0, ts_feed_ns=0, ts_book_ns=0, ts_quoter_ns=0)
+    wire = msgspec.msgpack.encode(place)
+    assert msgspec.msgpack.decode(wire)[3] == 1  # an int on the wire
+    bad = msgspec.msgpack.encode([*msgspec.msgpack.decode(wire)[:3], 2, *msgspec.msgpack.decode(wire)[4:]])
+    with pytest.raises(msgspec.ValidationError, match="Invalid enum value 2"):
+        msgspec.msgpack.Decoder(ANY_MSG).decode(bad)
 
 
 def test_message_wire_is_positional_and_tagged():
