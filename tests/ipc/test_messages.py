@@ -27,6 +27,11 @@ def strategy_for(cls: type) -> st.SearchStrategy:
         return st.builds(m.OrderEvents, events=st.lists(st.one_of(
             *(strategy_for(c) for c in (m.OrderAccepted, m.OrderRejected, m.OrderCanceled, m.OrderFilled))),
             max_size=4))
+    if cls is m.VenueState:
+        return st.builds(m.VenueState, process=st.text(max_size=8), pid=INT64, seq=INT64, position_lot=INT64,
+                         ts_ns=INT64, orders=st.lists(st.builds(m.VenueOrder, client_id=st.text(max_size=8),
+                                                                side=st.sampled_from(TradeSide), px_tick=INT64,
+                                                                leaves_lot=INT64), max_size=4))
     fields = {f.name: BY_TYPE[f.type] for f in msgspec.structs.fields(cls)}
     return st.builds(cls, **fields)
 
