@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: `mm book` does not pay numpy's import
+    import numpy as np
 
 BID = 1
 ASK = -1

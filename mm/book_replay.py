@@ -15,9 +15,28 @@ from pathlib import Path
 
 from mm.book import ASK, BID
 from mm.book_sync import BookSync, Outcome
-from mm.capture import CaptureEvent, CaptureStats, DepthSnapshot, DepthUpdate, read_capture
+import msgspec
+
+from mm.capture import (
+    CaptureEvent,
+    CaptureStats,
+    DepthSnapshot,
+    DepthUpdate,
+    RawDepthUpdate,
+    read_capture,
+)
 from mm.errors import OffGridError
-from mm.ticks import TickGrid, format_price, format_qty, infer_grid, parse_sides
+from mm.ticks import TickGrid, format_price, format_qty, infer_grid, parse_json_sides, parse_sides
+
+
+class ParsedDiff(msgspec.Struct, gc=False):
+    """A depth diff whose levels `BookReplay.fast_depth` already parsed into ticks and lots."""
+
+    U: int
+    u: int
+    pu: int
+    bids: list[tuple[int, int]]
+    asks: list[tuple[int, int]]
 
 
 class SymbolBook:
@@ -76,8 +95,21 @@ class BookReplay:
             state = self.books[symbol] = SymbolBook(symbol)
         return state
 
+    def fast_depth(self, symbol: str, frame: RawDepthUpdate) -> ParsedDiff | None:
+        """`read_capture`'s hook: the diff's levels parsed from its JSON text on the symbol's
+        grid, or None (grid not known yet, or text off the fast path) for the typed decode."""
+        state = self.books.get(symbol)
+        if state is None or state.grid is None:
+            return None
+        sides = parse_json_sides(state.grid, bytes(frame.b), bytes(frame.a))
+        if sides is None:
+            return None
+        return ParsedDiff(frame.U, frame.u, frame.pu, sides[0], sides[1])
+
     def on_event(self, event: CaptureEvent) -> Outcome | None:
         frame = event.frame
+        if type(frame) is ParsedDiff:
+            return self.books[event.symbol].sync.on_diff(frame.U, frame.u, frame.pu, frame.bids, frame.asks)
         if type(frame) is DepthUpdate:
             state = self.book_of(event.symbol)
             try:
@@ -121,7 +153,11 @@ def build_books(
     """
     if depth < 0:
         raise ValueError(f"depth must be >= 0, was {depth}")
-    return replay_events(read_capture(paths, stats, kinds=("depth",))).result(depth)
+    replay = BookReplay()
+    on_event = replay.on_event
+    for event in read_capture(paths, stats, kinds=("depth",), fast_depth=replay.fast_depth):
+        on_event(event)
+    return replay.result(depth)
 
 
 def format_table(result: dict[str, dict]) -> str:

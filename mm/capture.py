@@ -17,7 +17,7 @@ import gzip
 import logging
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +38,20 @@ class DepthUpdate(msgspec.Struct, gc=False):
     u: int
     b: TextLevels
     a: TextLevels
+    E: int = 0
+    T: int = 0
+    pu: int = -1
+
+
+class RawDepthUpdate(msgspec.Struct, gc=False):
+    """`depthUpdate` with its levels left as the frame's JSON text: what `read_capture` hands
+    its `fast_depth` hook (a book builder that parses the text itself, without str objects)."""
+
+    s: str
+    U: int
+    u: int
+    b: msgspec.Raw
+    a: msgspec.Raw
     E: int = 0
     T: int = 0
     pu: int = -1
@@ -166,15 +180,19 @@ def symbol_of_rest(path: str) -> str:
 class FrameDecoder:
     """Decodes one capture body (the JSON after the timestamp) into (symbol, Frame) or a skip."""
 
-    def __init__(self, kinds: Iterable[str] | None = None) -> None:
+    def __init__(self, kinds: Iterable[str] | None = None, raw_depth: bool = False) -> None:
         """`kinds`: decode only these stream kinds ("depth", "bookTicker", "trade", "aggTrade");
         frames of any other kind are returned as skipped without being decoded. REST depth
-        snapshots are always decoded."""
+        snapshots are always decoded. `raw_depth`: combined-stream depth diffs decode into
+        `RawDepthUpdate` (levels as JSON text); `decode_depth` then gives the typed one."""
         wanted = _PAYLOAD_OF_KIND if kinds is None else set(kinds)
         payloads = {kind: t for kind, t in _PAYLOAD_OF_KIND.items() if kind in wanted}
         self._combined = {
             kind: msgspec.json.Decoder(Combined[payload]) for kind, payload in payloads.items()
         }
+        self._typed_depth = self._combined.get("depth") or msgspec.json.Decoder(Combined[DepthUpdate])
+        if raw_depth and "depth" in self._combined:
+            self._combined["depth"] = msgspec.json.Decoder(Combined[RawDepthUpdate])
         self._payload = {kind: msgspec.json.Decoder(payload) for kind, payload in payloads.items()}
         self._snapshot = msgspec.json.Decoder(DepthSnapshot)
         self._rest = msgspec.json.Decoder(RestReply)
@@ -211,6 +229,10 @@ class FrameDecoder:
             return kind
         payload = decoder.decode(envelope.data)
         return payload.s.upper(), payload
+
+    def decode_depth(self, body: bytes) -> DepthUpdate:
+        """A combined-stream depth diff's body into the typed `DepthUpdate` (levels as str)."""
+        return self._typed_depth.decode(body).data
 
     def _rest_frame(self, path: str, data: msgspec.Raw) -> tuple[str, Frame] | str:
         if "/depth" not in path:
@@ -268,16 +290,22 @@ def read_capture(
     paths: Iterable[Path | str],
     stats: CaptureStats | None = None,
     kinds: Iterable[str] | None = None,
+    fast_depth: Callable[[str, RawDepthUpdate], object | None] | None = None,
 ) -> Iterator[CaptureEvent]:
     """Every decodable Binance event of the files, in file then line order.
 
     `kinds` (optional): decode only these stream kinds (see FrameDecoder); a line of a stream
     already seen to be of another kind is counted in `stats.skipped` by kind and not read any
     further (so it is never reported malformed).
+    `fast_depth` (optional): combined-stream depth diffs are decoded with their levels as JSON
+    text and handed to it as (symbol, RawDepthUpdate); what it returns is the event's frame. When
+    it returns None the diff is decoded again into `DepthUpdate`, as without the hook (so a
+    malformed one is reported as ever). Counted in `stats.events` as DepthUpdate either way.
     """
     stats = CaptureStats() if stats is None else stats
-    decoder = FrameDecoder(kinds)
+    decoder = FrameDecoder(kinds, raw_depth=fast_depth is not None)
     decode = decoder.decode
+    decode_depth = decoder.decode_depth
     skipped_streams = decoder.skipped_streams if kinds is not None else None
     events = stats.events
     skipped = stats.skipped
@@ -301,16 +329,22 @@ def read_capture(
                 try:
                     recv_ts_ns = int(ts_text)
                     result = decode(body)
+                    if type(result) is str:
+                        skipped[result] += 1
+                        continue
+                    symbol, frame = result
+                    if type(frame) is RawDepthUpdate:
+                        fast = fast_depth(symbol, frame)
+                        frame = decode_depth(body) if fast is None else fast
+                        name = "DepthUpdate"
+                    else:
+                        name = type(frame).__name__
                 except (msgspec.DecodeError, ValueError, UnicodeDecodeError) as e:
                     if not line.strip():
                         continue
                     stats.add_malformed(f"{path}:{line_no}", _malformed_reason(ts_text, e))
                     continue
-                if type(result) is str:
-                    skipped[result] += 1
-                    continue
-                symbol, frame = result
-                events[type(frame).__name__] += 1
+                events[name] += 1
                 yield CaptureEvent(recv_ts_ns, symbol, frame)
 
 

@@ -24,7 +24,6 @@ import re
 from decimal import Context, Decimal, InvalidOperation
 
 import msgspec
-import numpy as np
 
 from mm.errors import OffGridError
 
@@ -107,7 +106,7 @@ def parse_levels(grid: TickGrid, levels: list[tuple[str, str]]) -> list[tuple[in
 
     Hot path, a few passes of C per diff side: the levels are joined into one "p,q,p,q" string
     that one regex checks (ASCII digits, exactly the grid's decimals, at most FAST_DIGITS digits so
-    every value fits int64), the dots go and numpy reads the integers. Anything else (fewer
+    every value fits int64), the dots go and `int()` reads the integers. Anything else (fewer
     decimals written, a zero price, junk, an off-step value on a grid coarser than the last
     decimal) sends the list down the checked path, which converts what it can and raises naming
     the symbol and the bad value.
@@ -123,9 +122,9 @@ def parse_levels(grid: TickGrid, levels: list[tuple[str, str]]) -> list[tuple[in
         return _parse_levels_checked(grid, levels)
     if pattern.fullmatch(text) is None:
         return _parse_levels_checked(grid, levels)
-    units = np.fromstring(text.replace(".", ""), dtype=np.int64, sep=",")  # validated above
-    prices = units[0::2].tolist()
-    qtys = units[1::2].tolist()
+    units = list(map(int, text.replace(".", "").split(",")))  # validated above
+    prices = units[0::2]
+    qtys = units[1::2]
     if 0 in prices:
         return _parse_levels_checked(grid, levels)
     tick_units = grid.tick_units
@@ -152,9 +151,59 @@ def parse_sides(
     return levels[:n_bids], levels[n_bids:]
 
 
+def parse_json_sides(
+    grid: TickGrid, bids: bytes, asks: bytes
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
+    """Both sides of a diff straight from the frame's JSON text (`[["p","q"],...]`, compact, as
+    Binance writes it) -> [(px_tick, qty_lot), ...] each; None when either side is anything else
+    (whitespace, numbers not strings, other decimals, a zero price, an off-step value), so the
+    caller decodes the text into strings and takes `parse_sides`, which raises naming the value.
+
+    The bytes never become str objects: one regex checks both sides (plain ASCII digits at
+    exactly the grid's decimals, at most FAST_DIGITS digits), the brackets, quotes and dots are
+    deleted in one `translate`, and `int()` reads each number.
+    """
+    pattern = _JSON_PATTERN.get((grid.price_decimals, grid.qty_decimals))
+    if pattern is None:
+        pattern = _json_levels_pattern(grid.price_decimals, grid.qty_decimals)
+    if bids == b"[]":
+        if asks == b"[]":
+            return [], []
+        text = asks
+    elif asks == b"[]":
+        text = bids
+    else:
+        text = bids[:-1] + b"," + asks[1:]
+    if pattern.fullmatch(text) is None:
+        return None
+    units = list(map(int, text.translate(None, b'[]".').split(b",")))
+    prices = units[0::2]
+    qtys = units[1::2]
+    if 0 in prices:
+        return None
+    tick_units = grid.tick_units
+    if tick_units != 1:
+        if any(px % tick_units for px in prices):
+            return None
+        prices = [px // tick_units for px in prices]
+    lot_units = grid.lot_units
+    if lot_units != 1:
+        if any(qty % lot_units for qty in qtys):
+            return None
+        qtys = [qty // lot_units for qty in qtys]
+    levels = list(zip(prices, qtys))
+    if bids == b"[]":
+        return [], levels
+    if asks == b"[]":
+        return levels, []
+    n_bids = bids.count(b"]") - 1  # '"' is escaped inside JSON strings: every ']' closes a level
+    return levels[:n_bids], levels[n_bids:]
+
+
 FAST_DIGITS = 18  # every number of at most 18 digits fits int64
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
 _LEVELS_PATTERN: dict[tuple[int, int], re.Pattern[str]] = {}
+_JSON_PATTERN: dict[tuple[int, int], re.Pattern[bytes]] = {}
 
 
 def _levels_pattern(price_decimals: int, qty_decimals: int) -> re.Pattern[str]:
@@ -170,6 +219,21 @@ def _levels_pattern(price_decimals: int, qty_decimals: int) -> re.Pattern[str]:
     px, qty = number(price_decimals), number(qty_decimals)
     pattern = re.compile(rf"{px},{qty}(?:,{px},{qty})*", re.ASCII)
     _LEVELS_PATTERN[(price_decimals, qty_decimals)] = pattern
+    return pattern
+
+
+def _json_levels_pattern(price_decimals: int, qty_decimals: int) -> re.Pattern[bytes]:
+    """Regex of `[["p","q"](,["p","q"])*]`, values as in `_levels_pattern`."""
+
+    def number(decimals: int) -> str:
+        if decimals >= FAST_DIGITS:
+            return "(?!)"
+        whole = rf"[0-9]{{1,{FAST_DIGITS - decimals}}}"
+        return rf"{whole}\.[0-9]{{{decimals}}}" if decimals else whole
+
+    level = rf'\["{number(price_decimals)}","{number(qty_decimals)}"\]'
+    pattern = re.compile(rf"\[{level}(?:,{level})*\]".encode())
+    _JSON_PATTERN[(price_decimals, qty_decimals)] = pattern
     return pattern
 
 
