@@ -257,6 +257,7 @@ class VenueMarket:
         self._sim_grid: TickGrid | None = None
         self.app_hooks: list = []  # callables(app) run on the REST app before it starts (order side)
         self.frame_listeners: list = []  # callables(symbol, frame) for every diff and trade produced
+        self.ws_routes: dict = {}  # websocket path (no query) -> callable(request) -> WSListener (the ws-api)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -334,6 +335,9 @@ class VenueMarket:
     # ---- websocket server ----------------------------------------------------------------------
 
     def _listener_for(self, request: WSUpgradeRequest) -> WSListener | None:
+        route = self.ws_routes.get(urlsplit(request.path.decode("latin-1")).path)
+        if route is not None:
+            return route(request)
         parsed = streams_of_path(request.path.decode("latin-1"))
         if parsed is None:
             self.counts["bad_path"] += 1
@@ -693,6 +697,9 @@ def add_venue_arguments(parser: argparse.ArgumentParser) -> None:
     from processes.venue_orders import add_order_arguments
 
     add_order_arguments(parser)
+    from processes.venue_ws_api import add_ws_api_arguments
+
+    add_ws_api_arguments(parser)
 
 
 def venue_from_args(args: argparse.Namespace) -> VenueMarket:
@@ -737,7 +744,11 @@ def run_venue(args: argparse.Namespace) -> int:
 
     try:
         venue = venue_from_args(args)
-        attach(venue, build_order_side(args, venue))
+        side = build_order_side(args, venue)
+        attach(venue, side)
+        from processes.venue_ws_api import ws_api_from_args  # /ws-api/v3 on the streams' port
+
+        ws_api_from_args(args, venue, side)
     except ValueError as e:
         print(f"mm venue: {e}", file=sys.stderr)
         return 2

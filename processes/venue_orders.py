@@ -215,6 +215,35 @@ def strip_signature(raw_query: str, body: str) -> tuple[str, str]:
     return raw_query + body, ""
 
 
+def key_secret(keys: Mapping[str, str], api_key: str) -> str:
+    """The secret of `api_key`, or -2014 (malformed key) / -2015 (unknown key); shared by REST and ws-api."""
+    if not api_key or len(api_key) > 128 or not api_key.isascii() or not api_key.isprintable():
+        raise VenueError(401, E_KEY_FORMAT, "API-key format invalid.")
+    secret = keys.get(api_key)
+    if secret is None:
+        raise VenueError(401, E_KEY_REJECTED, MSG_BAD_KEY)
+    return secret
+
+
+def check_timing(params: Mapping[str, str], now_ns: int) -> None:
+    """`timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`, else -1021 (BINANCE.md §3.1)."""
+    try:
+        timestamp_ms = int(params["timestamp"])
+    except (KeyError, ValueError):
+        raise VenueError(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.") from None
+    try:
+        recv_window_ms = float(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))
+    except ValueError:
+        raise VenueError(400, -1100, "Illegal characters found in parameter 'recvWindow'.") from None
+    if not 0 < recv_window_ms <= MAX_RECV_WINDOW_MS:
+        raise VenueError(400, -1131, "recvWindow must be less than 60000")
+    server_ms = now_ns / MS
+    if timestamp_ms >= server_ms + FUTURE_TOLERANCE_MS:
+        raise VenueError(400, E_TIMESTAMP, "Timestamp for this request was 1000ms ahead of the server's time.")
+    if server_ms - timestamp_ms > recv_window_ms:
+        raise VenueError(400, E_TIMESTAMP, "Timestamp for this request is outside of the recvWindow.")
+
+
 def verify_request(secret: str, raw_query: str, body: str) -> bool:
     payload, signature = strip_signature(raw_query, body)
     if not signature:
@@ -300,6 +329,10 @@ class MatchingEngine:
         self._seed_book = seed_book  # callable(symbol) -> (bids, asks) text levels, or None
         self.counts: Counter[str] = Counter()
         self.trades: list[dict] = []
+        # callables(execution_type, order, trade | None, now_ns, cancel_id) on every state change and fill of
+        # a recorded order, however it was placed: "NEW", "TRADE" (trade = the myTrades entry), "CANCELED",
+        # "EXPIRED"; cancel_id names the cancel request ("" when it had none). The user-data stream uses it.
+        self.listeners: list = []
 
     def model(self, symbol: str, now_ns: int) -> FillModel:
         model = self.models.get(symbol)
@@ -425,7 +458,7 @@ class MatchingEngine:
         order = self.find(params)
         if order is None or order.api_key != api_key or not order.is_open:
             raise VenueError(400, E_CANCEL_REJECTED, MSG_UNKNOWN_ORDER)
-        self._cancel(order, now_ns)
+        self._cancel(order, now_ns, params.get("newClientOrderId", ""))
         return order
 
     def cancel_all(self, api_key: str, symbol: str, now_ns: int) -> list[VenueOrder]:
@@ -442,13 +475,13 @@ class MatchingEngine:
         return [o for o in self.orders.values()
                 if o.is_open and o.api_key == api_key and (symbol is None or o.symbol == symbol)]
 
-    def _cancel(self, order: VenueOrder, now_ns: int) -> None:
+    def _cancel(self, order: VenueOrder, now_ns: int, cancel_id: str = "") -> None:
         model = self.model(order.symbol, now_ns)
-        self._apply(model.cancel(now_ns, str(order.order_id)), order.symbol, now_ns)
+        self._apply(model.cancel(now_ns, str(order.order_id)), order.symbol, now_ns, cancel_id=cancel_id)
 
     # -- fill model events -> venue orders and balances --
 
-    def _apply(self, events: list, symbol: str, now_ns: int, expire: bool = False) -> None:
+    def _apply(self, events: list, symbol: str, now_ns: int, expire: bool = False, cancel_id: str = "") -> None:
         for event in events:
             order_id = self._model_ids.get((symbol, event.client_id))
             order = self.orders.get(order_id) if order_id is not None else None
@@ -457,12 +490,21 @@ class MatchingEngine:
             match event:
                 case Filled():
                     self._on_fill(order, event, now_ns)
+                    self._notify("TRADE", order, self.trades[-1], now_ns)
                 case Canceled():
                     self._release(order)
                     order.status = "EXPIRED" if expire else "CANCELED"
                     order.update_ms = now_ns // MS
-                case Accepted() | Rejected():
+                    self._notify(order.status, order, None, now_ns, cancel_id)
+                case Accepted():
+                    self._notify("NEW", order, None, now_ns)
+                case Rejected():
                     pass
+
+    def _notify(self, execution_type: str, order: VenueOrder, trade: dict | None, now_ns: int,
+                cancel_id: str = "") -> None:
+        for listener in self.listeners:
+            listener(execution_type, order, trade, now_ns, cancel_id)
 
     def _on_fill(self, order: VenueOrder, event: Filled, now_ns: int) -> None:
         rules = self.symbols[order.symbol]
@@ -792,28 +834,10 @@ class OrderSide:
     def _authenticate(self, request: web.Request, params: Mapping[str, str], raw_query: str, body: str,
                       now_ns: int) -> str:
         api_key = request.headers.get("X-MBX-APIKEY", "")
-        if not api_key or len(api_key) > 128 or not api_key.isascii() or not api_key.isprintable():
-            raise VenueError(401, E_KEY_FORMAT, "API-key format invalid.")
-        secret = self.keys.get(api_key)
-        if secret is None:
-            raise VenueError(401, E_KEY_REJECTED, MSG_BAD_KEY)
+        secret = key_secret(self.keys, api_key)
         if not verify_request(secret, raw_query, body):
             raise VenueError(400, E_SIGNATURE, MSG_BAD_SIGNATURE)
-        try:
-            timestamp_ms = int(params["timestamp"])
-        except (KeyError, ValueError):
-            raise VenueError(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.") from None
-        try:
-            recv_window_ms = float(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))
-        except ValueError:
-            raise VenueError(400, -1100, "Illegal characters found in parameter 'recvWindow'.") from None
-        if not 0 < recv_window_ms <= MAX_RECV_WINDOW_MS:
-            raise VenueError(400, -1131, "recvWindow must be less than 60000")
-        server_ms = now_ns / MS
-        if timestamp_ms >= server_ms + FUTURE_TOLERANCE_MS:
-            raise VenueError(400, E_TIMESTAMP, "Timestamp for this request was 1000ms ahead of the server's time.")
-        if server_ms - timestamp_ms > recv_window_ms:
-            raise VenueError(400, E_TIMESTAMP, "Timestamp for this request is outside of the recvWindow.")
+        check_timing(params, now_ns)
         return api_key
 
     def _draw_fault(self, endpoint: str) -> str:
