@@ -66,7 +66,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     compare.add_argument("b", type=Path, metavar="B.json")
 
     # their arguments come with heavy imports (picows, aiohttp): only when that command runs
-    venue = sub.add_parser("venue", help="a local Binance-protocol exchange on loopback")
+    venue = sub.add_parser("venue", help="a local exchange on loopback (Binance spot, USD-M or Hyperliquid protocol)")
     capture = sub.add_parser("capture", help="record raw frames from a live (or local) venue")
     keys = sub.add_parser("keys", help="API key files and console CURVE keys")
     if command == "venue":

@@ -673,7 +673,12 @@ def _error(status: int, code: int, msg: str) -> web.Response:
 # ---- command line ----------------------------------------------------------------------------
 
 
+MARKETS = ("spot", "usdm", "hyperliquid")
+
+
 def add_venue_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--market", choices=MARKETS, default="spot",
+                        help="protocol to speak: Binance spot, Binance USD-M futures, or Hyperliquid")
     parser.add_argument("--port", type=int, default=DEFAULT_WS_PORT,
                         help="websocket port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--http-port", type=int, default=None,
@@ -740,6 +745,14 @@ async def serve(venue: VenueMarket, duration_s: float, stop: asyncio.Event | Non
 
 
 def run_venue(args: argparse.Namespace) -> int:
+    if args.market == "usdm":
+        from processes.venue_usdm import run_usdm_venue
+
+        return run_usdm_venue(args)
+    if args.market == "hyperliquid":
+        from processes.venue_hyperliquid import run_hyperliquid_venue
+
+        return run_hyperliquid_venue(args)
     from processes.venue_orders import attach, build_order_side  # the order side rides on our REST app
 
     try:
