@@ -1,0 +1,208 @@
+"""The shared-memory critical-path channel (ipc/shm_channel.py): frames in order across the ring's
+end, a full ring that fails loudly, a reader and writer in separately started processes, a dead
+writer's successor re-attached to, SIGTERM leaving no segment, socket file or descriptor."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+import pytest
+import zmq
+
+from ipc.messages import EndOfStream, Heartbeat
+from ipc.shm import SHM_DIR
+from ipc.shm_channel import ChannelReader, ChannelWriter, RingFullError
+from ipc.sockets import Codec, frame, readable, recv_topic_payload, send
+from tests.conftest import wait_until
+
+TOPIC = b"ctl.test"
+CODEC = Codec(Heartbeat | EndOfStream)
+
+# A writer in its own interpreter: waits for its reader, sends `count` heartbeats numbered from
+# `first`, then an EndOfStream, then holds until SIGTERM (closing the channel, like an actor).
+WRITER = r"""
+import signal, sys, time
+from ipc.messages import EndOfStream, Heartbeat
+from ipc.shm_channel import ChannelWriter
+from ipc.sockets import send
+segment, bell, count, first = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+writer = ChannelWriter(segment, bell, capacity=4096)
+try:
+    print("up", flush=True)
+    deadline = time.monotonic() + 10
+    while not writer.reader_attached() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    for seq in range(first, first + count):
+        send(writer, b"ctl.test", Heartbeat(process="w", pid=0, seq=seq, state="running", ts_ns=seq,
+                                            core=-1, msgs_in=0, msgs_out=0))
+    send(writer, b"ctl.test", EndOfStream(process="w", sent=count, ts_ns=0))
+    print("sent", flush=True)
+    signal.pause()
+finally:
+    writer.close()
+"""
+
+
+def heartbeat(seq: int, pad: int = 0) -> Heartbeat:
+    return Heartbeat(process="w" * (1 + pad), pid=0, seq=seq, state="running", ts_ns=seq, core=-1,
+                     msgs_in=0, msgs_out=0)
+
+
+@pytest.fixture
+def channel(shm_name, tmp_path):
+    return shm_name("md-reader", writer="writer"), tmp_path / "md.writer.bell"
+
+
+def receive(reader: ChannelReader, poller: zmq.Poller, until_eos: bool = True, timeout_s: float = 10.0) -> list:
+    """Poll like the actor does (blocking, no spin) and decode frames until an EndOfStream."""
+    got: list = []
+    deadline_polls = int(timeout_s * 10)
+    for _ in range(deadline_polls):
+        if not poller.poll(100):
+            reader.check()
+            continue
+        while readable(reader):
+            topic, payload = recv_topic_payload(reader)
+            assert topic == TOPIC
+            msg = CODEC.decode(payload)
+            got.append(msg)
+            if isinstance(msg, EndOfStream) and until_eos:
+                return got
+    raise AssertionError(f"no EndOfStream within {timeout_s} s; got {len(got)} messages")
+
+
+def test_frames_arrive_in_order_across_the_end_of_the_ring(channel):
+    segment, bell = channel
+    writer = ChannelWriter(segment, bell, capacity=512)
+    reader = ChannelReader(segment, bell)
+    try:
+        assert reader.try_attach() and writer.reader_attached()
+        sent = [heartbeat(i, pad=i % 37) for i in range(300)]  # sizes vary: records straddle the end
+        for i, msg in enumerate(sent):
+            send(writer, TOPIC, msg)
+            if i % 3 == 2:  # the reader lags by up to three frames
+                while readable(reader):
+                    assert CODEC.decode(recv_topic_payload(reader)[1]) == sent[reader.received - 1]
+        while readable(reader):
+            assert CODEC.decode(recv_topic_payload(reader)[1]) == sent[reader.received - 1]
+        assert reader.received == writer.sent == 300
+        assert not readable(reader)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_the_doorbell_wakes_a_poll_and_is_cleared_once_drained(channel):
+    segment, bell = channel
+    writer = ChannelWriter(segment, bell, capacity=4096)
+    reader = ChannelReader(segment, bell)
+    poller = zmq.Poller()
+    poller.register(reader, zmq.POLLIN)
+    try:
+        assert not poller.poll(0)  # placeholder descriptor: nothing, and no error
+        assert reader.try_attach()
+        assert not poller.poll(0)
+        send(writer, TOPIC, heartbeat(1))
+        send(writer, TOPIC, heartbeat(2))
+        assert poller.poll(1000)
+        assert [CODEC.decode(recv_topic_payload(reader)[1]).seq for _ in range(2)] == [1, 2]
+        assert not readable(reader)  # clears the bell ...
+        assert not poller.poll(0)  # ... so the poll blocks again: no busy loop
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_a_full_ring_fails_loudly_and_counts(channel, caplog):
+    segment, bell = channel
+    writer = ChannelWriter(segment, bell, capacity=256, full_timeout_s=0.05)
+    reader = ChannelReader(segment, bell)
+    try:
+        assert reader.try_attach()
+        payload = frame(TOPIC, heartbeat(0))
+        fits = 256 // ((len(payload) + 11) & ~7)
+        for _ in range(fits):
+            writer.push(payload)
+        with caplog.at_level(logging.ERROR, "ipc.shm_channel"), pytest.raises(RingFullError, match="ring full"):
+            writer.push(payload)
+        assert writer.full_drops == 1
+        assert "message NOT sent (full_drops=1)" in caplog.text
+        with pytest.raises(RingFullError):  # still full: fails at once, no second stall
+            writer.push(payload)
+        assert writer.full_drops == 2
+        while readable(reader):
+            reader.recv()
+        assert reader.received == fits
+        with caplog.at_level(logging.ERROR, "ipc.shm_channel"):
+            writer.push(payload)
+        assert "2 messages were NOT sent while full" in caplog.text
+        assert readable(reader) and reader.recv() == payload
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_unrelated_processes_and_a_restarted_writer(channel, python_process):
+    segment, bell = channel
+    reader = ChannelReader(segment, bell)  # starts before any writer: attaches on its timer
+    poller = zmq.Poller()
+    poller.register(reader, zmq.POLLIN)
+    try:
+        first = python_process(WRITER, segment, str(bell), "200", "0")
+        got = receive(reader, poller)
+        assert [m.seq for m in got[:-1]] == list(range(200)) and got[-1].sent == 200
+        assert first.stdout.readline() == "up\n" and first.stdout.readline() == "sent\n"
+        first_generation = reader.generation
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        assert not reader.writer_alive()
+        second = python_process(WRITER, segment, str(bell), "50", "1000")
+        got = receive(reader, poller)
+        assert [m.seq for m in got[:-1]] == list(range(1000, 1050))
+        assert reader.reattaches == 1 and reader.generation != first_generation
+        assert reader.writer_pid == second.pid
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(10) == 0
+        wait_until(lambda: not reader.check(), 5, what="reader sees the writer gone")
+        assert not os.path.exists(f"{SHM_DIR}/{segment}") and not bell.exists()
+    finally:
+        reader.close()
+
+
+def test_a_restarted_reader_goes_on_where_its_predecessor_stopped(channel):
+    segment, bell = channel
+    writer = ChannelWriter(segment, bell, capacity=4096)
+    try:
+        first = ChannelReader(segment, bell)
+        assert first.try_attach()
+        for seq in range(5):
+            send(writer, TOPIC, heartbeat(seq))
+        assert [CODEC.decode(recv_topic_payload(first)[1]).seq for _ in range(2)] == [0, 1]
+        first.close()
+        assert not writer.reader_attached()
+        second = ChannelReader(segment, bell)
+        assert second.try_attach() and writer.reader_attached()
+        seqs = []
+        while readable(second):
+            seqs.append(CODEC.decode(recv_topic_payload(second)[1]).seq)
+        assert seqs == [2, 3, 4]
+        second.close()
+    finally:
+        writer.close()
+
+
+def test_closing_leaves_no_segment_socket_file_or_descriptor(channel):
+    segment, bell = channel
+    fds_before = set(os.listdir("/proc/self/fd"))
+    writer = ChannelWriter(segment, bell)
+    reader = ChannelReader(segment, bell)
+    assert reader.try_attach()
+    send(writer, TOPIC, heartbeat(1))
+    assert os.path.exists(f"{SHM_DIR}/{segment}") and bell.exists()
+    reader.close()
+    writer.close()
+    assert not os.path.exists(f"{SHM_DIR}/{segment}") and not bell.exists()
+    assert set(os.listdir("/proc/self/fd")) == fds_before
