@@ -68,6 +68,10 @@ class IpcConfig(Section):
     shutdown_deadline_s: PositiveFloat = 5.0
     order_linger_ms: NonNegInt = 1000
     curve_keys_dir: str = ""  # tcp: the control endpoint needs CURVE keys (`mm keys console --dir D`)
+    # feed -> book -> quoter (and signal) -> risk -> gateway: shared-memory rings with an eventfd
+    # doorbell (ipc/shm_channel.py), or ZeroMQ like everything else; tcp always uses ZeroMQ
+    critical_path: Literal["shm", "zmq"] = "shm"
+    critical_spin_us: NonNegInt = 0  # spin this long on the shm inputs before blocking: a core per process only
 
     def __post_init__(self) -> None:
         if self.transport == "tcp" and not self.curve_keys_dir:

@@ -24,8 +24,9 @@ from typing import Any, ClassVar
 import msgspec
 import zmq
 
-from ipc.endpoints import pid_path, stats_path
+from ipc.endpoints import ENDPOINTS, pid_path, shm_name, stats_path
 from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, StageReport
+from ipc.shm_channel import ChannelReader, ChannelWriter, RingFullError, bell_path
 from ipc.sockets import Codec, Publisher, SocketSet, ensure_private_dir, readable, recv_topic_payload, send
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
 from mm.errors import ConfigError
@@ -51,6 +52,39 @@ class Input:
         self.codec = codec
         self.handler = handler
         self.eos_from = eos_from
+        self.is_zmq = isinstance(sock, zmq.Socket)  # a poll that names it proves a frame waits
+
+
+class ShmFanout:
+    """What `ipc.sockets.send(fanout, topic, msg)` writes to: one shm channel per reader. A full
+    ring is counted and logged by its writer (ipc/shm_channel.py); the other readers still get it."""
+
+    def __init__(self, writers: dict[str, ChannelWriter]) -> None:
+        self.writers = writers
+        self._all = tuple(writers.values())
+
+    def send(self, data: bytes) -> None:
+        for writer in self._all:
+            try:
+                writer.push(data)
+            except RingFullError:
+                pass  # counted in writer.full_drops, logged there
+
+    @property
+    def full_drops(self) -> int:
+        return sum(w.full_drops for w in self._all)
+
+
+class ShmPublisher:
+    """The shm stand-in of a Publisher: `subscribers` are the readers that have attached."""
+
+    def __init__(self, name: str, fanout: ShmFanout) -> None:
+        self.name = name
+        self.sock = fanout
+
+    @property
+    def subscribers(self) -> set[str]:
+        return {reader for reader, w in self.sock.writers.items() if w.reader_attached()}
 
 
 class Actor:
@@ -73,6 +107,11 @@ class Actor:
         self.poller = zmq.Poller()
         self.inputs: list[Input] = []
         self.publishers: list[Publisher] = []
+        # the critical path over shared memory (`[ipc] critical_path = "shm"`; tcp stays ZeroMQ)
+        self.shm_critical = config.ipc.critical_path == "shm" and config.ipc.transport == "ipc"
+        self.shm_publishers: list[ShmPublisher] = []
+        self.shm_writers: list[ChannelWriter] = []
+        self.shm_readers: list[ChannelReader] = []
         self.msgs_in = 0
         self.msgs_out = 0
         self.lag = 0
@@ -114,6 +153,54 @@ class Actor:
         self.publishers.append(pub)
         self.poller.register(pub.sock, zmq.POLLIN)  # subscription frames
         return pub
+
+    # ---- the critical path: shared memory or ZeroMQ, one call either way -------------------------
+
+    def _channel(self, endpoint: str, writer: str, reader: str) -> tuple[str, Any]:
+        cfg = self.config
+        return shm_name(cfg, writer, f"{endpoint}-{reader}"), bell_path(run_dir(cfg), f"{endpoint}-{reader}", writer)
+
+    def _shm_writer(self, endpoint: str, reader: str) -> ChannelWriter:
+        ensure_private_dir(run_dir(self.config))
+        writer = ChannelWriter(*self._channel(endpoint, self.name, reader))
+        self.shm_writers.append(writer)
+        return writer
+
+    def _shm_reader(self, endpoint: str, writer: str) -> ChannelReader:
+        reader = ChannelReader(*self._channel(endpoint, writer, self.name))
+        reader.try_attach()  # else on the heartbeat timer, once the writer is up
+        self.shm_readers.append(reader)
+        return reader
+
+    def critical_publisher(self, name: str) -> Publisher | ShmPublisher:
+        """Our publisher `name` (md, book): an XPUB, or one shm channel per `consumers[name]`."""
+        if not self.shm_critical:
+            return self.add_publisher(name)
+        fanout = ShmFanout({reader: self._shm_writer(name, reader) for reader in self.consumers.get(name, ())})
+        pub = ShmPublisher(name, fanout)
+        self.shm_publishers.append(pub)
+        return pub
+
+    def critical_subscriber(self, name: str, topics: list[bytes]) -> Any:
+        """Subscribe to publisher `name`: a SUB socket, or our shm channel from its binder."""
+        if not self.shm_critical:
+            return self.sockets.subscriber([name], topics)
+        return self._shm_reader(name, ENDPOINTS[name])
+
+    def critical_push(self, name: str, reader: str, *, linger_ms: int = 0) -> Any:
+        """Send to `name` (intents, orders), which `reader` binds: a PUSH socket or a shm channel."""
+        if not self.shm_critical:
+            return self.sockets.push(name, linger_ms=linger_ms)
+        return self._shm_writer(name, reader)
+
+    def critical_pull(self, name: str, writer: str) -> Any:
+        """Receive on `name` (intents, orders) from `writer`: a PULL socket or a shm channel."""
+        if not self.shm_critical:
+            return self.sockets.pull(name)
+        return self._shm_reader(name, writer)
+
+    def shm_full_drops(self) -> int:
+        return sum(w.full_drops for w in self.shm_writers)
 
     def _wire_control(self) -> None:
         self.ctl = self.add_publisher(f"ctl.{self.name}")
@@ -283,7 +370,7 @@ class Actor:
         first read skips the readiness check (each check is a syscall inside libzmq)."""
         n = 0
         sock = inp.sock
-        if not polled and not readable(sock):
+        if not (polled and inp.is_zmq) and not readable(sock):
             return 0
         for _ in range(DRAIN_BATCH):
             n += self._handle_next(inp, sock)
@@ -324,6 +411,8 @@ class Actor:
         if now_ns < self._next_hb_ns:
             return
         self._next_hb_ns = now_ns + self.heartbeat_interval_ns
+        for reader in self.shm_readers:  # attach, or leave a dead writer for its successor
+            reader.check()
         self._read_subscriptions()
         self.heartbeat()
         self.flush_metrics()
@@ -340,6 +429,9 @@ class Actor:
                 log.debug("%s subscribed to %s", who, pub.name)
 
     def _ready(self) -> bool:
+        for pub in self.shm_publishers:
+            if not set(self.consumers.get(pub.name, ())) <= pub.subscribers:
+                return False
         for pub in self.publishers:
             expected = self.consumers.get(pub.name, ())
             if pub.name.startswith("ctl."):
@@ -350,7 +442,7 @@ class Actor:
 
     def _missing_consumers(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for pub in self.publishers:
+        for pub in (*self.publishers, *self.shm_publishers):
             expected = self.peers if pub.name.startswith("ctl.") else self.consumers.get(pub.name, ())
             missing = sorted(set(expected) - pub.subscribers)
             if missing:
@@ -393,7 +485,8 @@ class Actor:
                     self.on_stop_begin(now_ns)
                 if self.state == State.STOPPING and self._shutdown_step(now_ns):
                     break
-                events = self.poller.poll(self._poll_timeout_ms(now_ns))
+                spun = self._spin()
+                events = self.poller.poll(self._poll_timeout_ms(now_ns) if spun is None else spun)
                 woke_cpu_ns = time.thread_time_ns()
                 self.wakeups += 1
                 burst = 0
@@ -401,8 +494,8 @@ class Actor:
                     ready = dict(events)
                     if self.state == State.STARTING:
                         self._read_subscriptions()
-                    for inp in self.inputs:
-                        if inp.sock in ready:
+                    for inp in self.inputs:  # zmq_poll names a plain descriptor by its number
+                        if inp.sock in ready if inp.is_zmq else inp.sock.fileno() in ready:
                             burst += self._drain(inp, polled=True)
                 self.lag = max(0, burst - 1)
                 now_ns = time.monotonic_ns()
@@ -418,6 +511,7 @@ class Actor:
                 "in": self.msgs_in, "out": self.msgs_out, "decode_errors": self.decode_errors,
                 "clean_stop": self.clean_stop, "cpu_s": round(cpu_seconds() - self._cpu_at_running_s, 4),
                 "wakeups": self.wakeups, "work_turns": self.work_turns, "work_cpu_s": self.work_cpu_ns / 1e9,
+                "shm_full_drops": self.shm_full_drops(),
                 **self.stats(),
             })
             return 0 if self.clean_stop else 1
@@ -445,8 +539,26 @@ class Actor:
             self.poller.unregister(pub.sock)
         self.on_running()
 
+    def _spin(self) -> int | None:
+        """`[ipc] critical_spin_us`: spin on the shm inputs before blocking; 0 (poll at once) when a
+        frame showed up, else None (block as usual). Off by default: on shared cores it burns them."""
+        spin_ns = self.config.ipc.critical_spin_us * 1000
+        if not spin_ns or not self.shm_readers:
+            return None
+        deadline = time.monotonic_ns() + spin_ns
+        readers = self.shm_readers
+        while time.monotonic_ns() < deadline:
+            for reader in readers:
+                if reader.get(0):
+                    return 0
+        return None
+
     def close(self) -> None:
         self.sockets.close()
+        for channel in (*self.shm_readers, *self.shm_writers):
+            channel.close()
+        self.shm_readers.clear()
+        self.shm_writers.clear()
 
 
 # ---- process helpers ----------------------------------------------------------------------

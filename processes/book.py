@@ -46,9 +46,9 @@ class Book(Actor):
         self.depth = cfg.book.depth
         self.top_writer = SeqlockWriter.create(shm_name(cfg, "book", "top"), book_top_dtype(self.depth))
         self.trade_ring = RingWriter.create(shm_name(cfg, "book", "trades"), cfg.book.trade_ring_capacity, TRADE_DTYPE)
-        md = self.sockets.subscriber(["md"], [b"md."])
+        md = self.critical_subscriber("md", [b"md."])
         self.add_input(md, Codec(FeedMsg), self.on_market_data, eos_from="feed")
-        self.pub = self.add_publisher("book")
+        self.pub = self.critical_publisher("book")
         self.snapshot_push = self.sockets.push("feedctl")
         self.step = BookStep(cfg, time.monotonic_ns())
         self.topic = f"book.{self.symbol}".encode()

@@ -55,7 +55,7 @@ class Feed(Actor):
         readers = md_readers(self.config)
         self.consumers = {"md": readers}
         self.downstream = readers
-        self.md = self.add_publisher("md")
+        self.md = self.critical_publisher("md")
         self.add_input(self.sockets.pull("feedctl"), Codec(FeedControl), self.on_feed_control)
         self.symbol = self.config.instrument.symbol
         self.topic = f"md.{self.symbol}".encode()

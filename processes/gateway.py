@@ -71,9 +71,9 @@ class Gateway(Actor):
     def setup(self) -> None:
         cfg = self.config
         self.symbol = cfg.instrument.symbol
-        self.add_input(self.sockets.pull("orders"), Codec(OrderCommand), self.on_order, eos_from="risk")
+        self.add_input(self.critical_pull("orders", "risk"), Codec(OrderCommand), self.on_order, eos_from="risk")
         if self.name in md_readers(cfg):
-            self.add_input(self.sockets.subscriber(["md"], [b"md."]), Codec(FeedMsg), self.on_market_data,
+            self.add_input(self.critical_subscriber("md", [b"md."]), Codec(FeedMsg), self.on_market_data,
                            eos_from="feed")
         self.events = self.add_publisher("events")
         self.live: LiveVenue | None = None

@@ -1,7 +1,8 @@
 """`mm bench latency`: the six processes on a paced synthetic feed (every event moves the touch,
 so every event makes an order), tick-to-order and per-hop percentiles in ns; beside it, in the
-same run, a bare ZeroMQ chain of as many processes as the critical path (processes/bare_chain.py)
-and the ratio of the two medians: what our code costs over the transport.
+same run, a bare ZeroMQ chain and a bare shared-memory chain of as many processes as the critical
+path (processes/bare_chain.py) and the ratios of the medians (`ratio_p50` over the ZeroMQ chain,
+`ratio_p50_shm` over the shm chain): what our code costs over each transport.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ def run_latency_bench(base: Config, *, events: int, rate_hz: float, pin: bool, a
         code = launcher.run()
         samples = launcher.latency_samples
         stages = launcher.report["stages"] if launcher.report else {}
-        bare = run_bare_chain(directory, events=events, rate_hz=rate_hz,
-                              cores=[cores[name] for name in CRITICAL_PATH])
+        chain_cores = [cores[name] for name in CRITICAL_PATH]
+        bare = run_bare_chain(directory, events=events, rate_hz=rate_hz, cores=chain_cores)
+        bare_shm = run_bare_chain(directory, events=events, rate_hz=rate_hz, cores=chain_cores, transport="shm")
     tick_to_order = samples.get("tick_to_order", np.empty(0, np.int64))[warmup:]
     result: dict[str, Any] = {
         "tick_to_order": percentiles_ns(tick_to_order),
@@ -79,6 +81,9 @@ def run_latency_bench(base: Config, *, events: int, rate_hz: float, pin: bool, a
         "placement": {name: (None if core < 0 else core) for name, core in cores.items()},
         "bare_chain": percentiles_ns(bare.samples[warmup:]),
         "bare_chain_relay_work_cpu_us_per_turn": bare.relay_work_cpu_us,
+        "bare_shm_chain": percentiles_ns(bare_shm.samples[warmup:]),
+        "bare_shm_chain_relay_work_cpu_us_per_turn": bare_shm.relay_work_cpu_us,
+        "critical_path": "shm" if config.ipc.critical_path == "shm" and config.ipc.transport == "ipc" else "zmq",
         "events": events, "rate_hz": rate_hz, "warmup_dropped": warmup,
         "stage_cpu_us_per_event": {name: round(stage.get("cpu_s", 0.0) / events * 1e6, 1)
                                    for name, stage in stages.items()},
@@ -90,6 +95,8 @@ def run_latency_bench(base: Config, *, events: int, rate_hz: float, pin: bool, a
     }
     bare_p50 = result["bare_chain"]["p50"]
     result["ratio_p50"] = round(result["tick_to_order"]["p50"] / bare_p50, 3) if bare_p50 else None
+    shm_p50 = result["bare_shm_chain"]["p50"]
+    result["ratio_p50_shm"] = round(result["tick_to_order"]["p50"] / shm_p50, 3) if shm_p50 else None
     if as_json:
         print(json.dumps(result))
     else:
@@ -109,14 +116,17 @@ def _cpu_name() -> str:
 
 def format_table(result: dict[str, Any]) -> str:
     rows = [("tick_to_order", result["tick_to_order"]), *result["hops"].items(),
-            ("bare_chain (4 hops)", result["bare_chain"])]
+            ("bare_chain (4 hops)", result["bare_chain"]), ("bare_shm_chain (4 hops)", result["bare_shm_chain"])]
     lines = [f"{'ns':<22} {'p50':>10} {'p90':>10} {'p99':>10} {'max':>10} {'count':>7}"]
     for name, p in rows:
         lines.append(f"{name:<22} {p['p50']:>10} {p['p90']:>10} {p['p99']:>10} {p['max']:>10} {p['count']:>7}")
+    lines.append(f"critical path over: {result['critical_path']}")
     lines.append(f"ratio of medians (pipeline / bare chain): {result['ratio_p50']}")
+    lines.append(f"ratio of medians (pipeline / bare shm chain): {result['ratio_p50_shm']}")
     lines.append(f"cpu per event (us, from RUNNING to stop, heartbeats included): {result['stage_cpu_us_per_event']}")
     lines.append(f"wakeups per event: {result['stage_wakeups_per_event']}")
     lines.append(f"own work per wakeup that handled messages (us of CPU, poll excluded; the feed works on its timer): {result['stage_work_cpu_us_per_turn']}")
-    lines.append(f"a bare relay's receive + send, measured the same way (us of CPU): {result['bare_chain_relay_work_cpu_us_per_turn']}")
+    lines.append(f"a bare relay's receive + send, measured the same way (us of CPU): {result['bare_chain_relay_work_cpu_us_per_turn']}"
+                 f" (zmq), {result['bare_shm_chain_relay_work_cpu_us_per_turn']} (shm)")
     lines.append(f"placement: {result['placement']}  machine: {result['machine']}")
     return "\n".join(lines)

@@ -57,7 +57,7 @@ class Quoter(Actor):
         self.symbol = cfg.instrument.symbol
         self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
         self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
-        self.add_input(self.sockets.subscriber(["book"], [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
+        self.add_input(self.critical_subscriber("book", [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
         self.add_input(self.sockets.subscriber(["events"], [b"ord."]), Codec(OrderEvent), self.on_order_event,
                        eos_from="gateway")
         self.event_time = cfg.pipeline.mode == "replay"
@@ -69,7 +69,7 @@ class Quoter(Actor):
         self._barrier_from_gateway = self._barrier_from_risk = self._barrier_acked = 0
         self.add_input(self.sockets.subscriber(["risk"], [b"risk."]), Codec(OrderEvent | RiskStatus),
                        self.on_risk_event)
-        self.intents = self.sockets.push("intents", linger_ms=cfg.ipc.order_linger_ms)
+        self.intents = self.critical_push("intents", "risk", linger_ms=cfg.ipc.order_linger_ms)
         self.topic = f"int.{self.symbol}".encode()
         # replay ids must not depend on the pid: same input, same result, byte for byte
         instance = "r" if cfg.pipeline.mode == "replay" else f"q{self.pid}x"

@@ -63,10 +63,10 @@ class Risk(Actor):
         self.symbol = cfg.instrument.symbol
         self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
         self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
-        self.add_input(self.sockets.pull("intents"), Codec(OrderCommand), self.on_intent, eos_from="quoter")
+        self.add_input(self.critical_pull("intents", "quoter"), Codec(OrderCommand), self.on_intent, eos_from="quoter")
         self.add_input(self.sockets.subscriber(["events"], [b"ord."]), Codec(OrderEvent), self.on_order_event,
                        eos_from="gateway")
-        self.orders_out = self.sockets.push("orders", linger_ms=cfg.ipc.order_linger_ms)
+        self.orders_out = self.critical_push("orders", "gateway", linger_ms=cfg.ipc.order_linger_ms)
         self.pub = self.add_publisher("risk")
         self.control = ControlPlane(self)
         self.metrics_server = serve(self.config) if self.metrics is not None else None

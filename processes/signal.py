@@ -40,7 +40,7 @@ class Signal(Actor):
         self.trade_reader: RingReader | None = None
         self._trades = np.zeros(TRADE_BATCH, TRADE_DTYPE)
         self.writer = SeqlockWriter.create(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
-        self.add_input(self.sockets.subscriber(["book"], [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
+        self.add_input(self.critical_subscriber("book", [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
         self.pub = self.add_publisher("signal")
         self.event_time = cfg.pipeline.mode == "replay"  # stamps on the capture's clock: deterministic
         self.step = SignalStep(cfg, keep_scored=self.event_time)

@@ -70,6 +70,8 @@ def make_config(tmp_path: Path) -> Callable[..., tuple[Config, Path]]:
         data["pipeline"]["name"] = f"t{os.getpid()}{uuid.uuid4().hex[:6]}"
         data["pipeline"]["run_dir"] = str(tmp_path / "run")
         data["metrics"]["port"] = 0
+        # MM_TEST_CRITICAL_PATH=shm|zmq runs a test over either critical-path transport
+        data["ipc"]["critical_path"] = os.environ.get("MM_TEST_CRITICAL_PATH", data["ipc"]["critical_path"])
         for section, values in sections.items():
             data[section].update(values)
         config = msgspec.convert(data, type=Config)

@@ -198,6 +198,7 @@ def test_bench_latency_json_shape():
     for stage in ("book", "quoter", "risk", "gateway"):  # each critical stage's own CPU per handled wakeup
         assert result["stage_work_cpu_us_per_turn"][stage] > 0
     assert result["bare_chain_relay_work_cpu_us_per_turn"] > 0  # the transport's share, measured alike
+    assert result["bare_shm_chain"]["count"] > 0 and result["ratio_p50_shm"] > 0  # the shm chain, same run
 
 
 def _free_port() -> int:

@@ -4,10 +4,13 @@ write the same report, byte for byte; the comparison's strategy is the pipeline'
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from mm.config import dump_toml, load_config
 from tests.conftest import DATA_DIR, run_mm
 
 pytestmark = pytest.mark.integration
@@ -22,6 +25,13 @@ def replay(tmp_path: Path, feed: Path, engine: str, symbol: str | None = None) -
     args = ["replay", str(feed), "--engine", engine, "--report", str(report), "--quiet"]
     if symbol:
         args += ["--symbol", symbol]
+    critical_path = os.environ.get("MM_TEST_CRITICAL_PATH")
+    if critical_path:  # the six processes over either critical-path transport (shm | zmq)
+        base = load_config()
+        config = tmp_path / f"critical_path_{critical_path}.toml"
+        config.write_text(dump_toml(msgspec.structs.replace(
+            base, ipc=msgspec.structs.replace(base.ipc, critical_path=critical_path))))
+        args += ["--config", str(config)]
     done = run_mm(*args, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return report
