@@ -23,7 +23,7 @@ then stores read_pos. This relies on x86-64 store order (ipc/shm.check_memory_mo
 other machines).
 
 A full ring never drops silently: push waits up to `full_timeout_s` for the reader (a bounded
-wait that only happens while full), then counts the message in `full_drops`, logs an error and
+wait that only happens while full, shorter than the peers' liveness window of 3 heartbeats), then counts the message in `full_drops`, logs an error and
 raises RingFullError; while the ring stays full further pushes fail at once (counted, one log
 line when the episode ends) instead of stalling the writer a second each.
 """
@@ -84,7 +84,7 @@ class ChannelWriter:
     """The single producer of one channel. `close()` unlinks the segment and the doorbell socket."""
 
     def __init__(self, segment: str, bell: str | Path, *, capacity: int = DEFAULT_CAPACITY,
-                 full_timeout_s: float = 1.0) -> None:
+                 full_timeout_s: float = 0.2) -> None:
         if capacity < 64 or capacity & 7:
             raise ValueError(f"channel {segment}: capacity must be a multiple of 8 >= 64, was {capacity}")
         check_memory_model(segment, False)

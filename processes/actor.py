@@ -176,7 +176,9 @@ class Actor:
         """Our publisher `name` (md, book): an XPUB, or one shm channel per `consumers[name]`."""
         if not self.shm_critical:
             return self.add_publisher(name)
-        fanout = ShmFanout({reader: self._shm_writer(name, reader) for reader in self.consumers.get(name, ())})
+        # the critical reader first: each doorbell is a wakeup syscall, and the one rung first wakes first
+        readers = sorted(self.consumers.get(name, ()), key=lambda reader: getattr(self.config, reader).nice)
+        fanout = ShmFanout({reader: self._shm_writer(name, reader) for reader in readers})
         pub = ShmPublisher(name, fanout)
         self.shm_publishers.append(pub)
         return pub
