@@ -140,9 +140,8 @@ def _echo(kind: str, where: str, rounds: int) -> None:
 def doorbell_pair(kind: str, rounds: int) -> Iterator[_Pair]:
     """Our side of a pair whose other side is a forked process that echoes `rounds` + 1 rings."""
     ctx = multiprocessing.get_context("fork")
-    with tempfile.TemporaryDirectory(prefix="mm-bell-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mm-bell-") as tmp, contextlib.ExitStack() as cleanup:
         base = f"{tmp}/bell"
-        cleanup: list[Callable[[], None]] = []
         if kind == "eventfd":
             ping, pong = os.eventfd(0), os.eventfd(0)
             server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -164,7 +163,8 @@ def doorbell_pair(kind: str, rounds: int) -> Iterator[_Pair]:
         elif kind == "semaphore":
             base = f"/mm-bell-{uuid.uuid4().hex[:12]}"
             sems = [_multiprocessing.SemLock(_SEMAPHORE, 0, _SEM_MAX, f"{base}.{what}", False) for what in ("ping", "pong")]
-            cleanup.extend(lambda n=f"{base}.{what}": _multiprocessing.sem_unlink(n) for what in ("ping", "pong"))
+            for what in ("ping", "pong"):  # named semaphores outlive us unless unlinked, even on an error
+                cleanup.callback(_multiprocessing.sem_unlink, f"{base}.{what}")
             side = _semaphore_side(f"{base}.ping", f"{base}.pong")
             peer = ctx.Process(target=_echo, args=(kind, base, rounds))
             peer.start()
@@ -184,8 +184,6 @@ def doorbell_pair(kind: str, rounds: int) -> Iterator[_Pair]:
                 peer.kill()
                 peer.join()
             side.close()
-            for undo in cleanup:
-                undo()
 
 
 def round_trips_ns(kind: str, rounds: int = ROUNDS) -> np.ndarray:
