@@ -49,6 +49,8 @@ class InstrumentConfig(Section):
     symbol: Name = "BTCUSDT"
     tick_size: DecimalText = "0.01"
     lot_size: DecimalText = "0.00001"
+    # the venue and market it trades on: picks the standard fee tier (mm/fees.py); a replay reads it off the capture
+    market: Literal["binance_spot", "binance_usdm", "binance_coinm", "hyperliquid", "other"] = "binance_spot"
 
     def __post_init__(self) -> None:
         if Decimal(self.tick_size) <= 0:
@@ -177,7 +179,13 @@ class QuoterConfig(Section):
     risk_aversion: NonNegFloat = 0.0  # gamma, per (order size x tick)
     arrival_intensity_per_s: PositiveFloat = 1.0  # A: fills per second at the touch
     arrival_decay_per_tick: PositiveFloat = 0.5  # k: intensity falls as A * exp(-k * distance)
-    maker_fee_bps: Bps = 0.0  # added to the half-spread (negative: a rebate lets it tighten)
+    maker_fee_bps: Bps | None = None  # added to the half-spread (negative: a rebate); unset: the venue's maker fee
+    # expected adverse selection (an online estimate from the markouts of our own fills) joins the fee in the
+    # half-spread, and a side whose expected edge is negative is not quoted; 0 = off
+    adverse_selection_weight: Annotated[float, Meta(ge=0, le=10)] = 1.0
+    adverse_selection_horizon_s: Annotated[float, Meta(gt=0, le=60)] = 5.0  # the markout horizon priced in
+    adverse_selection_halflife_fills: PositiveFloat = 50.0  # memory of the online estimate, in fills
+    adverse_selection_prior_fills: NonNegFloat = 10.0  # pseudo-fills at 0 bp before ours speak
     levels: Annotated[int, Meta(ge=1, le=10)] = 1
     level_spacing_ticks: Annotated[float, Meta(ge=1)] = 1.0
     size_ladder_ratio: Annotated[float, Meta(gt=0, le=10)] = 1.0  # level i size = size_lot * ratio^i
@@ -220,8 +228,8 @@ class GatewayConfig(Section):
     poll_ms: PositiveFloat = 250.0  # binance: how often our open orders are queried for fills
     client_id_prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,12}$")] = "mm"
     order_latency_ms: NonNegFloat = 1.0
-    maker_fee_bps: Bps = 0.0
-    taker_fee_bps: Bps = 4.0
+    maker_fee_bps: Bps | None = None  # unset: the standard tier of [instrument] market (mm/fees.py)
+    taker_fee_bps: Bps | None = None
     queue_cancel_ahead_ratio: Ratio = 0.5  # share of an unexplained level shrink taken from ahead of us
 
 
@@ -353,7 +361,8 @@ def dump_toml(config: Config) -> str:
     for section, values in msgspec.to_builtins(config).items():
         lines.append(f"[{section}]")
         for key, value in values.items():
-            lines.append(f"{key} = {_toml_scalar(value)}")
+            if value is not None:  # unset (None) is the absent key: the default
+                lines.append(f"{key} = {_toml_scalar(value)}")
         lines.append("")
     return "\n".join(lines)
 

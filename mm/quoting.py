@@ -101,7 +101,7 @@ def reservation_and_half_spread(
         half_spread_tick = max(half_spread_tick, c1 + 0.5 * c2 * sigma_tick)
     else:
         skew_tick = cfg.skew_ticks_per_lot * position_lot
-    half_spread_tick += cfg.maker_fee_bps * 1e-4 * mid_tick
+    half_spread_tick += (cfg.maker_fee_bps or 0.0) * 1e-4 * mid_tick  # None: resolved by the quoter step
     half_spread_tick = max(half_spread_tick, 0.5)  # a rebate never makes us quote inside our own mid
     return mid_tick + alpha_tick - skew_tick, half_spread_tick
 

@@ -25,6 +25,7 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
     signal = stats.get("signal", {})
     risk = stats.get("risk", {})
     gateway = stats.get("gateway", {})
+    quoter = stats.get("quoter", {})
     position = risk.get("position", {})
     top = book.get("top", {})
     latency = gateway.get("latency_ns", {"tick_to_order": dict(EMPTY_LATENCY)})
@@ -65,7 +66,11 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
         "max_abs_position": risk.get("max_abs_position", 0.0),
         "traded_notional": risk.get("traded_quote", 0.0),
         "pnl": {"realized": position.get("realized", 0.0), "unrealized": position.get("unrealized", 0.0),
-                "fees": position.get("fees", 0.0), "total": position.get("total", 0.0)},
+                "fees": position.get("fees", 0.0), "total": position.get("total", 0.0),
+                "gross": position.get("realized", 0.0) + position.get("unrealized", 0.0),
+                "net": position.get("total", 0.0)},
+        "markouts": quoter.get("markouts", {}),
+        "quoting": {key: quoter[key] for key in ("quoted_s", "edge_stops", "expected_adverse_bps") if key in quoter},
         "book": {
             "updates": book.get("updates", 0), "resyncs": book.get("resyncs", 0), "gaps": book.get("gaps", 0),
             "crossed": book.get("crossed", 0),

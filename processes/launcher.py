@@ -305,10 +305,23 @@ def replay_config(base: Config, files: list[Path], *, symbol: str | None, speed:
         pipeline=replace(base.pipeline, mode="replay", name=name,
                          run_dir=str(Path(base.pipeline.run_dir or run_dir(base).parent) / name)),
         instrument=replace(base.instrument, symbol=grid.symbol, tick_size=_plain(grid.tick_size),
-                           lot_size=_plain(grid.lot_size)),
+                           lot_size=_plain(grid.lot_size), market=capture_market(files)),
         replay=replace(base.replay, files=[str(p.resolve()) for p in files], speed=speed),
         metrics=replace(base.metrics, port=0),
     )
+
+
+def capture_market(files: list[Path]) -> str:
+    """The market the first capture was recorded on (mm.fees.market_of_capture of its first 256 KiB)."""
+    from mm.capture import read_chunks
+    from mm.fees import market_of_capture
+
+    head = b""
+    for chunk in read_chunks(files[0]):
+        head += chunk
+        if len(head) >= 1 << 18:
+            break
+    return market_of_capture(head)
 
 
 def count_lines(files: list[Path]) -> int:
@@ -443,17 +456,22 @@ def run_inproc(config: Config, decoded: DecodedInput, report_path: Path | None, 
 def add_comparison(report_path: Path, config: Config, baseline: dict[str, Any]) -> None:
     """The pipeline's result beside the fixed-spread baseline's (BaselineRun); `strategy` is the
     pipeline's own run: one engine, two strategies."""
+    from mm.fees import config_fees
+
     report = json.loads(report_path.read_text())
     pipeline = comparison_row(report)
     lot = float(config.instrument.lot_size)
+    fees = config_fees(config)
     report["comparison"] = {
         "pipeline": pipeline, "strategy": dict(pipeline), "fixed_spread": comparison_row(baseline),
         "settings": {"symbol": config.instrument.symbol, "tick_size": float(config.instrument.tick_size),
                      "latency_ms": config.gateway.order_latency_ms, "order_qty": config.quoter.size_lot * lot,
                      "max_position": config.risk.max_position_lot * lot,
                      "baseline_half_spread_ticks": BaselineRun.HALF_SPREAD_TICKS,
-                     "maker_fee_bps": config.gateway.maker_fee_bps,
-                     "taker_fee_bps": config.gateway.taker_fee_bps, "book_events": report["book"]["updates"],
+                     "maker_fee_bps": fees.maker_bps,
+                     "taker_fee_bps": fees.taker_bps, "fee_source": fees.source,
+                     "market": config.instrument.market, "quoter_maker_fee_bps": fees.quoter_maker_bps,
+                     "book_events": report["book"]["updates"],
                      "trades": report["signal"].get("trades", 0), "engine": "inproc"},
     }
     report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -464,20 +482,37 @@ def comparison_row(report: dict[str, Any]) -> dict[str, Any]:
     """One strategy's line of the comparison, from its run report."""
     notional = report.get("traded_notional", 0.0)
     pnl = report["pnl"]
+    gross = pnl["realized"] + pnl["unrealized"]
+    markouts = report.get("markouts", {})
     return {"pnl_quote": pnl["total"], "fills": report["fills"],
             "pnl_per_notional_bps": pnl["total"] / notional * 1e4 if notional else 0.0,
+            "gross_pnl_quote": gross, "net_pnl_quote": pnl["total"],
+            "gross_pnl_per_notional_bps": gross / notional * 1e4 if notional else 0.0,
+            "fees_per_notional_bps": pnl["fees"] / notional * 1e4 if notional else 0.0,
+            "markout_bps": markouts.get("adverse_selection_bps", {}),
+            "markout_pnl_bps": markouts.get("markout_bps", {}),
+            "spread_capture_bps": markouts.get("spread_capture_bps"),
+            "quoted_s": report.get("quoting", {}).get("quoted_s", {}),
             "max_abs_inventory": report.get("max_abs_position", 0.0), "traded_notional_quote": notional,
             "realized_quote": pnl["realized"], "unrealized_quote": pnl["unrealized"], "fees_quote": pnl["fees"],
             "final_inventory": report["position"], "orders_sent": report["orders"]["sent"]}
 
 
 def format_comparison(comparison: dict[str, Any]) -> str:
-    lines = [f"{'':<14} {'PnL':>12} {'PnL/notional bp':>16} {'max |inv|':>12} {'fills':>7}"]
+    lines = [f"{'':<14} {'PnL':>12} {'PnL/notional bp':>16} {'max |inv|':>12} {'fills':>7} {'gross':>10} "
+             f"{'fees':>10} {'capture bp':>10} {'adverse 1s/5s bp':>17}"]
     for name in ("pipeline", "strategy", "fixed_spread"):
         row = comparison[name]
+        adverse = row.get("markout_bps", {})
         lines.append(f"{name:<14} {row['pnl_quote']:>12.4f} {row['pnl_per_notional_bps']:>16.3f} "
-                     f"{row['max_abs_inventory']:>12.6g} {row['fills']:>7}")
+                     f"{row['max_abs_inventory']:>12.6g} {row['fills']:>7} {row.get('gross_pnl_quote', 0.0):>10.4f} "
+                     f"{row['fees_quote']:>10.4f} {_bp(row.get('spread_capture_bps')):>10} "
+                     f"{_bp(adverse.get('1s')) + '/' + _bp(adverse.get('5s')):>17}")
     return "\n".join(lines)
+
+
+def _bp(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def run_pipeline(config: Config, config_path: str | None, *, duration_s: float | None, report_path: Path | None,

@@ -50,6 +50,7 @@ import msgspec
 from aiohttp import web
 
 from mm.capture import AggTradeFrame, DepthUpdate, TradeFrame
+from mm.fees import venue_tier
 from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes, parse_levels
 
@@ -957,8 +958,10 @@ def add_order_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--min-notional", default="5", help="NOTIONAL filter minimum (quote)")
     group.add_argument("--balances", default="BTC:10,USDT:1000000",
                        help="starting balances of every key, ASSET:AMOUNT[,...]")
-    group.add_argument("--maker-fee-bps", type=float, default=0.0)
-    group.add_argument("--taker-fee-bps", type=float, default=0.0)
+    group.add_argument("--maker-fee-bps", type=float, default=None,
+                       help="default: the standard tier of --market (mm/fees.py)")
+    group.add_argument("--taker-fee-bps", type=float, default=None,
+                       help="default: the standard tier of --market (mm/fees.py)")
     group.add_argument("--weight-limit", type=int, default=6000, help="REQUEST_WEIGHT per minute per IP")
     group.add_argument("--orders-10s", type=int, default=100, help="ORDERS per 10 s per key")
     group.add_argument("--orders-day", type=int, default=200000, help="ORDERS per day per key")
@@ -1003,8 +1006,10 @@ def build_order_side(args: argparse.Namespace, market, environ: Mapping[str, str
     faults = OrderFaults(latency_ms=args.order_latency_ms, error_5xx_ratio=args.error_5xx_ratio,
                          timeout_ratio=args.timeout_ratio, drop_ratio=args.drop_ratio, seed=args.fault_seed)
     symbols = {rules.symbol: rules}
+    tier = venue_tier(getattr(args, "market", "spot"))
     engine = MatchingEngine(symbols, keys=keys, balances=_parse_balances(args.balances),
-                            maker_fee_bps=args.maker_fee_bps, taker_fee_bps=args.taker_fee_bps,
+                            maker_fee_bps=tier.maker_bps if args.maker_fee_bps is None else args.maker_fee_bps,
+                            taker_fee_bps=tier.taker_bps if args.taker_fee_bps is None else args.taker_fee_bps,
                             seed_book=book_seeder(market))
     return OrderSide(engine, keys=keys, symbols=symbols, faults=faults, limits=limits)
 

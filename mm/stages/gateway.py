@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 from mm.config import Config
+from mm.fees import config_fees
 from mm.fill_model import Accepted, Canceled, FillEvent, FillModel, Filled, Rejected
 from mm.journal import FillRecorded
 from mm.orders import Side
@@ -24,8 +25,9 @@ QUOTE_LOG_MAX_ROWS = 500_000
 
 def sim_venue(config: Config) -> FillModel:
     gateway = config.gateway
-    return FillModel(latency_ns=int(gateway.order_latency_ms * 1e6), maker_fee_bps=gateway.maker_fee_bps,
-                     taker_fee_bps=gateway.taker_fee_bps, cancel_ahead_ratio=gateway.queue_cancel_ahead_ratio,
+    fees = config_fees(config)
+    return FillModel(latency_ns=int(gateway.order_latency_ms * 1e6), maker_fee_bps=fees.maker_bps,
+                     taker_fee_bps=fees.taker_bps, cancel_ahead_ratio=gateway.queue_cancel_ahead_ratio,
                      tick_size=float(config.instrument.tick_size), lot_size=float(config.instrument.lot_size))
 
 

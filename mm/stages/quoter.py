@@ -10,13 +10,18 @@ in-process engine (mm/engine.py) only feed it and carry out its commands.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import msgspec
 
 from mm.config import Config
+from mm.fees import config_fees
+from mm.markouts import Markouts
 from mm.quoting import (
     CancelAction,
+    Ladder,
     PlaceAction,
+    Quote,
     WorkingOrder,
     compute_quote,
     compute_quotes,
@@ -32,6 +37,14 @@ class QuoterStep:
 
     def __init__(self, config: Config, id_prefix: str, *, risk_position_authoritative: bool) -> None:
         self.config = config
+        cfg = self.config.quoter
+        self.markouts = Markouts(estimate_horizon_ns=int(cfg.adverse_selection_horizon_s * 1e9),
+                                 halflife_fills=cfg.adverse_selection_halflife_fills,
+                                 prior_fills=cfg.adverse_selection_prior_fills)
+        self.clock_ns = 0  # the newest book's time: our fills are stamped with it
+        self.quoted_ns = [0, 0]  # time with a quote out, bid and ask (from one decision to the next)
+        self.edge_stops = [0, 0]  # decisions that left a side out: its expected edge was negative
+        self._quoting = (False, False)
         self.id_prefix = id_prefix
         # live: risk's position wins (a restarted quoter learns it so); lockstep replay: our own count
         self.risk_position_authoritative = risk_position_authoritative
@@ -44,11 +57,27 @@ class QuoterStep:
         self.size_ratio, self.widen_ticks = 1.0, 0.0  # the soft stop's shrink and widen, from risk
         self.quotes = self.places = self.cancels = self.fills = self.rejects = 0
 
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        """The config, with the maker fee it prices in resolved (unset: the venue's standard tier)."""
+        fees = config_fees(config)
+        if config.quoter.maker_fee_bps != fees.quoter_maker_bps:
+            config = msgspec.structs.replace(
+                config, quoter=msgspec.structs.replace(config.quoter, maker_fee_bps=fees.quoter_maker_bps))
+        self._config = config
+
     # ---- events ---------------------------------------------------------------------------------
 
     def on_fill(self, client_id: str, side: int, qty_lot: int, leaves_lot: int) -> None:
         self.fills += 1
         self.position_lot += side * qty_lot
+        order = self.working.get(client_id) or self.cancel_pending.get(client_id)
+        if order is not None:
+            self.markouts.on_fill(self.clock_ns, side, order.px_tick, qty_lot)
         if leaves_lot == 0:
             self._forget(client_id)
             return
@@ -88,9 +117,22 @@ class QuoterStep:
                 now_ns: int) -> list[Place | Cancel]:
         """One quote decision. `prediction`: (predicted return, volatility bps/s) of a healthy
         signal, None when there is none or it is unhealthy (quote on the volatility prior, no drift)."""
+        if now_ns > self.clock_ns:
+            for j in (0, 1):
+                if self._quoting[j] and self.clock_ns:
+                    self.quoted_ns[j] += now_ns - self.clock_ns
+            self.clock_ns = now_ns
+        if best_bid_tick > 0 and best_ask_tick > best_bid_tick:
+            self.markouts.on_mid(now_ns, 0.5 * (best_bid_tick + best_ask_tick))
+        self._quoting = (False, False)
         if not self.may_quote():
             return []
         cfg = self.config.quoter
+        fee_bps = cfg.maker_fee_bps or 0.0
+        weight = cfg.adverse_selection_weight
+        if weight > 0.0:  # the half-spread covers the fee and the expected adverse selection
+            cfg = msgspec.structs.replace(
+                cfg, maker_fee_bps=fee_bps + weight * max(0.0, self.markouts.expected_adverse_bps_both()))
         predicted_return, volatility = prediction if prediction is not None else (
             0.0, self.config.signal.vol_prior_bps_per_s)
         market = dict(best_bid_tick=best_bid_tick, best_ask_tick=best_ask_tick, position_lot=self.position_lot,
@@ -101,17 +143,52 @@ class QuoterStep:
                     now_ns=now_ns)
         if cfg.levels > 1:  # a ladder of N levels a side (the soft stop shrinks and widens it)
             ladder = compute_quotes(cfg, **market, size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
+            bid_ok, ask_ok = self._edge_ok(ladder.bids[0][0] if ladder.bids else None,
+                                           ladder.asks[0][0] if ladder.asks else None, market, fee_bps)
+            ladder = Ladder(ladder.bids if bid_ok else (), ladder.asks if ask_ok else ())
+            self._quoting = (bool(ladder.bids), bool(ladder.asks))
             actions = plan_requote_levels(ladder, working, **plan)
         else:
             if self.size_ratio != 1.0 or self.widen_ticks:
                 cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
                                               min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
-            actions = plan_requote(compute_quote(cfg, **market), working, **plan)
+            quote = compute_quote(cfg, **market)
+            bid_ok, ask_ok = self._edge_ok(quote.bid_px_tick if quote.bid_qty_lot else None,
+                                           quote.ask_px_tick if quote.ask_qty_lot else None, market, fee_bps)
+            if not (bid_ok and ask_ok):
+                quote = Quote(quote.bid_px_tick, quote.bid_qty_lot if bid_ok else 0, quote.ask_px_tick,
+                              quote.ask_qty_lot if ask_ok else 0)
+            self._quoting = (quote.bid_qty_lot > 0, quote.ask_qty_lot > 0)
+            actions = plan_requote(quote, working, **plan)
         actions = defer_self_crossing(actions, working, list(self.cancel_pending.values()))
         if not actions:
             return []
         self.quotes += 1
         return [self._command(action, now_ns) for action in actions]
+
+    def _edge_ok(self, bid_px: int | None, ask_px: int | None, market: dict, fee_bps: float) -> tuple[bool, bool]:
+        """Whether each side's best quote has a non-negative expected edge (None: no quote there):
+        its distance from the fair price (mid + the signal's drift) less the maker fee and the
+        side's expected adverse selection, in bp of the mid. A side that reduces our inventory is
+        kept (its cost is what the skew chose to pay to unload risk)."""
+        weight = self.config.quoter.adverse_selection_weight
+        if weight <= 0.0:
+            return True, True
+        mid = 0.5 * (market["best_bid_tick"] + market["best_ask_tick"])
+        drift = market["predicted_return"] * mid if market["alpha_enabled"] else 0.0
+        fair = mid + self.config.quoter.alpha_weight * drift
+        position = self.position_lot
+        verdict = []
+        for side, px in ((1, bid_px), (-1, ask_px)):
+            if px is None:
+                verdict.append(True)
+                continue
+            edge = side * (fair - px) / mid * 1e4 - fee_bps - weight * self.markouts.expected_adverse_bps(side)
+            ok = edge >= 0.0 or side * position < 0
+            if not ok:
+                self.edge_stops[0 if side > 0 else 1] += 1
+            verdict.append(ok)
+        return verdict[0], verdict[1]
 
     def cancel_working(self) -> list[Cancel]:
         """Cancel every working order (a dependency went silent, or we stop)."""
@@ -129,9 +206,14 @@ class QuoterStep:
         self.places += 1
         return Place(client_id, action.side, action.px_tick, action.qty_lot)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         return {"quotes": self.quotes, "places": self.places, "cancels": self.cancels, "fills": self.fills,
-                "rejects": self.rejects, "position_lot": self.position_lot}
+                "rejects": self.rejects, "position_lot": self.position_lot,
+                "quoted_s": {"bid": self.quoted_ns[0] / 1e9, "ask": self.quoted_ns[1] / 1e9},
+                "edge_stops": {"bid": self.edge_stops[0], "ask": self.edge_stops[1]},
+                "expected_adverse_bps": {"bid": round(self.markouts.expected_adverse_bps(1), 6),
+                                         "ask": round(self.markouts.expected_adverse_bps(-1), 6)},
+                "markouts": self.markouts.summary()}
 
 
 class FixedSpreadStep(QuoterStep):
@@ -142,7 +224,7 @@ class FixedSpreadStep(QuoterStep):
     def __init__(self, config: Config, id_prefix: str, *, half_spread_ticks: float = 1.0) -> None:
         baseline = msgspec.structs.replace(
             config.quoter, min_half_spread_ticks=half_spread_ticks, vol_spread_mult=0.0, skew_ticks_per_lot=0.0,
-            alpha_weight=0.0, risk_aversion=0.0, maker_fee_bps=0.0, levels=1)
+            alpha_weight=0.0, risk_aversion=0.0, maker_fee_bps=0.0, levels=1, adverse_selection_weight=0.0)
         super().__init__(msgspec.structs.replace(config, quoter=baseline), id_prefix,
                          risk_position_authoritative=False)
         self.half_spread_ticks = half_spread_ticks

@@ -69,8 +69,8 @@ def test_every_binance_capture_identical_in_both_engines(tmp_path: Path, feed: P
 def test_strategy_and_fixed_spread_both_trade_through_the_engine(tmp_path: Path):
     report = json.loads(replay(tmp_path, DATA_DIR / QUICK[2][0], "inproc").read_text())
     comparison = report["comparison"]
-    for name in ("strategy", "fixed_spread"):
-        assert comparison[name]["fills"] > 50
+    for name, least in (("strategy", 5), ("fixed_spread", 50)):  # USD-M fees by default: the strategy quotes wider
+        assert comparison[name]["fills"] > least
         assert set(comparison[name]) >= {"pnl_quote", "pnl_per_notional_bps", "max_abs_inventory", "fills"}
     assert comparison["fixed_spread"] != comparison["strategy"]  # two strategies, one engine
     assert comparison["settings"]["engine"] == "inproc"
