@@ -23,8 +23,9 @@ then stores read_pos. This relies on x86-64 store order (ipc/shm.check_memory_mo
 other machines).
 
 A full ring never drops silently: push waits up to `full_timeout_s` for the reader (a bounded
-wait that only happens while full, shorter than the peers' liveness window of 3 heartbeats), then counts the message in `full_drops`, logs an error and
-raises RingFullError; while the ring stays full further pushes fail at once (counted, one log
+wait that only happens while full, shorter than the peers' liveness window of 3 heartbeats), or,
+with `full_timeout_s=None` (a replay, which must lose nothing), for as long as the reader lives;
+then it counts the message in `full_drops`, logs an error and raises RingFullError; while the ring stays full further pushes fail at once (counted, one log
 line when the episode ends) instead of stalling the writer a second each.
 """
 
@@ -84,7 +85,7 @@ class ChannelWriter:
     """The single producer of one channel. `close()` unlinks the segment and the doorbell socket."""
 
     def __init__(self, segment: str, bell: str | Path, *, capacity: int = DEFAULT_CAPACITY,
-                 full_timeout_s: float = 0.2) -> None:
+                 full_timeout_s: float | None = 0.2) -> None:
         if capacity < 64 or capacity & 7:
             raise ValueError(f"channel {segment}: capacity must be a multiple of 8 >= 64, was {capacity}")
         check_memory_model(segment, False)
@@ -170,18 +171,32 @@ class ChannelWriter:
             self.full_drops += 1
             self._stalled_drops += 1
             return False
-        deadline = time.monotonic() + self.full_timeout_s
+        deadline = None if self.full_timeout_s is None else time.monotonic() + self.full_timeout_s
         while not free():
-            if time.monotonic() >= deadline:
+            if self._reader_gone() if deadline is None else time.monotonic() >= deadline:
                 self.full_drops += 1
                 self._stalled = True
                 self._stalled_drops = 1
-                log.error("channel %s: ring full for %.3f s: message NOT sent (full_drops=%d); "
-                          "further messages fail at once until the reader drains",
-                          self.name, self.full_timeout_s, self.full_drops)
+                log.error("channel %s: ring full and %s: message NOT sent (full_drops=%d); "
+                          "further messages fail at once until the reader drains", self.name,
+                          "its reader gone" if deadline is None else f"no room for {self.full_timeout_s:.3f} s",
+                          self.full_drops)
                 return False
             time.sleep(_FULL_SLEEP_S)  # only while full: an exceptional, bounded wait
         return True
+
+    def _reader_gone(self) -> bool:
+        """The attached reader detached or its process died (a blocking writer's only way out)."""
+        pid = int(self._hdr[_H_READER])
+        if pid == 0:
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
 
     def _end_stall(self) -> None:
         self._stalled = False

@@ -162,7 +162,10 @@ class Actor:
 
     def _shm_writer(self, endpoint: str, reader: str) -> ChannelWriter:
         ensure_private_dir(run_dir(self.config))
-        writer = ChannelWriter(*self._channel(endpoint, self.name, reader))
+        # a replay blocks on a full ring while its reader lives (lossless, hence deterministic);
+        # live stages give up after a bounded wait, loudly, rather than stall on a stuck peer
+        writer = ChannelWriter(*self._channel(endpoint, self.name, reader),
+                               full_timeout_s=None if self.config.pipeline.mode == "replay" else 0.2)
         self.shm_writers.append(writer)
         return writer
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 
 import pytest
 import zmq
@@ -140,6 +141,44 @@ def test_a_full_ring_fails_loudly_and_counts(channel, caplog):
             writer.push(payload)
         assert "2 messages were NOT sent while full" in caplog.text
         assert readable(reader) and reader.recv() == payload
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_a_replay_writer_waits_on_a_full_ring_while_its_reader_lives(channel, caplog):
+    segment, bell = channel
+    writer = ChannelWriter(segment, bell, capacity=256, full_timeout_s=None)
+    reader = ChannelReader(segment, bell)
+    try:
+        assert reader.try_attach()
+        payload = frame(TOPIC, heartbeat(0))
+        fits = 256 // ((len(payload) + 11) & ~7)
+        for _ in range(fits):
+            writer.push(payload)
+        full = threading.Event()
+        drained: list[bytes] = []
+
+        def drain_once_the_writer_waits() -> None:
+            full.wait(10)
+            while readable(reader):
+                drained.append(reader.recv())
+
+        drainer = threading.Thread(target=drain_once_the_writer_waits)
+        drainer.start()
+        full.set()
+        writer.push(payload)  # waits (no timeout) until the drainer makes room: nothing lost
+        drainer.join(10)
+        assert writer.full_drops == 0 and len(drained) >= 1
+        while readable(reader):
+            drained.append(reader.recv())
+        assert len(drained) == fits + 1
+        for _ in range(fits):
+            writer.push(payload)
+        reader.close()  # the reader goes away: the waiting writer gives up, loudly
+        with caplog.at_level(logging.ERROR, "ipc.shm_channel"), pytest.raises(RingFullError):
+            writer.push(payload)
+        assert writer.full_drops == 1 and "its reader gone" in caplog.text
     finally:
         reader.close()
         writer.close()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from mm.config import dump_toml, load_config
 from tests.conftest import DATA_DIR, run_mm
 
 pytestmark = pytest.mark.integration
@@ -15,9 +17,22 @@ pytestmark = pytest.mark.integration
 SPOT = DATA_DIR / "binance-spot-btcusdt-20240808.jsonl.gz"
 
 
+def zero_fee_config(tmp_path: Path) -> Path:
+    """BTCUSDT spot at the standard 10 bp maker fee is not worth quoting (the quoter rightly stays
+    out of the money); on a zero-fee tier, as Binance has run for BTC pairs, it trades."""
+    base = load_config()
+    replace = msgspec.structs.replace
+    config = tmp_path / "zero_fee.toml"
+    config.write_text(dump_toml(replace(
+        base, quoter=replace(base.quoter, maker_fee_bps=0.0),
+        gateway=replace(base.gateway, maker_fee_bps=0.0, taker_fee_bps=0.0))))
+    return config
+
+
 def replay(tmp_path: Path, name: str, feed: Path) -> dict:
     report_path = tmp_path / f"{name}.json"
-    done = run_mm("replay", str(feed), "--max", "--report", str(report_path), "--quiet", timeout=300)
+    done = run_mm("replay", str(feed), "--max", "--config", str(zero_fee_config(tmp_path)),
+                  "--report", str(report_path), "--quiet", timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(report_path.read_text())
 
