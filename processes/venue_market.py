@@ -705,6 +705,9 @@ def add_venue_arguments(parser: argparse.ArgumentParser) -> None:
     from processes.venue_ws_api import add_ws_api_arguments
 
     add_ws_api_arguments(parser)
+    from processes.venue_hyperliquid import add_hyperliquid_arguments
+
+    add_hyperliquid_arguments(parser)
 
 
 def venue_from_args(args: argparse.Namespace) -> VenueMarket:

@@ -1,0 +1,448 @@
+"""The Hyperliquid venue's market data and websocket (`mm venue --market hyperliquid`, HYPERLIQUID.md §4).
+
+Producer: the simulator (mm.market_sim on a grid where every price is valid: tick = the 5th
+significant figure of the start price, at least 10^-(6 - szDecimals)) or a Hyperliquid capture
+(`--feed`, `<recv ns> <frame>` lines: its `l2Book` and `trades` frames verbatim, paced by receive
+time / `--speed`, or as fast as clients take them with `--speed 0`; the first push is the venue's
+book from the start, playback begins with the first websocket client). The simulator publishes a
+whole book (20 levels a side, n = 1 per level) once per block (`BLOCK_S`) when it changed, trades
+as they happen. Every push and trade also reaches the matching engine (processes.venue_hyperliquid).
+
+`/ws` on `--port`: `{"method":"subscribe"|"unsubscribe","subscription":{...}}` for `l2Book` (a
+snapshot on subscribe, then every push), `trades` (the recent trades first), `orderUpdates` (no
+snapshot: `/info openOrders` is the snapshot) and `userFills` (`isSnapshot: true` first, then
+streaming frames without it), acked with `subscriptionResponse`; `{"method":"ping"}` ->
+`{"channel":"pong"}`; `{"method":"post","id":n,"request":{"type":"info"|"action","payload":..}}`.
+A connection to which nothing was sent for `--hl-idle-close` s (60) is closed; at most 10
+connections, 1000 subscriptions and 2000 messages a minute per connection. `--disconnect-every K`
+drops every connection every K s (fault, as on the Binance side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import logging
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+
+from mm.config import SimConfig
+from mm.market_sim import MarketSim, SimDepth, SimTrade
+from processes.venue_hyperliquid import BOOK_LEVELS, HlBook, HyperliquidExchange, exchange_from_args, mount, wire
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+BLOCK_S = 0.5  # whole-book pushes at most this often (a block at least 0.5 s after the previous)
+MAX_CONNECTIONS = 10
+MAX_SUBSCRIPTIONS = 1000
+MAX_MESSAGES_PER_MIN = 2000
+MAX_SLEEP_S = 0.05
+_USERS = ("orderUpdates", "userFills")
+_COINS = ("l2Book", "trades")
+_NO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+def sim_tick(start_px: float, sz_decimals: int) -> Decimal:
+    """The simulator's tick: every price on it has at most 5 significant figures (or is an integer)."""
+    exponent = max(math.floor(math.log10(start_px)) - 4, sz_decimals - 6)
+    return Decimal(1).scaleb(exponent)
+
+
+def capture_coin(path: Path) -> str:
+    """The coin of a capture's first `l2Book` frame (ValueError when it has none)."""
+    with _open(path) as lines:
+        for line in lines:
+            frame = _frame(line)
+            if frame is not None and frame.get("channel") == "l2Book":
+                return frame["data"]["coin"]
+    raise ValueError(f"{path}: no l2Book frame: not a Hyperliquid capture")
+
+
+def _open(path: Path):
+    return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
+
+
+def _frame(line: str) -> dict | None:
+    _, _, body = line.strip().partition(" ")
+    try:
+        frame = json.loads(body)
+    except ValueError:
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+def _book_of(data: dict) -> HlBook:
+    sides = [[(lv["px"], lv["sz"], lv["n"]) for lv in side] for side in data["levels"]]
+    return HlBook(sides[0], sides[1], data["time"])
+
+
+class _Connection(WSListener):
+    def __init__(self, venue: HyperliquidVenue) -> None:
+        self.venue = venue
+        self.transport: WSTransport | None = None
+        self.subs: dict[tuple[str, str], dict] = {}
+        self.last_sent = time.monotonic()
+        self.window = (0, 0)  # (minute, messages received in it)
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.venue.conns.add(self)
+        self.venue.counts["connections"] += 1
+        self.venue.has_client.set()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.venue.conns.discard(self)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type is WSMsgType.TEXT:
+            self._on_message(frame.get_payload_as_bytes())
+        elif frame.msg_type is WSMsgType.PING:
+            transport.send_pong(frame.get_payload_as_bytes())
+        elif frame.msg_type is WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def send(self, message: object) -> None:
+        transport = self.transport
+        if transport is None or transport.is_disconnected:
+            return
+        transport.send(WSMsgType.TEXT, json.dumps(message, separators=(",", ":")).encode())
+        self.last_sent = time.monotonic()
+
+    def _error(self, text: str) -> None:
+        self.send({"channel": "error", "data": text})
+
+    def _on_message(self, body: bytes) -> None:
+        minute = int(time.monotonic() // 60)
+        count = self.window[1] + 1 if self.window[0] == minute else 1
+        self.window = (minute, count)
+        if count > MAX_MESSAGES_PER_MIN:
+            self.venue.counts["ws_messages_refused"] += 1
+            self._error(f"Too many messages: at most {MAX_MESSAGES_PER_MIN} a minute")
+            return
+        text = body.decode("utf-8", "replace")
+        try:
+            request = json.loads(text)
+            method = request["method"]
+        except (ValueError, KeyError, TypeError):
+            self._error(f"Error parsing JSON into valid websocket request: {text}")
+            return
+        if method == "ping":
+            self.send({"channel": "pong"})
+        elif method in ("subscribe", "unsubscribe"):
+            self._on_subscription(method, request.get("subscription"), text)
+        elif method == "post":
+            self._on_post(request)
+        else:
+            self._error(f"Error parsing JSON into valid websocket request: {text}")
+
+    def _on_subscription(self, method: str, sub: object, text: str) -> None:
+        venue = self.venue
+        kind = sub.get("type") if isinstance(sub, dict) else None
+        if kind in _COINS and sub.get("coin") == venue.exchange.coin:
+            key = (kind, sub["coin"])
+        elif kind in _USERS and isinstance(sub.get("user"), str) and len(sub["user"]) == 42:
+            key = (kind, sub["user"].lower())
+        else:
+            self._error(f"Invalid subscription {json.dumps(sub)}")
+            return
+        if method == "unsubscribe":
+            if self.subs.pop(key, None) is None:
+                self._error(f"Already unsubscribed: {json.dumps(sub)}")
+                return
+            self.send({"channel": "subscriptionResponse", "data": {"method": "unsubscribe", "subscription": sub}})
+            return
+        if key in self.subs:
+            self._error(f"Already subscribed: {json.dumps(sub)}")
+            return
+        if len(self.subs) >= MAX_SUBSCRIPTIONS:
+            self._error(f"Cannot subscribe: at most {MAX_SUBSCRIPTIONS} subscriptions")
+            return
+        self.subs[key] = sub
+        self.send({"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}})
+        exchange = venue.exchange
+        if kind == "l2Book" and (exchange.book.bids or exchange.book.asks):
+            self.send({"channel": "l2Book", "data": exchange.book.json(exchange.coin)})
+        elif kind == "trades" and exchange.trades:
+            self.send({"channel": "trades", "data": list(exchange.trades)})
+        elif kind == "userFills":
+            fills = list(exchange.fills.get(key[1], ()))
+            self.send({"channel": "userFills", "data": {"isSnapshot": True, "user": key[1], "fills": fills}})
+
+    def _on_post(self, request: dict) -> None:
+        post_id = request.get("id")
+        inner = request.get("request")
+        kind = inner.get("type") if isinstance(inner, dict) else None
+        payload = inner.get("payload") if isinstance(inner, dict) else None
+        exchange = self.venue.exchange
+        if kind == "info":
+            status, reply = exchange.info(payload)
+            response = ({"type": "info", "payload": {"type": payload.get("type"), "data": reply}} if status == 200
+                        else {"type": "error", "payload": str(reply)})
+        elif kind == "action":
+            status, reply = exchange.exchange(payload)
+            response = {"type": "action", "payload": reply} if status == 200 else {"type": "error", "payload": str(reply)}
+        else:
+            response = {"type": "error", "payload": "post request type must be info or action"}
+        self.send({"channel": "post", "data": {"id": post_id, "response": response}})
+
+
+class HyperliquidVenue:
+    """The whole local venue: exchange state, REST app, websocket server, producer."""
+
+    def __init__(self, exchange: HyperliquidExchange, *, feed: Path | None = None, speed: float = 1.0,
+                 port: int = 0, http_port: int = 0, idle_close_s: float = 60.0, disconnect_every_s: float = 0.0,
+                 sim_config: SimConfig | None = None) -> None:
+        if speed < 0 or (feed is None and speed == 0):
+            raise ValueError(f"'speed' must be > 0 for the simulator and >= 0 for a capture, was {speed}")
+        self.exchange = exchange
+        self.feed = feed
+        self.speed = speed
+        self._port = port
+        self._http_port = http_port
+        self.idle_close_s = idle_close_s
+        self.disconnect_every_s = disconnect_every_s
+        self.sim_config = sim_config or SimConfig()
+        self.ws_port = 0
+        self.http_port = 0
+        self.conns: set[_Connection] = set()
+        self.has_client = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.counts: Counter[str] = Counter()
+        self._server: asyncio.Server | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._trade_id = 1
+        exchange.listeners.append(self._on_user_event)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.ws_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{HOST}:{self.http_port}"
+
+    async def start(self) -> None:
+        if self.feed is not None:
+            self._load_first_book()
+        self._server = await ws_create_server(self._listener_for, HOST, self._port, logger_name="venue-hl")
+        self.ws_port = self._server.sockets[0].getsockname()[1]
+        app = web.Application()
+        mount(app, self.exchange)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        http_port = self._http_port if self._http_port else (self._port + 1 if self._port else 0)
+        site = web.TCPSite(self._runner, HOST, http_port)
+        await site.start()
+        self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        producer = self._produce_capture() if self.feed is not None else self._produce_sim()
+        self._tasks = [asyncio.create_task(self._run(producer), name="hl-producer"),
+                       asyncio.create_task(self._timers(), name="hl-timers")]
+        log.info("hyperliquid venue up ws=%s/ws http=%s feed=%s", self.ws_url, self.http_url, self.feed or "sim")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
+        for conn in list(self.conns):
+            if conn.transport is not None:
+                conn.transport.disconnect(graceful=False)
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _listener_for(self, request: WSUpgradeRequest) -> WSListener | None:
+        if urlsplit(request.path.decode("latin-1")).path != "/ws":
+            return None
+        if len(self.conns) >= MAX_CONNECTIONS:
+            self.counts["connections_refused"] += 1
+            return None
+        return _Connection(self)
+
+    def _broadcast(self, key: tuple[str, str], message: dict) -> None:
+        for conn in tuple(self.conns):
+            if key in conn.subs:
+                conn.send(message)
+
+    def _on_user_event(self, channel: str, user: str, data: object) -> None:
+        message = ({"channel": "userFills", "data": {"user": user, "fills": data}} if channel == "userFills"
+                   else {"channel": channel, "data": data})
+        self._broadcast((channel, user), message)
+
+    def _push_book(self, book: HlBook) -> None:
+        self.exchange.on_book(book)
+        self._broadcast(("l2Book", self.exchange.coin), {"channel": "l2Book", "data": book.json(self.exchange.coin)})
+        self.counts["books"] += 1
+
+    def _push_trades(self, trades: list[dict]) -> None:
+        self.exchange.on_trades(trades)
+        self._broadcast(("trades", self.exchange.coin), {"channel": "trades", "data": trades})
+        self.counts["trades"] += len(trades)
+
+    async def _timers(self) -> None:
+        last_drop = time.monotonic()
+        while True:
+            await asyncio.sleep(0.1)
+            self.exchange.tick()
+            now = time.monotonic()
+            for conn in tuple(self.conns):
+                if now - conn.last_sent > self.idle_close_s and conn.transport is not None:
+                    self.counts["idle_closed"] += 1
+                    conn.transport.send_close()
+                    conn.transport.disconnect()
+            if self.disconnect_every_s and now - last_drop >= self.disconnect_every_s:
+                last_drop = now
+                for conn in tuple(self.conns):
+                    if conn.transport is not None:
+                        self.counts["disconnects"] += 1
+                        conn.transport.disconnect(graceful=False)
+
+    async def _run(self, producer: AsyncIterator[None]) -> None:
+        async for _ in producer:
+            pass
+        self.finished.set()
+        log.info("hyperliquid venue feed finished: %s", dict(self.counts))
+
+    # ---- producers -----------------------------------------------------------------------
+
+    def _load_first_book(self) -> None:
+        assert self.feed is not None
+        with _open(self.feed) as lines:
+            for line in lines:
+                frame = _frame(line)
+                if frame is not None and frame.get("channel") == "l2Book" \
+                        and frame["data"].get("coin") == self.exchange.coin:
+                    self.exchange.on_book(_book_of(frame["data"]))
+                    return
+
+    async def _produce_capture(self) -> AsyncIterator[None]:
+        assert self.feed is not None
+        await self.has_client.wait()
+        first_ts = 0
+        start = time.monotonic()
+        coin = self.exchange.coin
+        with _open(self.feed) as lines:
+            for count, line in enumerate(lines):
+                ts_text, _, _ = line.partition(" ")
+                frame = _frame(line)
+                if frame is None:
+                    self.counts["feed_malformed"] += 1
+                    continue
+                if self.speed > 0 and ts_text.isdigit():
+                    ts = int(ts_text)
+                    first_ts = first_ts or ts
+                    due = start + (ts - first_ts) / 1e9 / self.speed
+                    while (wait := due - time.monotonic()) > 0:
+                        await asyncio.sleep(min(wait, MAX_SLEEP_S))
+                elif count % 64 == 0:
+                    await asyncio.sleep(0)
+                channel, data = frame.get("channel"), frame.get("data")
+                if channel == "l2Book" and data.get("coin") == coin:
+                    self._push_book(_book_of(data))
+                elif channel == "trades" and data and data[0].get("coin") == coin:
+                    self._push_trades(data)
+                yield None
+
+    async def _produce_sim(self) -> AsyncIterator[None]:
+        exchange = self.exchange
+        cfg = self.sim_config
+        tick = sim_tick(cfg.start_px, exchange.sz_decimals)
+        lot = exchange.grid.lot_size
+        start_ns = time.time_ns()
+        sim = MarketSim(cfg, float(tick), float(lot), start_ns)
+        _, bids, asks = sim.snapshot()
+        book = {1: dict(bids), -1: dict(asks)}
+        self._push_book(self._render(book, tick, lot, start_ns // 1_000_000))
+        mono0 = time.monotonic_ns()
+        last_push = time.monotonic()
+        changed = False
+        while True:
+            now_sim = start_ns + int((time.monotonic_ns() - mono0) * self.speed)
+            trades = []
+            for event in sim.advance(now_sim):
+                if type(event) is SimDepth:
+                    for side, levels in ((1, event.bids), (-1, event.asks)):
+                        for px, qty in levels:
+                            if qty > 0:
+                                book[side][px] = qty
+                            else:
+                                book[side].pop(px, None)
+                    changed = True
+                elif type(event) is SimTrade:
+                    trades.append({"coin": exchange.coin, "side": "B" if event.taker_side > 0 else "A",
+                                   "px": wire(event.px_tick * tick), "sz": wire(event.qty_lot * lot),
+                                   "hash": "0x" + format(event.trade_id, "064x"), "time": event.ts_ns // 1_000_000,
+                                   "tid": event.trade_id, "users": [_NO_ADDRESS, _NO_ADDRESS]})
+            if trades:
+                self._push_trades(trades)
+            if changed and time.monotonic() - last_push >= BLOCK_S / self.speed:
+                self._push_book(self._render(book, tick, lot, now_sim // 1_000_000))
+                last_push = time.monotonic()
+                changed = False
+            yield None
+            wait_s = (sim.next_event_ns() - now_sim) / 1e9 / self.speed
+            await asyncio.sleep(min(max(wait_s, 0.0), MAX_SLEEP_S))
+
+    @staticmethod
+    def _render(book: dict, tick: Decimal, lot: Decimal, time_ms: int) -> HlBook:
+        bids = sorted(book[1].items(), reverse=True)[:BOOK_LEVELS]
+        asks = sorted(book[-1].items())[:BOOK_LEVELS]
+        return HlBook([(wire(p * tick), wire(q * lot), 1) for p, q in bids],
+                      [(wire(p * tick), wire(q * lot), 1) for p, q in asks], time_ms)
+
+
+def _coin_of_symbol(symbol: str) -> str:
+    upper = symbol.upper()
+    for suffix in ("USDT", "USDC", "-PERP", "USD"):
+        if upper.endswith(suffix) and len(upper) > len(suffix):
+            return upper[: -len(suffix)]
+    return upper
+
+
+def venue_from_args(args: argparse.Namespace) -> HyperliquidVenue:
+    feed = Path(args.feed) if args.feed is not None else None
+    if feed is not None and not feed.exists():
+        raise ValueError(f"--feed {feed}: no such file")
+    coin = capture_coin(feed) if feed is not None else _coin_of_symbol(args.symbol)
+    exchange = exchange_from_args(args, coin)
+    http_port = args.http_port if args.http_port is not None else (args.port + 1 if args.port else 0)
+    return HyperliquidVenue(exchange, feed=feed, speed=args.speed, port=args.port, http_port=http_port,
+                            idle_close_s=args.hl_idle_close, disconnect_every_s=args.disconnect_every)
+
+
+def run(args: argparse.Namespace) -> int:
+    from processes.venue_market import serve
+
+    try:
+        venue = venue_from_args(args)
+    except ValueError as e:
+        print(f"mm venue: {e}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(venue, args.duration))  # type: ignore[arg-type]  # start/stop/ws_url/http_url
+    except (OSError, ValueError) as e:
+        print(f"mm venue: {e}", file=sys.stderr)
+        return 1
+    return 0
