@@ -112,13 +112,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from mm.venue_books import venue_of_file
 
+    venues = set()
     for path in args.feeds:
         if not path.is_file():
             raise UsageError(f"{path}: no such capture file")
-        venue = venue_of_file(path)
-        if venue not in ("binance", None):
-            raise UsageError(f"{path}: a {venue} capture: mm replay trades Binance captures "
-                             f"(`mm book` validates {venue} books)")
+        venues.add(venue_of_file(path) or "binance")
+    if len(venues) > 1:
+        raise UsageError(f"the captures are of several venues ({', '.join(sorted(venues))}): replay one venue at a time")
     if args.speed is not None and args.speed <= 0:
         raise UsageError(f"--speed must be > 0, was {args.speed}")
     engine = args.engine or ("processes" if args.speed is not None else "inproc")
@@ -222,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(words[0] if words else None)
     args = parser.parse_args(words)
     try:
+        report = getattr(args, "report", None)
+        if isinstance(report, Path):  # found out before a long run, not after it
+            try:
+                report.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise UsageError(f"--report {report}: cannot create its folder: {e.strerror}") from None
         return COMMANDS[args.command](args)
     except (ConfigError, UsageError) as e:
         print(f"mm {args.command}: {e}", file=sys.stderr)

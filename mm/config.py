@@ -50,7 +50,8 @@ class InstrumentConfig(Section):
     tick_size: DecimalText = "0.01"
     lot_size: DecimalText = "0.00001"
     # the venue and market it trades on: picks the standard fee tier (mm/fees.py); a replay reads it off the capture
-    market: Literal["binance_spot", "binance_usdm", "binance_coinm", "hyperliquid", "other"] = "binance_spot"
+    market: Literal["binance_spot", "binance_usdm", "binance_coinm", "hyperliquid", "okx_spot", "okx_swap",
+                    "kraken_spot", "other"] = "binance_spot"
 
     def __post_init__(self) -> None:
         if Decimal(self.tick_size) <= 0:

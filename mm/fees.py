@@ -10,7 +10,10 @@ The table holds the entry tier of each venue (no volume, no BNB / referral disco
 | binance_usdm    |      2.0 |      5.0 | Binance Futures fee schedule, USD-M Regular / VIP 0: 0.0200% / 0.0500% |
 | binance_coinm   |      1.0 |      5.0 | Binance Futures fee schedule, COIN-M Regular / VIP 0: 0.0100% / 0.0500% |
 | hyperliquid     |      1.5 |      4.5 | Hyperliquid docs, Trading > Fees, perps base tier (< $5M 14 d volume): 0.015% / 0.045% |
-| other           |      0.0 |      0.0 | no table (Kraken, OKX, ...): set the fees in config |
+| okx_spot        |      8.0 |     10.0 | OKX fee schedule, spot Regular user Lv1: 0.080% / 0.100% |
+| okx_swap        |      2.0 |      5.0 | OKX fee schedule, perpetual / expiry futures Regular user Lv1: 0.020% / 0.050% |
+| kraken_spot     |     25.0 |     40.0 | Kraken Pro fee schedule, spot < $10k 30 d volume: 0.25% / 0.40% |
+| other           |      0.0 |      0.0 | no table: set the fees in config |
 
 (../shared/protocols/ does not list fees; the figures are the venues' public fee pages, as of 2025.)
 
@@ -20,14 +23,20 @@ bps is a rebate).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from msgspec import Struct
 
 from mm.config import Config
 
-Market = Literal["binance_spot", "binance_usdm", "binance_coinm", "hyperliquid", "other"]
-MARKETS: tuple[str, ...] = ("binance_spot", "binance_usdm", "binance_coinm", "hyperliquid", "other")
+Market = Literal["binance_spot", "binance_usdm", "binance_coinm", "hyperliquid", "okx_spot", "okx_swap",
+                 "kraken_spot", "other"]
+MARKETS: tuple[str, ...] = ("binance_spot", "binance_usdm", "binance_coinm", "hyperliquid", "okx_spot", "okx_swap",
+                            "kraken_spot", "other")
+
+
+_OKX_EXPIRY = re.compile(r"-\d{6}$")  # BTC-USD-220527: a dated future
 
 
 class FeeTier(Struct, frozen=True):
@@ -41,6 +50,9 @@ STANDARD_TIERS: dict[str, FeeTier] = {
     "binance_usdm": FeeTier(2.0, 5.0, "Binance USD-M futures Regular (VIP 0): maker 0.0200%, taker 0.0500%"),
     "binance_coinm": FeeTier(1.0, 5.0, "Binance COIN-M futures Regular (VIP 0): maker 0.0100%, taker 0.0500%"),
     "hyperliquid": FeeTier(1.5, 4.5, "Hyperliquid perps base tier: maker 0.015%, taker 0.045%"),
+    "okx_spot": FeeTier(8.0, 10.0, "OKX spot Regular (Lv1): maker 0.080%, taker 0.100%"),
+    "okx_swap": FeeTier(2.0, 5.0, "OKX perpetual / expiry futures Regular (Lv1): maker 0.020%, taker 0.050%"),
+    "kraken_spot": FeeTier(25.0, 40.0, "Kraken Pro spot base tier: maker 0.25%, taker 0.40%"),
     "other": FeeTier(0.0, 0.0, "no standard tier known for this venue: fees 0 unless the config sets them"),
 }
 
@@ -84,10 +96,11 @@ def resolve_fees(market: str, maker_bps: float | None, taker_bps: float | None,
     return Fees(maker, taker, quoter, "config" if from_config else tier.source)
 
 
-def market_of_capture(head: bytes) -> str:
+def market_of_capture(head: bytes, instrument: str = "") -> str:
     """The market a capture was recorded on, from its first lines (`head`): a Binance REST
-    snapshot's path (/api/v3 spot, /fapi USD-M, /dapi COIN-M), a futures diff's `pu`, or a
-    Hyperliquid channel; "other" when none of these shows."""
+    snapshot's path (/api/v3 spot, /fapi USD-M, /dapi COIN-M), a futures diff's `pu`, a
+    Hyperliquid channel, an OKX `arg` (spot, or a swap / dated future by the `instrument` name) or a
+    Kraken channel array; "other" when none of these shows."""
     if b'"rest":"/fapi' in head or b'"rest": "/fapi' in head:
         return "binance_usdm"
     if b'"rest":"/dapi' in head or b'"rest": "/dapi' in head:
@@ -98,6 +111,11 @@ def market_of_capture(head: bytes) -> str:
         return "hyperliquid"
     if b'"stream":"' in head and b'"e":"depthUpdate"' in head:
         return "binance_usdm" if b'"pu":' in head else "binance_spot"
+    if b'"arg":{"channel":"books' in head or b'"arg": {"channel": "books' in head:
+        is_derivative = instrument.endswith("-SWAP") or _OKX_EXPIRY.search(instrument) is not None
+        return "okx_swap" if is_derivative else "okx_spot"
+    if b'"channelName":"book-' in head or b',"book-' in head:
+        return "kraken_spot"
     return "other"
 
 

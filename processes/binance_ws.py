@@ -39,7 +39,6 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from operator import itemgetter
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -50,13 +49,11 @@ from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_conn
 from ipc.messages import BookSnapshot, BookTicker, DepthDiff, Trade
 from mm.capture import AggTradeFrame, BookTickerFrame, DepthSnapshot, DepthUpdate, FrameDecoder, TradeFrame
 from mm.errors import MMError, OffGridError
-from mm.ticks import TickGrid, infer_grid, infer_grid_from_levels, parse_levels, parse_price, parse_qty
+from mm.ticks import TickGrid, infer_grid, infer_grid_from_levels
+from processes.feed_convert import Drop, binance_message
 
 log = logging.getLogger(__name__)
 
-MS = 1_000_000
-INT64_MAX = 2**63 - 1
-MAX_MS = INT64_MAX // MS  # a venue time in ms that still fits int64 ns
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 LOG_EVERY_DROPS = 1000  # one warning per this many drops of a reason (the first always)
 
@@ -77,7 +74,6 @@ DEPTH_PATH = {
 }
 
 FeedMessage = DepthDiff | Trade | BookTicker
-_qty = itemgetter(1)
 
 
 class FeedConnectError(MMError):
@@ -154,47 +150,16 @@ class StreamDecoder:
                 grid = self._infer(symbol, frame)
                 if grid is None:
                     return None
-            kind = type(frame)
-            if kind is DepthUpdate:
-                if not (0 <= frame.U <= frame.u <= INT64_MAX and -1 <= frame.pu <= INT64_MAX
-                        and 0 <= frame.E <= MAX_MS):
-                    return self._drop("bad_field", f"{symbol}: depth ids U={frame.U} u={frame.u} pu={frame.pu} E={frame.E}")
-                bids = parse_levels(grid, frame.b)
-                asks = parse_levels(grid, frame.a)
-                # parse_levels' fast path does not bound its ints: one C-speed pass per side
-                if (bids and (max(bids)[0] > INT64_MAX or max(bids, key=_qty)[1] > INT64_MAX)) or (
-                        asks and (max(asks)[0] > INT64_MAX or max(asks, key=_qty)[1] > INT64_MAX)):
-                    return self._drop("off_grid", f"{symbol}: a level of diff u={frame.u} does not fit int64")
-                message: FeedMessage = DepthDiff(
-                    symbol=symbol, first_id=frame.U, final_id=frame.u, prev_final_id=frame.pu,
-                    ts_event_ns=frame.E * MS, ts_recv_ns=ts_recv_ns, ts_feed_ns=ts_recv_ns,
-                    bids=bids, asks=asks,
-                )
-            elif kind is BookTickerFrame:
-                event_ms = frame.E or frame.T
-                if not (0 <= frame.u <= INT64_MAX and 0 <= event_ms <= MAX_MS):
-                    return self._drop("bad_field", f"{symbol}: bookTicker u={frame.u} E={event_ms}")
-                message = BookTicker(
-                    symbol=symbol, update_id=frame.u, bid_px_tick=parse_price(grid, frame.b),
-                    bid_qty_lot=parse_qty(grid, frame.B), ask_px_tick=parse_price(grid, frame.a),
-                    ask_qty_lot=parse_qty(grid, frame.A), ts_event_ns=event_ms * MS,
-                    ts_recv_ns=ts_recv_ns, ts_feed_ns=ts_recv_ns,
-                )
-            elif kind is TradeFrame or kind is AggTradeFrame:
-                trade_id = frame.t if kind is TradeFrame else frame.a
-                if not (0 <= trade_id <= INT64_MAX and 0 <= frame.T <= MAX_MS):
-                    return self._drop("bad_field", f"{symbol}: trade id={trade_id} T={frame.T}")
-                message = Trade(
-                    symbol=symbol, trade_id=trade_id, px_tick=parse_price(grid, frame.p),
-                    qty_lot=parse_qty(grid, frame.q), taker_side=-1 if frame.m else 1,
-                    ts_event_ns=frame.T * MS, ts_recv_ns=ts_recv_ns, ts_feed_ns=ts_recv_ns,
-                )
-            else:
-                return self._drop("unhandled_stream", f"{symbol}: {kind.__name__} on a stream")
         except OffGridError as e:
             return self._drop("off_grid", str(e)[:200])
         except ArithmeticError as e:  # decimal.Overflow from mm.ticks on text like "1e999999999"
             return self._drop("off_grid", f"{symbol}: {type(e).__name__} converting a value")
+        kind = type(frame)
+        if kind is DepthSnapshot:
+            return self._drop("unhandled_stream", f"{symbol}: a REST snapshot on a stream")
+        message = binance_message(symbol, frame, grid, ts_recv_ns, ts_recv_ns)
+        if type(message) is Drop:
+            return self._drop(message.reason, message.detail)
         self.last_kind = kind.__name__
         return message
 
@@ -637,8 +602,7 @@ async def fetch_depth(
     if grid is None:
         grid = infer_grid_from_levels(symbol.upper(), [*snapshot.bids, *snapshot.asks])
     now_ns = time.time_ns()
-    return BookSnapshot(
-        symbol=symbol.upper(), last_id=snapshot.lastUpdateId, ts_event_ns=snapshot.E * MS,
-        ts_recv_ns=now_ns, ts_feed_ns=now_ns,
-        bids=parse_levels(grid, snapshot.bids), asks=parse_levels(grid, snapshot.asks),
-    )
+    message = binance_message(symbol.upper(), snapshot, grid, now_ns, now_ns)
+    if type(message) is Drop:
+        raise OffGridError(f"{base_url} depth {symbol}: {message.reason}: {message.detail}")
+    return message

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -40,8 +39,7 @@ from mm.market_sim import MarketSim, SimDepth, SimTrade
 from mm.synthetic import SyntheticLadder
 from processes.actor import Actor, actor_main
 from processes.feed_stream import INPROC, StreamRunner
-from processes.replay_source import ReplaySource, grid_for
-from mm.ticks import grid_from_sizes
+from processes.replay_source import ReplaySource, replay_source
 
 BARRIER_WAITERS = ("signal", "quoter", "risk")  # the last to handle an event's consequences
 
@@ -121,14 +119,10 @@ class Feed(Actor):
             self.events += 1
 
     def _start_replay(self) -> None:
-        paths = [Path(p) for p in self.config.replay.files]
-        inst = self.config.instrument
-        found = grid_for(paths, self.symbol)  # the decimals the venue writes for this symbol
-        grid = grid_from_sizes(self.symbol, inst.tick_size, inst.lot_size, found.price_decimals, found.qty_decimals)
-        self.replay = ReplaySource(paths, grid)
+        self.replay = replay_source(self.config)
         self._replay_iter = self.replay.messages()
         self.streaming = True
-        log.info("replaying %s from %d file(s) at %s", self.symbol, len(paths),
+        log.info("replaying %s from %d file(s) at %s", self.symbol, len(self.config.replay.files),
                  "max speed" if self.config.replay.speed == 0 else f"{self.config.replay.speed}x")
 
     def _emit_replay(self) -> None:

@@ -288,9 +288,10 @@ def summary_line(report: dict[str, Any]) -> str:
 def replay_config(base: Config, files: list[Path], *, symbol: str | None, speed: float) -> Config:
     """The config of a replay: mode replay, the instrument as the capture shows it (the real tick
     and lot sizes inferred from its first depth snapshot), the files, the pacing; metrics off."""
-    from processes.replay_source import grid_for
+    from processes.replay_source import capture_instrument
 
-    grid = grid_for(files, symbol)
+    found = capture_instrument(files, symbol)
+    grid = found.grid
     replace = msgspec.structs.replace
     name = f"replay{os.getpid()}"
     # sizes in config count lots of the config's instrument: keep them the same in base units
@@ -305,13 +306,14 @@ def replay_config(base: Config, files: list[Path], *, symbol: str | None, speed:
         pipeline=replace(base.pipeline, mode="replay", name=name,
                          run_dir=str(Path(base.pipeline.run_dir or run_dir(base).parent) / name)),
         instrument=replace(base.instrument, symbol=grid.symbol, tick_size=_plain(grid.tick_size),
-                           lot_size=_plain(grid.lot_size), market=capture_market(files)),
+                           lot_size=_plain(grid.lot_size),
+                           market=capture_market(files, found.instrument)),
         replay=replace(base.replay, files=[str(p.resolve()) for p in files], speed=speed),
         metrics=replace(base.metrics, port=0),
     )
 
 
-def capture_market(files: list[Path]) -> str:
+def capture_market(files: list[Path], instrument: str = "") -> str:
     """The market the first capture was recorded on (mm.fees.market_of_capture of its first 256 KiB)."""
     from mm.capture import read_chunks
     from mm.fees import market_of_capture
@@ -321,7 +323,7 @@ def capture_market(files: list[Path]) -> str:
         head += chunk
         if len(head) >= 1 << 18:
             break
-    return market_of_capture(head)
+    return market_of_capture(head, instrument)
 
 
 def count_lines(files: list[Path]) -> int:
@@ -407,23 +409,15 @@ class BaselineRun:
         return json.loads(self.path.read_text())
 
 
-def replay_source(config: Config, files: list[Path]) -> Any:
-    from processes.replay_source import ReplaySource, grid_for
-    from mm.ticks import grid_from_sizes
-
-    inst = config.instrument
-    found = grid_for(files, inst.symbol)  # the decimals the venue writes for this symbol
-    grid = grid_from_sizes(inst.symbol, inst.tick_size, inst.lot_size, found.price_decimals, found.qty_decimals)
-    return ReplaySource(files, grid)
-
-
 class DecodedInput:
     """A replay's input decoded once: the source's counters and its messages, for every engine run."""
 
     def __init__(self, config: Config, files: list[Path]) -> None:
+        from processes.replay_source import replay_source
+
         started = time.monotonic()
         self.files = files
-        self.source = replay_source(config, files)
+        self.source = replay_source(config)  # config.replay.files: these files, resolved
         self.messages = list(self.source.messages())
         self.decode_s = time.monotonic() - started  # the capture's frames, or the cache, to messages
 

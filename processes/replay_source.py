@@ -1,8 +1,10 @@
 """Capture files -> the feed's messages for one symbol, in receive order.
 
-Frames are decoded once (mm/capture.py) and their decimal text converted exactly to ticks and
-lots on the instrument's grid (mm/ticks.py). A frame with a value off the grid, NaN or negative
-is dropped and counted with its reason; a malformed line is counted by the capture reader.
+Binance frames are decoded once (mm/capture.py); OKX, Kraken and Hyperliquid frames go through
+their venue's book checks first. Either way processes/feed_convert.py turns them into messages,
+the decimal text converted exactly to ticks and lots on the instrument's grid (mm/ticks.py) -- the
+converter the live feed uses, so replay refuses what live refuses. A refused frame is counted by
+its reason in `dropped`; a malformed line is counted by the capture reader.
 """
 
 from __future__ import annotations
@@ -11,29 +13,38 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from ipc.messages import BookSnapshot, BookTicker, DepthDiff, Trade
-from processes import capture_cache
-from mm.capture import (
-    AggTradeFrame,
-    BookTickerFrame,
-    CaptureStats,
-    DepthSnapshot,
-    DepthUpdate,
-    TradeFrame,
-    read_capture,
-)
+import msgspec
+
+from mm.capture import CaptureStats, DepthSnapshot, bad_receive_time, read_capture, read_lines
+from mm.config import Config
 from mm.errors import OffGridError
-from mm.ticks import TickGrid, infer_grid_from_levels, parse_levels, parse_price, parse_qty
+from mm.hyperliquid_frames import L2BookFrame, parse_frame
+from mm.kraken_book import decode_kraken_book_frame
+from mm.okx_book import BOOK_CHANNELS, decode_okx_book_frame, infer_text_grid
+from mm.ticks import TickGrid, grid_from_sizes, infer_grid_from_levels
+from mm.venue_books import BINANCE, CHECKED_VENUES, KRAKEN, OKX, venue_of_file
+from processes import capture_cache
+from processes.feed_convert import CheckedBookFeed, Drop, binance_message, symbol_name
 
 log = logging.getLogger(__name__)
 
-MS = 1_000_000
+GRID_FRAMES = 200  # book frames of the instrument whose decimals give a checked venue's grid
+LOG_DROPS = 20  # drops logged one by one; the rest are only counted
+
+
+class CaptureInstrument(NamedTuple):
+    """What a replay trades: the capture's venue, its name of the instrument, and the grid (whose
+    `symbol` is the pipeline's name of it, feed_convert.symbol_name)."""
+
+    venue: str
+    instrument: str
+    grid: TickGrid
 
 
 def first_snapshot(paths: list[Path], symbol: str | None) -> tuple[str, DepthSnapshot]:
-    """The first depth snapshot in the files (of `symbol`, or of any symbol when None)."""
+    """The first Binance depth snapshot in the files (of `symbol`, or of any symbol when None)."""
     for event in read_capture(paths):
         if isinstance(event.frame, DepthSnapshot) and (symbol is None or event.symbol == symbol):
             return event.symbol, event.frame
@@ -41,16 +52,95 @@ def first_snapshot(paths: list[Path], symbol: str | None) -> tuple[str, DepthSna
                        + (f" of {symbol}" if symbol else "") + ": cannot build a book")
 
 
+def _book_levels(venue: str, body: bytes) -> tuple[str, list[tuple[str, str]], bool] | None:
+    """(instrument, every level's (px, sz) text, is a snapshot) of a checked venue's book frame."""
+    try:
+        if venue == OKX:
+            if b'"action":' not in body:
+                return None
+            frame = decode_okx_book_frame(body)
+            if frame.arg.channel not in BOOK_CHANNELS:
+                return None
+            levels = [(lv[0], lv[1]) for data in frame.data for lv in (*data.bids, *data.asks)]
+            return frame.arg.inst_id, levels, frame.action == "snapshot"
+        if venue == KRAKEN:
+            if not body.lstrip().startswith(b"["):
+                return None
+            kraken = decode_kraken_book_frame(body)
+            if kraken is None:
+                return None
+            levels, snapshot = [], False
+            for p in kraken.payloads:
+                for side in (p.snapshot_bids, p.snapshot_asks, p.bids, p.asks):
+                    levels.extend((lv[0], lv[1]) for lv in side or ())
+                snapshot = snapshot or p.snapshot_bids is not None or p.snapshot_asks is not None
+            return kraken.pair, levels, snapshot
+        frame = parse_frame(body)
+        if type(frame) is not L2BookFrame:
+            return None
+        bids, asks = frame.data.levels
+        return frame.data.coin, [(lv.px, lv.sz) for lv in (*bids, *asks)], True
+    except (msgspec.DecodeError, ValueError, IndexError, TypeError):
+        return None  # the replay counts it, with its line number
+
+
+def capture_instrument(paths: list[Path], symbol: str | None) -> CaptureInstrument:
+    """The instrument a replay of `paths` trades: `symbol` (the venue's name or the pipeline's), or
+    the first with a book snapshot; its grid from the first snapshot (Binance) or the finest
+    decimals of its first GRID_FRAMES book frames (venues that drop trailing zeros)."""
+    venue = venue_of_file(paths[0]) or BINANCE
+    if venue not in CHECKED_VENUES:
+        found, snapshot = first_snapshot(paths, symbol)
+        return CaptureInstrument(BINANCE, found, infer_grid_from_levels(found, [*snapshot.bids, *snapshot.asks]))
+    wanted = symbol_name(symbol) if symbol else None
+    instrument, levels, frames = None, [], 0
+    for path in paths:
+        for lines in read_lines(path):
+            for line in lines:
+                found = _book_levels(venue, line.partition(b" ")[2])
+                if found is None:
+                    continue
+                name, frame_levels, is_snapshot = found
+                if instrument is None:
+                    if not is_snapshot or (wanted is not None and symbol_name(name) != wanted):
+                        continue
+                    instrument = name
+                elif name != instrument:
+                    continue
+                levels.extend(frame_levels)
+                frames += 1
+                if frames >= GRID_FRAMES:
+                    break
+            if frames >= GRID_FRAMES:
+                break
+    if instrument is None:
+        raise OffGridError(f"{', '.join(map(str, paths))}: no {venue} book snapshot"
+                           + (f" of {symbol}" if symbol else "") + ": cannot build a book")
+    return CaptureInstrument(venue, instrument, infer_text_grid(symbol_name(instrument), levels))
+
+
 def grid_for(paths: list[Path], symbol: str | None) -> TickGrid:
-    found, snapshot = first_snapshot(paths, symbol)
-    return infer_grid_from_levels(found, [*snapshot.bids, *snapshot.asks])
+    return capture_instrument(paths, symbol).grid
+
+
+def replay_source(config: Config) -> ReplaySource:
+    """The replay of `[replay] files` for `[instrument] symbol`, on the config's tick and lot sizes
+    written in the decimals the capture uses."""
+    paths = [Path(p) for p in config.replay.files]
+    inst = config.instrument
+    found = capture_instrument(paths, inst.symbol)
+    grid = grid_from_sizes(inst.symbol, inst.tick_size, inst.lot_size,
+                           found.grid.price_decimals, found.grid.qty_decimals)
+    return ReplaySource(paths, grid, venue=found.venue, instrument=found.instrument)
 
 
 class ReplaySource:
-    def __init__(self, paths: list[Path], grid: TickGrid) -> None:
+    def __init__(self, paths: list[Path], grid: TickGrid, venue: str = BINANCE, instrument: str | None = None) -> None:
         self.paths = paths
         self.grid = grid
         self.symbol = grid.symbol
+        self.venue = venue
+        self.instrument = instrument or grid.symbol
         self.capture_stats = CaptureStats()
         self.dropped: Counter[str] = Counter()
         self.first_ts_ns = 0
@@ -84,6 +174,9 @@ class ReplaySource:
             dropped=dict(self.dropped), first_ts_ns=self.first_ts_ns, last_ts_ns=self.last_ts_ns))
 
     def _decode(self) -> Iterator[Any]:
+        return self._decode_checked() if self.venue in CHECKED_VENUES else self._decode_binance()
+
+    def _decode_binance(self) -> Iterator[Any]:
         grid = self.grid
         symbol = self.symbol
         for event in read_capture(self.paths, self.capture_stats):
@@ -93,28 +186,48 @@ class ReplaySource:
             if not self.first_ts_ns:
                 self.first_ts_ns = ts
             self.last_ts_ns = ts
-            frame = event.frame
-            try:
-                match frame:
-                    case DepthUpdate():
-                        yield DepthDiff(symbol=symbol, first_id=frame.U, final_id=frame.u, prev_final_id=frame.pu,
-                                        ts_event_ns=frame.E * MS, ts_recv_ns=ts, ts_feed_ns=0,
-                                        bids=parse_levels(grid, frame.b), asks=parse_levels(grid, frame.a))
-                    case TradeFrame() | AggTradeFrame():
-                        trade_id = frame.t if isinstance(frame, TradeFrame) else frame.a
-                        yield Trade(symbol=symbol, trade_id=trade_id, px_tick=parse_price(grid, frame.p),
-                                    qty_lot=parse_qty(grid, frame.q), taker_side=-1 if frame.m else 1,
-                                    ts_event_ns=frame.T * MS, ts_recv_ns=ts, ts_feed_ns=0)
-                    case BookTickerFrame():
-                        yield BookTicker(symbol=symbol, update_id=frame.u, bid_px_tick=parse_price(grid, frame.b),
-                                         bid_qty_lot=parse_qty(grid, frame.B), ask_px_tick=parse_price(grid, frame.a),
-                                         ask_qty_lot=parse_qty(grid, frame.A), ts_event_ns=frame.E * MS,
-                                         ts_recv_ns=ts, ts_feed_ns=0)
-                    case DepthSnapshot():
-                        yield BookSnapshot(symbol=symbol, last_id=frame.lastUpdateId, ts_event_ns=frame.E * MS,
-                                           ts_recv_ns=ts, ts_feed_ns=0, bids=parse_levels(grid, frame.bids),
-                                           asks=parse_levels(grid, frame.asks))
-            except OffGridError as e:
-                self.dropped[type(frame).__name__] += 1
-                if self.dropped.total() <= 20:
-                    log.warning("dropped %s frame at %d: %s", type(frame).__name__, ts, e)
+            msg = binance_message(symbol, event.frame, grid, ts, 0)
+            if type(msg) is Drop:
+                self._count_drop(msg, ts)
+            else:
+                yield msg
+
+    def _decode_checked(self) -> Iterator[Any]:
+        """OKX / Kraken / Hyperliquid lines (`<recv_ts_ns> <json>`) through the venue's checks."""
+        stats = self.capture_stats
+        feed = CheckedBookFeed(self.venue, self.instrument, self.grid)
+        convert = feed.convert
+        for path in self.paths:
+            line_no = 0
+            for lines in read_lines(path):
+                stats.lines += len(lines)
+                for line in lines:
+                    line_no += 1
+                    ts_text, _, body = line.rstrip(b"\r").partition(b" ")
+                    if not body.strip():
+                        continue
+                    if not ts_text.isdigit():
+                        stats.add_malformed(f"{path}:{line_no}", bad_receive_time(ts_text))
+                        continue
+                    ts = int(ts_text)
+                    items = convert(body, ts, 0)
+                    if not items:
+                        stats.skipped[self.venue] += 1
+                        continue
+                    if not self.first_ts_ns:
+                        self.first_ts_ns = ts
+                    self.last_ts_ns = ts
+                    for item in items:
+                        if type(item) is Drop:
+                            if item.reason == "decode_error":
+                                stats.add_malformed(f"{path}:{line_no}", item.detail)
+                            else:
+                                self._count_drop(item, ts)
+                        else:
+                            stats.events[type(item).__name__] += 1
+                            yield item
+
+    def _count_drop(self, drop: Drop, ts: int) -> None:
+        self.dropped[drop.reason] += 1
+        if self.dropped.total() <= LOG_DROPS:
+            log.warning("dropped a frame at %d (%s): %s", ts, drop.reason, drop.detail)
