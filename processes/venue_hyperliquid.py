@@ -692,6 +692,7 @@ _INFO: dict[str, Callable[[HyperliquidExchange, dict], Any]] = {
     "l2Book": HyperliquidExchange._l2_book,
     "allMids": HyperliquidExchange._all_mids,
     "perpDexs": lambda self, body: [None],  # the main dex only: no builder-deployed perps
+    "userAbstraction": lambda self, body: "default",  # a plain perp account (ccxt asks before private calls)
     "openOrders": HyperliquidExchange._open_orders,
     "frontendOpenOrders": HyperliquidExchange._frontend_open_orders,
     "orderStatus": HyperliquidExchange._order_status,
@@ -700,7 +701,7 @@ _INFO: dict[str, Callable[[HyperliquidExchange, dict], Any]] = {
     "userRateLimit": HyperliquidExchange._user_rate_limit,
 }
 _USER_INFO = frozenset({"openOrders", "frontendOpenOrders", "orderStatus", "userFills", "clearinghouseState",
-                        "userRateLimit"})
+                        "userRateLimit", "userAbstraction"})
 _ACTIONS: dict[str, Callable[[HyperliquidExchange, str, dict, int], dict]] = {
     "order": HyperliquidExchange._order_action,
     "cancel": HyperliquidExchange._cancel_action,
