@@ -31,7 +31,7 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from aiohttp import web
@@ -103,9 +103,39 @@ class HlBook:
             return None
         return (float(self.bids[0][0]) + float(self.asks[0][0])) / 2
 
-    def json(self, coin: str, depth: int = BOOK_LEVELS) -> dict:
+    def json(self, coin: str, n_sig_figs: int | None = None, mantissa: int | None = None) -> dict:
+        """The `l2Book` data; `n_sig_figs` 2..5 buckets prices to that many significant figures
+        (bids down, asks up; `mantissa` 2 or 5 with 5 figures: buckets of 2 or 5 units), summing sz and n."""
+        sides = [self.bids, self.asks]
+        if n_sig_figs is not None:
+            sides = [_aggregate(side, n_sig_figs, mantissa or 1, is_bid) for side, is_bid in ((self.bids, True),
+                                                                                             (self.asks, False))]
         return {"coin": coin, "time": self.time_ms,
-                "levels": [[{"px": p, "sz": s, "n": n} for p, s, n in side[:depth]] for side in (self.bids, self.asks)]}
+                "levels": [[{"px": p, "sz": s, "n": n} for p, s, n in side[:BOOK_LEVELS]] for side in sides]}
+
+
+def book_precision(request: dict) -> tuple[int | None, int | None] | str:
+    """(nSigFigs, mantissa) of an l2Book request or subscription, or the refusal text."""
+    n_sig_figs, mantissa = request.get("nSigFigs"), request.get("mantissa")
+    if n_sig_figs is not None and (type(n_sig_figs) is not int or not 2 <= n_sig_figs <= 5):
+        return f"nSigFigs must be null or 2..5, was {n_sig_figs!r}"
+    if mantissa is not None and (n_sig_figs != 5 or mantissa not in (1, 2, 5)):
+        return f"mantissa must be 1, 2 or 5 and only with nSigFigs 5, was {mantissa!r}"
+    return n_sig_figs, mantissa
+
+
+def _aggregate(levels: list[tuple[str, str, int]], n_sig_figs: int, mantissa: int, is_bid: bool
+               ) -> list[tuple[str, str, int]]:
+    buckets: dict[Decimal, tuple[Decimal, int]] = {}
+    for px_text, sz_text, n in levels:
+        px = Decimal(px_text)
+        step = Decimal(mantissa).scaleb(px.adjusted() + 1 - n_sig_figs)
+        units = (px / step).to_integral_value(rounding=ROUND_FLOOR if is_bid else ROUND_CEILING)
+        key = units * step
+        sz, count = buckets.get(key, (Decimal(0), 0))
+        buckets[key] = (sz + Decimal(sz_text), count + n)
+    ordered = sorted(buckets.items(), reverse=is_bid)
+    return [(wire(px), wire(sz), n) for px, (sz, n) in ordered]
 
 
 class _Meta:
@@ -260,7 +290,10 @@ class HyperliquidExchange:
             if not isinstance(user, str) or not _ADDRESS.fullmatch(user.lower()):
                 return 422, BAD_BODY
             body = dict(body, user=user.lower())
-        return 200, handler(self, body)
+        reply = handler(self, body)
+        if kind == "l2Book" and isinstance(reply, str):
+            return 422, reply
+        return 200, reply
 
     def _meta(self, body: dict | None = None) -> dict:
         return {"universe": [{"name": self.coin, "szDecimals": self.sz_decimals, "maxLeverage": self.max_leverage,
@@ -288,10 +321,11 @@ class HyperliquidExchange:
     def _spot_meta_and_ctxs(self, body: dict) -> list:
         return [self._spot_meta(), []]
 
-    def _l2_book(self, body: dict) -> dict | None:
+    def _l2_book(self, body: dict) -> dict | str | None:
         if body.get("coin") != self.coin:
             return None
-        return self.book.json(self.coin)
+        precision = book_precision(body)
+        return precision if isinstance(precision, str) else self.book.json(self.coin, *precision)
 
     def _all_mids(self, body: dict) -> dict:
         mid = self.book.mid()
@@ -376,10 +410,8 @@ class HyperliquidExchange:
             self.counts["unknown_signer"] += 1
             return 200, _err(UNKNOWN_SIGNER.format(signer))
         vault = body.get("vaultAddress")
-        if vault is not None:
-            if not isinstance(vault, str) or vault.lower() not in self.wallets:
-                return 200, _err(f"Vault {vault} does not exist.")
-            account = vault.lower()
+        if vault is not None and (not isinstance(vault, str) or vault.lower() != account):
+            return 200, _err(f"Vault {vault} does not exist.")  # no sub-accounts or vaults here
         now_ms = self.clock_ms()
         refusal = self.nonces.setdefault(signer, NonceSet()).check(nonce, now_ms)
         if refusal is not None:
@@ -424,7 +456,7 @@ class HyperliquidExchange:
         try:
             return self._place_checked(user, order, now_ms)
         except _Rejected as e:
-            if e.record and isinstance(order, dict) and isinstance(order.get("c"), str):
+            if e.record and isinstance(order, dict):
                 self._record_refused(user, order, e.status, now_ms)
             return {"error": e.text}
 
@@ -495,8 +527,9 @@ class HyperliquidExchange:
         self._next_rejected_oid += 1
         record = {"coin": self.coin, "side": "B" if order.get("b") else "A", "limitPx": str(order.get("p")),
                   "sz": str(order.get("s")), "oid": oid, "timestamp": now_ms, "origSz": str(order.get("s")),
-                  "cloid": order["c"]}
-        self.rejected[(user, order["c"])] = {"order": record, "status": status, "statusTimestamp": now_ms}
+                  "cloid": order.get("c") if isinstance(order.get("c"), str) else None}
+        if record["cloid"] is not None:
+            self.rejected[(user, record["cloid"])] = {"order": record, "status": status, "statusTimestamp": now_ms}
         self._emit("orderUpdates", user, [{"order": record, "status": status, "statusTimestamp": now_ms}])
 
     def _cancel_action(self, user: str, action: dict, now_ms: int) -> dict:

@@ -39,7 +39,15 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
 
 from mm.config import SimConfig
 from mm.market_sim import MarketSim, SimDepth, SimTrade
-from processes.venue_hyperliquid import BOOK_LEVELS, HlBook, HyperliquidExchange, exchange_from_args, mount, wire
+from processes.venue_hyperliquid import (
+    BOOK_LEVELS,
+    HlBook,
+    HyperliquidExchange,
+    book_precision,
+    exchange_from_args,
+    mount,
+    wire,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +100,7 @@ class _Connection(WSListener):
     def __init__(self, venue: HyperliquidVenue) -> None:
         self.venue = venue
         self.transport: WSTransport | None = None
-        self.subs: dict[tuple[str, str], dict] = {}
+        self.subs: dict[tuple, dict] = {}  # (type, coin | user[, nSigFigs, mantissa]) -> subscription
         self.last_sent = time.monotonic()
         self.window = (0, 0)  # (minute, messages received in it)
 
@@ -151,8 +159,12 @@ class _Connection(WSListener):
     def _on_subscription(self, method: str, sub: object, text: str) -> None:
         venue = self.venue
         kind = sub.get("type") if isinstance(sub, dict) else None
+        precision = book_precision(sub) if kind == "l2Book" else (None, None)
+        if isinstance(precision, str):
+            self._error(f"Invalid subscription {json.dumps(sub)}: {precision}")
+            return
         if kind in _COINS and sub.get("coin") == venue.exchange.coin:
-            key = (kind, sub["coin"])
+            key = (kind, sub["coin"], *precision)  # l2Book: one subscription per precision
         elif kind in _USERS and isinstance(sub.get("user"), str) and len(sub["user"]) == 42:
             key = (kind, sub["user"].lower())
         else:
@@ -174,7 +186,7 @@ class _Connection(WSListener):
         self.send({"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}})
         exchange = venue.exchange
         if kind == "l2Book" and (exchange.book.bids or exchange.book.asks):
-            self.send({"channel": "l2Book", "data": exchange.book.json(exchange.coin)})
+            self.send({"channel": "l2Book", "data": exchange.book.json(exchange.coin, *precision)})
         elif kind == "trades" and exchange.trades:
             self.send({"channel": "trades", "data": list(exchange.trades)})
         elif kind == "userFills":
@@ -281,7 +293,7 @@ class HyperliquidVenue:
             return None
         return _Connection(self)
 
-    def _broadcast(self, key: tuple[str, str], message: dict) -> None:
+    def _broadcast(self, key: tuple, message: dict) -> None:
         for conn in tuple(self.conns):
             if key in conn.subs:
                 conn.send(message)
@@ -293,12 +305,20 @@ class HyperliquidVenue:
 
     def _push_book(self, book: HlBook) -> None:
         self.exchange.on_book(book)
-        self._broadcast(("l2Book", self.exchange.coin), {"channel": "l2Book", "data": book.json(self.exchange.coin)})
+        coin = self.exchange.coin
+        frames: dict[tuple, dict] = {}
+        for conn in tuple(self.conns):
+            for key in conn.subs:
+                if key[0] == "l2Book":
+                    precision = key[2:]
+                    if precision not in frames:
+                        frames[precision] = {"channel": "l2Book", "data": book.json(coin, *precision)}
+                    conn.send(frames[precision])
         self.counts["books"] += 1
 
     def _push_trades(self, trades: list[dict]) -> None:
         self.exchange.on_trades(trades)
-        self._broadcast(("trades", self.exchange.coin), {"channel": "trades", "data": trades})
+        self._broadcast(("trades", self.exchange.coin, None, None), {"channel": "trades", "data": trades})
         self.counts["trades"] += len(trades)
 
     async def _timers(self) -> None:

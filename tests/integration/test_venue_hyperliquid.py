@@ -206,6 +206,32 @@ def test_taker_fill_moves_the_position_and_schedule_cancel_clears_orders():
     assert [d[0]["status"] for c, d in events if c == "orderUpdates"][-1] == "scheduledCancel"
 
 
+def test_resting_alo_fills_by_queue_position_when_trades_pass_the_queue_ahead():
+    exchange, _ = make_exchange()
+    signer = HyperliquidSigner(PRIVATE_KEY)
+    reply = exchange.exchange(signer.signed_body(order_action("100000", "0.2", cloid="0x" + "0c" * 16), NOW_MS + 1))[1]
+    assert "resting" in reply["response"]["data"]["statuses"][0]  # behind the 1.0 shown at 100000
+    trade = {"coin": "BTC", "side": "A", "px": "100000.0", "sz": "0.9", "time": NOW_MS, "tid": 1, "hash": "0x0",
+             "users": []}
+    exchange.on_trades([trade])
+    assert exchange.info({"type": "userFills", "user": ACCOUNT})[1] == []  # 0.1 of the queue still ahead
+    exchange.on_trades([dict(trade, sz="0.25", tid=2)])
+    fills = exchange.info({"type": "userFills", "user": ACCOUNT})[1]
+    assert [(f["sz"], f["crossed"], f["dir"], f["cloid"]) for f in fills] == [("0.15", False, "Open Long",
+                                                                              "0x" + "0c" * 16)]
+    status = exchange.info({"type": "orderStatus", "user": ACCOUNT, "oid": "0x" + "0c" * 16})[1]
+    assert status["order"]["status"] == "open" and status["order"]["order"]["sz"] == "0.05"
+
+
+def test_l2book_nsigfigs_buckets_levels_and_bad_precision_is_refused():
+    exchange, _ = make_exchange()
+    book = exchange.info({"type": "l2Book", "coin": "BTC", "nSigFigs": 4})[1]["levels"]
+    assert book[0] == [{"px": "100000.0", "sz": "1.0", "n": 3}, {"px": "99990.0", "sz": "2.0", "n": 1}]
+    assert book[1] == [{"px": "100100.0", "sz": "3.5", "n": 3}]  # 4 figures of 100001 and 100002, rounded up
+    assert exchange.info({"type": "l2Book", "coin": "BTC", "nSigFigs": 4, "mantissa": 2})[0] == 422
+    assert exchange.info({"type": "l2Book", "coin": "ETH"}) == (200, None)
+
+
 def test_parse_wallets_names_the_bad_entry():
     assert parse_wallets(f" {ADDRESS} ,") == {ACCOUNT}
     with pytest.raises(ValueError, match="MM_VENUE_WALLETS: entry 2"):
@@ -252,6 +278,9 @@ def test_ccxt_hyperliquid_loads_reads_places_alo_finds_cancels_and_unknown_walle
             with pytest.raises(ccxt_async.BaseError, match="does not exist"):
                 await stranger.create_order(SYMBOL, "limit", "buy", 0.001, price, {"postOnly": True})
             assert exchange.counts["unknown_signer"] >= 1 and exchange.engine.open_orders(ACCOUNT, "BTC") == []
+            exchange.weights.limit = 0  # per-IP weight spent: HTTP 429, which ccxt reads as a rate limit
+            with pytest.raises(ccxt_async.RateLimitExceeded):
+                await client.fetch_order_book(SYMBOL)
         finally:
             await client.close()
             await stranger.close()
