@@ -17,6 +17,10 @@ whole-book push is turned into level updates for it and every trade fed to it. T
 spot balances are set far out of reach; the perp ledger is mm.usdm_account (one-way position,
 average entry, cross margin), fees at the standard Hyperliquid tier (mm.fees) unless overridden.
 
+Faults: the Binance side's order faults (`--order-latency-ms`, `--error-5xx-ratio`, `--timeout-ratio`,
+`--drop-ratio`, `--fault-seed`, see `Faults`) and `--hl-address-budget` (a small budget: the venue
+refuses with "Too many cumulative requests sent" early, the behaviour that hurts a maker most).
+
 Per-IP REST weight (§5): 1200 per minute (l2Book, orderStatus, clearinghouseState, allMids: 2;
 other info 20, userFills + 1 per 20 fills; exchange 1 + floor(n / 40)); over it HTTP 429.
 """
@@ -24,9 +28,11 @@ other info 20, userFills + 1 per 20 fills; exchange 1 + floor(n / 40)); over it 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
+import random
 import re
 import time
 from collections import Counter, deque
@@ -40,7 +46,7 @@ from mm.fees import venue_tier
 from mm.hyperliquid_rules import AddressBudget, NonceSet, order_error, parse_decimal
 from mm.usdm_account import UsdmAccount
 from processes.hyperliquid_verify import USER_SIGNED, SignatureError, recover_signer
-from processes.venue_orders import MatchingEngine, SymbolRules, VenueError, VenueOrder
+from processes.venue_orders import MatchingEngine, OrderFaults, SymbolRules, VenueError, VenueOrder
 
 log = logging.getLogger(__name__)
 
@@ -749,8 +755,41 @@ _ACTIONS: dict[str, Callable[[HyperliquidExchange, str, dict, int], dict]] = {
 # ---- HTTP ------------------------------------------------------------------------------------
 
 
-def mount(app: web.Application, exchange: HyperliquidExchange) -> None:
-    """`POST /info` and `POST /exchange` on an aiohttp app."""
+# OrderFaults endpoint names (processes.venue_orders) -> the Hyperliquid requests they fault
+FAULT_ENDPOINTS = {"new": ("order", "modify", "batchModify"), "cancel": ("cancel", "cancelByCloid"),
+                   "cancel_all": ("scheduleCancel",), "query": ("orderStatus",),
+                   "open_orders": ("openOrders", "frontendOpenOrders"), "account": ("clearinghouseState",)}
+
+
+class Faults:
+    """The Binance side's order faults (venue_orders.OrderFaults) on the Hyperliquid requests: each
+    faulted request draws once from a seeded RNG: 5xx (HTTP 500, applied first when `is_5xx_applied`),
+    timeout (never answered, not applied), drop (applied, never answered); an unanswered request
+    is released after `hang_s` with HTTP 504."""
+
+    def __init__(self, faults: OrderFaults) -> None:
+        self.faults = faults
+        self.kinds = {kind for name in faults.endpoints for kind in FAULT_ENDPOINTS.get(name, ())}
+        self._rng = random.Random(faults.seed)
+        self.done = 0
+
+    def draw(self, kind: object) -> str:
+        faults = self.faults
+        if kind not in self.kinds or (faults.max_faults and self.done >= faults.max_faults):
+            return ""
+        x = self._rng.random()
+        for name, ratio in (("5xx", faults.error_5xx_ratio), ("timeout", faults.timeout_ratio),
+                            ("drop", faults.drop_ratio)):
+            if x < ratio:
+                self.done += 1
+                return name
+            x -= ratio
+        return ""
+
+
+def mount(app: web.Application, exchange: HyperliquidExchange, faults: OrderFaults | None = None) -> None:
+    """`POST /info` and `POST /exchange` on an aiohttp app, with the order faults switched on."""
+    injected = Faults(faults or OrderFaults())
 
     async def handle(request: web.Request) -> web.Response:
         is_info = request.path == "/info"
@@ -758,6 +797,27 @@ def mount(app: web.Application, exchange: HyperliquidExchange) -> None:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
             return web.Response(status=422, text=BAD_BODY)
+        return await _faulted(body, is_info) or _answer(request, body, is_info)
+
+    async def _faulted(body: object, is_info: bool) -> web.Response | None:
+        if injected.faults.latency_ms:
+            await asyncio.sleep(injected.faults.latency_ms / 1000)  # injected network latency
+        inner = body if is_info else (body.get("action") if isinstance(body, dict) else None)
+        kind = injected.draw(inner.get("type") if isinstance(inner, dict) else None)
+        if not kind:
+            return None
+        exchange.counts[f"fault_{kind}"] += 1
+        if kind == "drop" or (kind == "5xx" and injected.faults.is_5xx_applied):
+            _apply(body, is_info)
+        if kind == "5xx":
+            return web.Response(status=500, text="Internal Server Error")
+        await asyncio.sleep(injected.faults.hang_s)  # never answered in time
+        return web.Response(status=504, text="Gateway Timeout")
+
+    def _apply(body: object, is_info: bool) -> tuple[int, Any]:
+        return exchange.info(body) if is_info else exchange.exchange(body)
+
+    def _answer(request: web.Request, body: object, is_info: bool) -> web.Response:
         if is_info:
             weight = exchange.info_weight(body)
         else:
@@ -767,13 +827,18 @@ def mount(app: web.Application, exchange: HyperliquidExchange) -> None:
         if not exchange.weights.charge(request.remote or "", weight, exchange.clock_ms()):
             exchange.counts["weight_refused"] += 1
             return web.Response(status=429, text="null", content_type="application/json")
-        status, reply = exchange.info(body) if is_info else exchange.exchange(body)
+        status, reply = _apply(body, is_info)
         if status != 200:
             return web.Response(status=status, text=str(reply))
         return web.json_response(reply)
 
     app.router.add_post("/info", handle)
     app.router.add_post("/exchange", handle)
+
+
+def faults_from_args(args: argparse.Namespace) -> OrderFaults:
+    return OrderFaults(latency_ms=args.order_latency_ms, error_5xx_ratio=args.error_5xx_ratio,
+                       timeout_ratio=args.timeout_ratio, drop_ratio=args.drop_ratio, seed=args.fault_seed)
 
 
 def exchange_from_args(args: argparse.Namespace, coin: str, environ: Mapping[str, str] | None = None

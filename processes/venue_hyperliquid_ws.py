@@ -14,8 +14,11 @@ snapshot: `/info openOrders` is the snapshot) and `userFills` (`isSnapshot: true
 streaming frames without it), acked with `subscriptionResponse`; `{"method":"ping"}` ->
 `{"channel":"pong"}`; `{"method":"post","id":n,"request":{"type":"info"|"action","payload":..}}`.
 A connection to which nothing was sent for `--hl-idle-close` s (60) is closed; at most 10
-connections, 1000 subscriptions and 2000 messages a minute per connection. `--disconnect-every K`
-drops every connection every K s (fault, as on the Binance side).
+connections, 1000 subscriptions and 2000 messages a minute per connection. Faults as on the Binance side:
+`--disconnect-every K` drops every connection every K s; `--stall S` sends nothing for S s, once,
+after `--fault-after` book pushes (sockets stay open, the engine keeps matching); the order faults
+(`--order-latency-ms`, `--error-5xx-ratio`, `--timeout-ratio`, `--drop-ratio`, `--fault-seed`)
+act on `/info` and `/exchange` (processes.venue_hyperliquid.Faults).
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
 
 from mm.config import SimConfig
 from mm.market_sim import MarketSim, SimDepth, SimTrade
+from processes.venue_orders import OrderFaults
 from processes.venue_hyperliquid import (
     BOOK_LEVELS,
     HlBook,
     HyperliquidExchange,
     book_precision,
     exchange_from_args,
+    faults_from_args,
     mount,
     wire,
 )
@@ -125,6 +130,9 @@ class _Connection(WSListener):
     def send(self, message: object) -> None:
         transport = self.transport
         if transport is None or transport.is_disconnected:
+            return
+        if self.venue.is_stalled():
+            self.venue.counts["stalled_messages"] += 1
             return
         transport.send(WSMsgType.TEXT, json.dumps(message, separators=(",", ":")).encode())
         self.last_sent = time.monotonic()
@@ -216,6 +224,7 @@ class HyperliquidVenue:
 
     def __init__(self, exchange: HyperliquidExchange, *, feed: Path | None = None, speed: float = 1.0,
                  port: int = 0, http_port: int = 0, idle_close_s: float = 60.0, disconnect_every_s: float = 0.0,
+                 stall_s: float = 0.0, fault_after: int = 20, order_faults: OrderFaults | None = None,
                  sim_config: SimConfig | None = None) -> None:
         if speed < 0 or (feed is None and speed == 0):
             raise ValueError(f"'speed' must be > 0 for the simulator and >= 0 for a capture, was {speed}")
@@ -226,6 +235,10 @@ class HyperliquidVenue:
         self._http_port = http_port
         self.idle_close_s = idle_close_s
         self.disconnect_every_s = disconnect_every_s
+        self.stall_s = stall_s
+        self.fault_after = fault_after
+        self.order_faults = order_faults
+        self.stalled_until = 0.0
         self.sim_config = sim_config or SimConfig()
         self.ws_port = 0
         self.http_port = 0
@@ -253,7 +266,7 @@ class HyperliquidVenue:
         self._server = await ws_create_server(self._listener_for, HOST, self._port, logger_name="venue-hl")
         self.ws_port = self._server.sockets[0].getsockname()[1]
         app = web.Application()
-        mount(app, self.exchange)
+        mount(app, self.exchange, self.order_faults)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         http_port = self._http_port if self._http_port else (self._port + 1 if self._port else 0)
@@ -303,8 +316,14 @@ class HyperliquidVenue:
                    else {"channel": channel, "data": data})
         self._broadcast((channel, user), message)
 
+    def is_stalled(self) -> bool:
+        return time.monotonic() < self.stalled_until
+
     def _push_book(self, book: HlBook) -> None:
         self.exchange.on_book(book)
+        if self.stall_s and self.counts["books"] == self.fault_after:  # once: nothing sent, sockets kept
+            self.stalled_until = time.monotonic() + self.stall_s
+            self.counts["stalls"] += 1
         coin = self.exchange.coin
         frames: dict[tuple, dict] = {}
         for conn in tuple(self.conns):
@@ -328,7 +347,7 @@ class HyperliquidVenue:
             self.exchange.tick()
             now = time.monotonic()
             for conn in tuple(self.conns):
-                if now - conn.last_sent > self.idle_close_s and conn.transport is not None:
+                if now - conn.last_sent > self.idle_close_s and conn.transport is not None and not self.is_stalled():
                     self.counts["idle_closed"] += 1
                     conn.transport.send_close()
                     conn.transport.disconnect()
@@ -449,7 +468,8 @@ def venue_from_args(args: argparse.Namespace) -> HyperliquidVenue:
     exchange = exchange_from_args(args, coin)
     http_port = args.http_port if args.http_port is not None else (args.port + 1 if args.port else 0)
     return HyperliquidVenue(exchange, feed=feed, speed=args.speed, port=args.port, http_port=http_port,
-                            idle_close_s=args.hl_idle_close, disconnect_every_s=args.disconnect_every)
+                            idle_close_s=args.hl_idle_close, disconnect_every_s=args.disconnect_every,
+                            stall_s=args.stall, fault_after=args.fault_after, order_faults=faults_from_args(args))
 
 
 def run(args: argparse.Namespace) -> int:

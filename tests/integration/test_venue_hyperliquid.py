@@ -10,6 +10,7 @@ import copy
 import json
 from typing import Any
 
+import aiohttp
 import ccxt.async_support as ccxt_async
 import pytest
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
@@ -18,6 +19,7 @@ from processes.hyperliquid_adapter import HyperliquidSigner
 from processes.hyperliquid_verify import USER_SIGNED, SignatureError, recover_signer
 from processes.venue_hyperliquid import HlBook, HyperliquidExchange, parse_wallets
 from processes.venue_hyperliquid_ws import HyperliquidVenue
+from processes.venue_orders import OrderFaults
 from tests.conftest import run_async, wait_until_async
 from tests.unit.test_hyperliquid_signing import ADDRESS, L1_VECTORS, PRIVATE_KEY
 
@@ -284,6 +286,29 @@ def test_ccxt_hyperliquid_loads_reads_places_alo_finds_cancels_and_unknown_walle
         finally:
             await client.close()
             await stranger.close()
+            await venue.stop()
+
+    run_async(scenario, TIMEOUT_S)
+
+
+def test_order_fault_5xx_is_applied_and_answered_500_once():
+    async def scenario() -> None:
+        exchange = HyperliquidExchange("BTC", 5, {ACCOUNT})
+        faults = OrderFaults(error_5xx_ratio=1.0, endpoints=("new",), max_faults=1)
+        venue = HyperliquidVenue(exchange, order_faults=faults)
+        await venue.start()
+        signer = HyperliquidSigner(PRIVATE_KEY)
+        try:
+            await wait_until_async(lambda: exchange.book.bids, 5.0, "a simulated book")
+            price = f"{float(exchange.book.bids[0][0]) - 100:.0f}"
+            async with aiohttp.ClientSession() as session:
+                for expected_status in (500, 200):
+                    body = signer.signed_body(order_action(price, "0.001"), exchange.clock_ms())
+                    async with session.post(f"{venue.http_url}/exchange", json=body) as response:
+                        assert response.status == expected_status
+            assert len(exchange.engine.open_orders(ACCOUNT, "BTC")) == 2  # the 5xx one was applied
+            assert exchange.counts["fault_5xx"] == 1
+        finally:
             await venue.stop()
 
     run_async(scenario, TIMEOUT_S)
