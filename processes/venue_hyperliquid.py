@@ -147,10 +147,9 @@ def _aggregate(levels: list[tuple[str, str, int]], n_sig_figs: int, mantissa: in
 class _Meta:
     """What the engine's order record does not hold: the Hyperliquid side of one order."""
 
-    __slots__ = ("cloid", "orig_sz", "reduce_only", "status", "status_ms", "tif", "user")
+    __slots__ = ("cloid", "orig_sz", "reduce_only", "status", "status_ms", "tif")
 
-    def __init__(self, user: str, cloid: str | None, tif: str, reduce_only: bool, orig_sz: str, now_ms: int) -> None:
-        self.user = user
+    def __init__(self, cloid: str | None, tif: str, reduce_only: bool, orig_sz: str, now_ms: int) -> None:
         self.cloid = cloid
         self.tif = tif
         self.reduce_only = reduce_only
@@ -216,7 +215,6 @@ class HyperliquidExchange:
         self.grid = self.engine.grids[coin]
         self.accounts = {w: UsdmAccount(balance_usdc, "USDC") for w in self.wallets}
         self.budgets = {w: AddressBudget(address_budget) for w in self.wallets}
-        self.cum_volume: Counter[str] = Counter()
         self.nonces: dict[str, NonceSet] = {}
         self.meta: dict[int, _Meta] = {}
         self.by_cloid: dict[tuple[str, str], int] = {}
@@ -243,7 +241,8 @@ class HyperliquidExchange:
         return [(p, s) for p, s, _ in self.book.bids], [(p, s) for p, s, _ in self.book.asks]
 
     def on_book(self, book: HlBook) -> None:
-        """A whole-book push: the engine gets the levels that changed (absent ones at 0)."""
+        """A whole-book push: the engine gets every level of it (absolute sizes) and those no longer
+        shown at 0 (a level that only fell below the 20 shown is taken as gone too)."""
         old = self.book
         self.book = book
         now_ns = self.clock_ms() * MS
@@ -636,7 +635,7 @@ class HyperliquidExchange:
         if meta is None:
             cloid = order.client_id if order.client_id.startswith("0x") else None
             orig = wire(Decimal(order.qty_lot) * self.grid.lot_size)
-            meta = self.meta[order.order_id] = _Meta(order.api_key, cloid, "Gtc", False, orig, now_ms)
+            meta = self.meta[order.order_id] = _Meta(cloid, "Gtc", False, orig, now_ms)
             if cloid is not None:
                 self.by_cloid[(order.api_key, cloid)] = order.order_id
         return meta
@@ -790,6 +789,10 @@ class Faults:
 def mount(app: web.Application, exchange: HyperliquidExchange, faults: OrderFaults | None = None) -> None:
     """`POST /info` and `POST /exchange` on an aiohttp app, with the order faults switched on."""
     injected = Faults(faults or OrderFaults())
+    released = asyncio.Event()  # set at shutdown: held (unanswered) requests end at once
+
+    async def on_shutdown(app: web.Application) -> None:
+        released.set()
 
     async def handle(request: web.Request) -> web.Response:
         is_info = request.path == "/info"
@@ -811,7 +814,10 @@ def mount(app: web.Application, exchange: HyperliquidExchange, faults: OrderFaul
             _apply(body, is_info)
         if kind == "5xx":
             return web.Response(status=500, text="Internal Server Error")
-        await asyncio.sleep(injected.faults.hang_s)  # never answered in time
+        try:
+            await asyncio.wait_for(released.wait(), injected.faults.hang_s)  # never answered in time
+        except asyncio.TimeoutError:
+            pass
         return web.Response(status=504, text="Gateway Timeout")
 
     def _apply(body: object, is_info: bool) -> tuple[int, Any]:
@@ -834,6 +840,7 @@ def mount(app: web.Application, exchange: HyperliquidExchange, faults: OrderFaul
 
     app.router.add_post("/info", handle)
     app.router.add_post("/exchange", handle)
+    app.on_shutdown.append(on_shutdown)
 
 
 def faults_from_args(args: argparse.Namespace) -> OrderFaults:
