@@ -18,6 +18,7 @@ r and s are read as numbers (the SDK writes them unpadded, ccxt padded).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from ccxt.static_dependencies import keccak
@@ -45,6 +46,7 @@ def _keccak(data: bytes) -> bytes:
     return bytes(keccak.SHA3(data))
 
 
+@lru_cache(maxsize=16)  # constant per domain: keccak here is pure Python (~0.3 ms a hash)
 def _domain_separator(name: str, chain_id: int) -> bytes:
     return _keccak(_keccak(_EIP712_DOMAIN) + _keccak(name.encode()) + _keccak(b"1")
                    + chain_id.to_bytes(32, "big") + bytes(32))
@@ -54,6 +56,9 @@ def _u64(value: object, what: str) -> bytes:
     if type(value) is not int or not 0 <= value < 1 << 64:
         raise SignatureError(f"{what} must be an unsigned 64-bit integer, was {value!r}")
     return value.to_bytes(8, "big")
+
+
+_AGENT_HEAD = {is_mainnet: _keccak(_AGENT) + _keccak(b"a" if is_mainnet else b"b") for is_mainnet in (True, False)}
 
 
 def connection_id(action: dict, nonce: int, vault_address: str | None, expires_after: int | None) -> bytes:
@@ -70,8 +75,7 @@ def connection_id(action: dict, nonce: int, vault_address: str | None, expires_a
 def l1_preimage(action: dict, nonce: int, vault_address: str | None, expires_after: int | None,
                 is_mainnet: bool) -> bytes:
     """`0x1901 ‖ domainSeparator ‖ hashStruct(Agent)`: what the signer's key signed (keccak of it)."""
-    struct_hash = _keccak(_keccak(_AGENT) + _keccak(b"a" if is_mainnet else b"b")
-                          + connection_id(action, nonce, vault_address, expires_after))
+    struct_hash = _keccak(_AGENT_HEAD[is_mainnet] + connection_id(action, nonce, vault_address, expires_after))
     return b"\x19\x01" + _domain_separator("Exchange", EXCHANGE_CHAIN_ID) + struct_hash
 
 
