@@ -64,6 +64,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     compare = report_sub.add_parser("compare", help="two runs side by side")
     compare.add_argument("a", type=Path, metavar="A.json")
     compare.add_argument("b", type=Path, metavar="B.json")
+    fit = report_sub.add_parser("latency", help="fit the order-entry / cancel latency from gateway journals")
+    fit.add_argument("journals", nargs="+", type=Path, metavar="JOURNAL")
+    fit.add_argument("--json", action="store_true")
 
     # their arguments come with heavy imports (picows, aiohttp): only when that command runs
     venue = sub.add_parser("venue", help="a local exchange on loopback (Binance spot, USD-M or Hyperliquid protocol)")
@@ -174,6 +177,10 @@ def _warn_malformed(command: str, stats: CaptureStats) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from mm.report_compare import compare_reports
 
+    if args.report_command == "latency":
+        from processes.latency_fit import run_latency_fit
+
+        return run_latency_fit(args.journals, as_json=args.json)
     reports = []
     for path in (args.a, args.b):
         try:

@@ -234,6 +234,27 @@ class GatewayConfig(Section):
     queue_cancel_ahead_ratio: Ratio = 0.5  # share of an unexplained level shrink taken from ahead of us
 
 
+class FillConfig(Section):
+    """The sim venue's fill model (mm/fill_model.py): which queue-position model (mm/queue_models.py)
+    and which order-entry / cancel latency (mm/latency_model.py; `mm report latency` fits it)."""
+
+    queue_model: Literal["ratio", "risk_averse", "power_prob", "power_prob2", "power_prob3", "log_prob",
+                         "log_prob2"] = "ratio"  # ratio: [gateway] queue_cancel_ahead_ratio of each shrink
+    queue_power: Annotated[float, Meta(gt=0, le=100)] = 2.0  # n of the power_prob models
+    latency_model: Literal["fixed", "empirical"] = "fixed"  # fixed: [gateway] order_latency_ms
+    entry_latency_ms: list[NonNegFloat] = []  # empirical: one-way quantiles, 0 % to 100 % evenly spaced
+    cancel_latency_ms: list[NonNegFloat] = []
+    latency_seed: NonNegInt = 1  # the draws' generator: same seed, same replay
+
+    def __post_init__(self) -> None:
+        if self.latency_model == "empirical":
+            for name in ("entry_latency_ms", "cancel_latency_ms"):
+                table = getattr(self, name)
+                if len(table) < 2 or any(b < a for a, b in zip(table, table[1:])):
+                    raise ValueError(f"latency_model 'empirical' needs '{name}': at least 2 non-decreasing "
+                                     f"quantiles (0 % to 100 %), was {table}")
+
+
 class ReplayConfig(Section):
     """`mm replay`: capture files in order, pacing, and the lockstep that makes it deterministic."""
 
@@ -265,6 +286,7 @@ class Config(Section, kw_only=True):
     signal: SignalConfig = SignalConfig()
     quoter: QuoterConfig = QuoterConfig()
     gateway: GatewayConfig = GatewayConfig()
+    fill: FillConfig = FillConfig()
     replay: ReplayConfig = ReplayConfig()
     metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()

@@ -5,13 +5,15 @@ their place in the queue, the requests still travelling to the venue, and its ow
 It never changes the market it is fed: the market does not see our orders.
 
 Rules (every method first delivers the requests due by its `ts_ns`, in arrival order):
-- A request reaches the venue `latency_ns` after it was sent; responses are stamped with that time.
+- A request reaches the venue after the order-entry latency (`latency_ns`, or a drawn delay from
+  `latency`: mm.latency_model), never before a request sent earlier (one connection, in order);
+  responses are stamped with the arrival time.
 - An order arriving joins the back of the queue at its price: queue ahead = the visible level qty
   then, plus our own earlier orders resting at that price.
 - A trade at our price reduces the queue ahead first; the excess fills us (maker).
-- A level shrink that the trades since the last depth update do not explain takes
-  `cancel_ahead_ratio` of the unexplained shrink from ahead of us, the rest from behind (and from
-  ahead once nothing is left behind).
+- A level shrink that the trades since the last depth update do not explain takes the queue model's
+  share (mm.queue_models; by default the constant `cancel_ahead_ratio`) of the unexplained shrink
+  from ahead of us, the rest from behind (and from ahead once nothing is left behind).
 - A trade through our price (a sell below our bid, a buy above our ask) fills us fully at our price.
 - Opposite liquidity that appears or grows at a price crossing our resting order (the market moved
   through it without a trade print) trades with us at our price, up to the growth.
@@ -29,6 +31,9 @@ from __future__ import annotations
 import heapq
 
 from msgspec import Struct
+
+from mm.latency_model import ConstantLatency, OrderLatency
+from mm.queue_models import QueueModel, queue_model
 
 
 class Accepted(Struct, frozen=True):
@@ -118,23 +123,28 @@ class FillModel:
     def __init__(
         self,
         *,
-        latency_ns: int,
+        latency_ns: int = 0,
         maker_fee_bps: float,
         taker_fee_bps: float,
-        cancel_ahead_ratio: float,
+        cancel_ahead_ratio: float = 0.5,
         tick_size: float,
         lot_size: float,
+        queue: QueueModel | None = None,
+        latency: OrderLatency | None = None,
     ) -> None:
+        """`queue`: the queue model (None: `ratio` with cancel_ahead_ratio); `latency`: the delay model
+        (None: the constant latency_ns)."""
         if latency_ns < 0:
             raise ValueError(f"'latency_ns' must be >= 0, was {latency_ns}")
         if not 0.0 <= cancel_ahead_ratio <= 1.0:
             raise ValueError(f"'cancel_ahead_ratio' must be in [0, 1], was {cancel_ahead_ratio}")
-        self._latency_ns = latency_ns
+        self._latency = latency if latency is not None else ConstantLatency(latency_ns)
+        self._last_arrival_ns = 0
         self._maker_fee_bps = maker_fee_bps
         self._taker_fee_bps = taker_fee_bps
         self._tick_size = tick_size
         self._lot_size = lot_size
-        self._cancel_ahead_ratio = cancel_ahead_ratio
+        self._queue = queue if queue is not None else queue_model("ratio", ratio=cancel_ahead_ratio)
         self._bids: dict[int, int] = {}  # px_tick -> qty_lot, our copy of the venue's book
         self._asks: dict[int, int] = {}
         self._best: dict[int, int | None] = {1: None, -1: None}  # best bid / ask of that copy; None: to find
@@ -211,7 +221,7 @@ class FillModel:
     def submit(
         self, ts_ns: int, client_id: str, side: int, px_tick: int, qty_lot: int, post_only: bool
     ) -> list[FillEvent]:
-        """Send a limit order; it reaches the venue at ts_ns + latency_ns."""
+        """Send a limit order; it reaches the venue after the entry latency."""
         return self._send(ts_ns, _Submit(client_id, side, px_tick, qty_lot, post_only))
 
     def cancel(self, ts_ns: int, client_id: str) -> list[FillEvent]:
@@ -236,7 +246,9 @@ class FillModel:
     def _send(self, ts_ns: int, request: _Request) -> list[FillEvent]:
         events = self._deliver(ts_ns)
         self._seq += 1
-        heapq.heappush(self._requests, (ts_ns + self._latency_ns, self._seq, request))
+        delay = self._latency.entry_ns() if type(request) is _Submit else self._latency.cancel_ns()
+        arrival_ns = self._last_arrival_ns = max(ts_ns + delay, self._last_arrival_ns)
+        heapq.heappush(self._requests, (arrival_ns, self._seq, request))
         events.extend(self._deliver(ts_ns))
         return events
 
@@ -319,8 +331,8 @@ class FillModel:
             ours = self._ours_ahead(order)
             market_ahead = order.ahead - ours
             if unexplained > 0:
-                from_ahead = round(self._cancel_ahead_ratio * unexplained)
                 behind = max(0, old - market_ahead)
+                from_ahead = round(self._queue.share_ahead(market_ahead, behind) * unexplained)
                 from_ahead += max(0, unexplained - from_ahead - behind)
                 market_ahead -= min(market_ahead, from_ahead)
             order.ahead = ours + min(market_ahead, new)

@@ -71,7 +71,8 @@ class LiveVenue(AsyncWorker):
                              key_file=Path(gw.key_file) if gw.key_file else None)
         adapter = BinanceAdapter(AdapterConfig(symbol=self.symbol, prefix=gw.client_id_prefix,
                                                instance=instance_token(int(time.time()) % 26**5), base_url=gw.rest_url,
-                                               recv_window_ms=gw.recv_window_ms), keys.api_key, keys.api_secret)
+                                               recv_window_ms=gw.recv_window_ms), keys.api_key, keys.api_secret,
+                                 journal=self.journal.append)  # order records: `mm report latency` reads them
         self.adapter = adapter
         push = self.ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 1000)

@@ -50,8 +50,10 @@ import msgspec
 from aiohttp import web
 
 from mm.capture import AggTradeFrame, DepthUpdate, TradeFrame
+from mm.errors import OffGridError
 from mm.fees import venue_tier
 from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
+from mm.queue_models import QUEUE_MODELS, QueueModel, queue_model
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes, parse_levels
 
 log = logging.getLogger(__name__)
@@ -315,8 +317,11 @@ class MatchingEngine:
 
     def __init__(self, symbols: Mapping[str, SymbolRules], *, keys: Mapping[str, str],
                  balances: Mapping[str, str] | None = None, maker_fee_bps: float = 0.0,
-                 taker_fee_bps: float = 0.0, seed_book=None) -> None:
+                 taker_fee_bps: float = 0.0, seed_book=None, queue: QueueModel | None = None) -> None:
+        """`queue`: how the matching engine places a cancel at our price (mm/queue_models.py);
+        None: `ratio` with half of each unexplained shrink from ahead."""
         self.symbols = dict(symbols)
+        self.queue = queue if queue is not None else queue_model("ratio", ratio=0.5)
         self.grids = {s: r.grid for s, r in self.symbols.items()}
         self.models: dict[str, FillModel] = {}
         self.maker_fee_bps = maker_fee_bps
@@ -341,7 +346,7 @@ class MatchingEngine:
             rules = self.symbols[symbol]
             grid = self.grids[symbol]
             model = FillModel(latency_ns=0, maker_fee_bps=self.maker_fee_bps, taker_fee_bps=self.taker_fee_bps,
-                              cancel_ahead_ratio=0.5, tick_size=float(grid.tick_size), lot_size=float(grid.lot_size))
+                              queue=self.queue, tick_size=float(grid.tick_size), lot_size=float(grid.lot_size))
             self.models[symbol] = model
             if self._seed_book is not None:
                 seeded = self._seed_book(symbol)
@@ -349,7 +354,7 @@ class MatchingEngine:
                     bids, asks = seeded
                     try:
                         model.on_snapshot(now_ns, parse_levels(grid, bids), parse_levels(grid, asks))
-                    except ValueError:
+                    except (ValueError, OffGridError):
                         self.counts["seed_off_grid"] += 1
             del rules
         return model
@@ -362,7 +367,7 @@ class MatchingEngine:
         grid = self.grids[symbol]
         try:
             parsed_bids, parsed_asks = parse_levels(grid, bids), parse_levels(grid, asks)
-        except ValueError:
+        except (ValueError, OffGridError):  # a level off the symbol's lot grid: the diff is left out
             self.counts["market_off_grid"] += 1
             return
         self._apply(self.models[symbol].on_depth(now_ns, parsed_bids, parsed_asks), symbol, now_ns)
@@ -373,7 +378,7 @@ class MatchingEngine:
         grid = self.grids[symbol]
         try:
             px, qty = parse_levels(grid, [(px_text, qty_text)])[0]
-        except ValueError:
+        except (ValueError, OffGridError):
             self.counts["market_off_grid"] += 1
             return
         events = self.models[symbol].on_trade(now_ns, px, qty, -1 if is_buyer_maker else 1)
@@ -972,6 +977,9 @@ def add_order_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout-ratio", type=float, default=0.0, help="fault: share never answered, not applied")
     group.add_argument("--drop-ratio", type=float, default=0.0, help="fault: share applied but never answered")
     group.add_argument("--fault-seed", type=int, default=1)
+    group.add_argument("--queue-model", choices=QUEUE_MODELS, default="ratio",
+                       help="how the matching engine places a cancel at our price (mm/queue_models.py; ratio: half ahead)")
+    group.add_argument("--queue-power", type=float, default=2.0, help="n of the power_prob queue models")
 
 
 def _parse_balances(text: str) -> dict[str, str]:
@@ -1010,7 +1018,8 @@ def build_order_side(args: argparse.Namespace, market, environ: Mapping[str, str
     engine = MatchingEngine(symbols, keys=keys, balances=_parse_balances(args.balances),
                             maker_fee_bps=tier.maker_bps if args.maker_fee_bps is None else args.maker_fee_bps,
                             taker_fee_bps=tier.taker_bps if args.taker_fee_bps is None else args.taker_fee_bps,
-                            seed_book=book_seeder(market))
+                            seed_book=book_seeder(market),
+                            queue=queue_model(args.queue_model, power=args.queue_power, ratio=0.5))
     return OrderSide(engine, keys=keys, symbols=symbols, faults=faults, limits=limits)
 
 

@@ -17,25 +17,36 @@ from mm.config import Config
 from mm.fees import config_fees
 from mm.fill_model import Accepted, Canceled, FillEvent, FillModel, Filled, Rejected
 from mm.journal import FillRecorded
+from mm.latency_model import ConstantLatency, EmpiricalLatency, OrderLatency
+from mm.queue_models import queue_model
 from mm.orders import Side
 from mm.stages.commands import Cancel, CancelEverything, Place
 
 QUOTE_LOG_MAX_ROWS = 500_000
 
 
+def sim_latency(config: Config) -> OrderLatency:
+    """The sim venue's order-entry / cancel delay: [fill] latency_model."""
+    fill = config.fill
+    if fill.latency_model == "empirical":
+        return EmpiricalLatency(fill.entry_latency_ms, fill.cancel_latency_ms, fill.latency_seed)
+    return ConstantLatency(int(config.gateway.order_latency_ms * 1e6))
+
+
 def sim_venue(config: Config) -> FillModel:
-    gateway = config.gateway
+    gateway, fill = config.gateway, config.fill
     fees = config_fees(config)
-    return FillModel(latency_ns=int(gateway.order_latency_ms * 1e6), maker_fee_bps=fees.maker_bps,
-                     taker_fee_bps=fees.taker_bps, cancel_ahead_ratio=gateway.queue_cancel_ahead_ratio,
-                     tick_size=float(config.instrument.tick_size), lot_size=float(config.instrument.lot_size))
+    queue = queue_model(fill.queue_model, power=fill.queue_power, ratio=gateway.queue_cancel_ahead_ratio)
+    return FillModel(maker_fee_bps=fees.maker_bps, taker_fee_bps=fees.taker_bps, queue=queue,
+                     latency=sim_latency(config), tick_size=float(config.instrument.tick_size),
+                     lot_size=float(config.instrument.lot_size))
 
 
 class GatewayStep:
     def __init__(self, config: Config) -> None:
         self.symbol = config.instrument.symbol
         self.venue = sim_venue(config)
-        self.latency_ns = int(config.gateway.order_latency_ms * 1e6)
+        self.latency_ns = sim_latency(config).max_ns  # the longest a request can be in flight
         self.account_position_lot = 0  # the venue account's position: the truth risk reconciles with
         self._venue_last_id = -1  # no snapshot yet
         self._diffs_before_snapshot: list[tuple[int, list, list]] = []
