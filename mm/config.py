@@ -220,13 +220,20 @@ class RiskConfig(Section, kw_only=True):
 class GatewayConfig(Section):
     cpu: Core = -1
     nice: Nice = 0
-    venue: Literal["sim", "binance"] = "sim"  # binance: the REST order API through ccxt (live mode)
-    rest_url: str = ""  # binance: "" = the real spot API; http://127.0.0.1:P for `mm venue`
+    venue: Literal["sim", "binance", "binance-usdm"] = "sim"  # a real venue (live mode): Binance spot or USD-M
+    rest_url: str = ""  # binance: "" = the real API (spot or fapi); http://127.0.0.1:P for `mm venue`
+    # orders over the signed WebSocket API ("rest": REST only); REST is the fallback while it is down
+    order_entry: Literal["ws", "rest"] = "ws"
+    ws_api_url: str = ""  # "" = the real one (spot /ws-api/v3, USD-M /ws-fapi/v1); ws://127.0.0.1:P/ws-api/v3
+    user_stream_url: str = ""  # USD-M listenKey stream: "" = the real /private/ws; ws://127.0.0.1:P/private/ws
+    reconcile_s: PositiveFloat = 60.0  # REST reconcile with the venue this often (and on a stream gap/reconnect)
+    countdown_ms: Annotated[int, Meta(ge=1000, le=3_600_000)] = 10_000  # USD-M dead-man's switch, renewed at 1/3
+    listen_key_keepalive_s: PositiveFloat = 1800.0  # USD-M: PUT the listenKey this often (it lives 60 min)
     api_key_env: str = "MM_API_KEY"  # the keys come from these variables, or from key_file
     api_secret_env: str = "MM_API_SECRET"
     key_file: str = ""  # an encrypted key file (`mm keys create`); passphrase from MM_KEYS_PASSPHRASE
     recv_window_ms: Annotated[int, Meta(ge=1, le=60_000)] = 5000
-    poll_ms: PositiveFloat = 250.0  # binance: how often our open orders are queried for fills
+    poll_ms: PositiveFloat = 250.0  # binance: our open orders queried this often only while the user stream is down
     client_id_prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{1,12}$")] = "mm"
     order_latency_ms: NonNegFloat = 1.0
     maker_fee_bps: Bps | None = None  # unset: the standard tier of [instrument] market (mm/fees.py)
@@ -297,6 +304,13 @@ class Config(Section, kw_only=True):
         if self.pipeline.mode == "live" and self.gateway.venue == "sim":
             raise ValueError("mode 'live' sends real orders: [gateway] venue must name a real venue, not 'sim' "
                              "(use mode 'paper' for live data with simulated fills)")
+        gw = self.gateway
+        if gw.venue != "sim" and gw.rest_url and not gw.ws_api_url:
+            raise ValueError(f"[gateway] rest_url is {gw.rest_url!r} but ws_api_url is unset (it would mean the real "
+                             "Binance WebSocket API): set ws_api_url too, e.g. ws://127.0.0.1:P/ws-api/v3")
+        if gw.venue == "binance-usdm" and gw.rest_url and not gw.user_stream_url:
+            raise ValueError(f"[gateway] rest_url is {gw.rest_url!r} but user_stream_url is unset (it would mean the "
+                             "real USD-M user stream): set it too, e.g. ws://127.0.0.1:P/private/ws")
 
 
 PROCESS_NAMES: tuple[str, ...] = ("feed", "book", "signal", "quoter", "risk", "gateway")

@@ -86,7 +86,8 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
                  "hard_stops": risk.get("hard_stops", 0), "kills": risk.get("kills", 0),
                  "rejected_checks": risk.get("rejected_checks", {}), "trading": risk.get("trading", "unknown"),
                  "stop_reason": risk.get("stop_reason", "")},
-        "gateway": {"reject_reasons": gateway.get("reject_reasons", {})},
+        "gateway": {"reject_reasons": gateway.get("reject_reasons", {}),
+                    **({"venue": gateway["venue"]} if "venue" in gateway else {})},  # live: requests by path
     }
 
 

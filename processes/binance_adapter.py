@@ -1,4 +1,12 @@
-"""The gateway's Binance spot adapter: ccxt's async client, our rate limiter and the order tracker.
+"""The gateway's Binance adapter (spot, or USD-M futures with `market="usdm"`): ccxt's async client for
+REST, the persistent signed WebSocket API connection for orders (processes/binance_ws_api_client.py),
+our rate limiter and the order tracker.
+
+Order entry: with `ws` set and up, new orders, cancels and queries go over the WebSocket API
+(spot `order.place` / `order.cancel` / `order.status`; USD-M the same on `/ws-fapi/v1`); its errors
+are classified like REST's (mm.venue_sync.ws_error_kind) and its `rateLimits` feed the same limiter.
+When it is down (not connected: nothing was sent) the request goes over REST instead. A request in
+flight when the connection drops has an UNKNOWN outcome, settled like a REST timeout.
 
 ccxt signs (HMAC-SHA256 over the form body, `timestamp` from its server-time offset set by
 `load_time_difference`, our `recvWindow`) and maps the venue's errors to exceptions; we call its
@@ -47,6 +55,7 @@ from ccxt.base.errors import (
 )
 
 from mm.keys import Secret
+from mm.venue_sync import STATUSES, ErrorKind, ReconcilePlan, reconcile_plan, usage_headers, ws_error_kind
 from mm.orders import (
     Applied,
     CancelDecision,
@@ -64,16 +73,39 @@ from mm.orders import (
     VenueUpdate,
     is_ours,
 )
-from mm.rate_limit import SPOT_COSTS, Cost, Priority, RateLimiter, RateLimitPolicy, Verdict, limiter_from_exchange_info
+from mm.rate_limit import SPOT_COSTS, USDM_COSTS, Cost, Priority, RateLimiter, RateLimitPolicy, Verdict, limiter_from_exchange_info
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes, parse_qty
+from processes.binance_ws_api_client import WsApiClient, WsApiDown, WsApiRequestError, WsApiUnknown
 from processes.redaction import RedactSecrets
 
 log = logging.getLogger(__name__)
 
 MS = 1_000_000
 NS = 1_000_000_000
-_STATUS = {s.value: s for s in VenueStatus} | {"EXPIRED_IN_MATCH": VenueStatus.EXPIRED,
-                                              "PENDING_CANCEL": VenueStatus.NEW}
+_STATUS = STATUSES
+MARKETS = ("spot", "usdm")
+
+
+class Endpoints(msgspec.Struct, frozen=True):
+    """ccxt's implicit REST method names, and the WebSocket API methods ("" = REST only), of one market."""
+
+    new: str
+    cancel: str
+    query: str
+    open_orders: str
+    account: str
+    exchange_info: str
+    ws_new: str = "order.place"
+    ws_cancel: str = "order.cancel"
+    ws_query: str = "order.status"
+
+
+ENDPOINTS = {
+    "spot": Endpoints("privatePostOrder", "privateDeleteOrder", "privateGetOrder", "privateGetOpenOrders",
+                      "privateGetAccount", "publicGetExchangeInfo"),
+    "usdm": Endpoints("fapiPrivatePostOrder", "fapiPrivateDeleteOrder", "fapiPrivateGetOrder",
+                      "fapiPrivateGetOpenOrders", "fapiPrivateV3GetAccount", "fapiPublicGetExchangeInfo"),
+}
 
 
 class RequestShedError(Exception):
@@ -83,6 +115,7 @@ class RequestShedError(Exception):
 class AdapterConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     symbol: str
     prefix: str                        # this pipeline's client-id prefix
+    market: str = "spot"               # "spot" (/api/v3) or "usdm" (/fapi)
     instance: str = "a"                # letters, one per start (mm.orders.instance_token)
     base_url: str = ""                 # "" = the real Binance spot API; loopback = a local venue
     recv_window_ms: int = 5000
@@ -97,6 +130,8 @@ class AdapterConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     def __post_init__(self) -> None:
         if not 0 < self.recv_window_ms <= 60000:
             raise ValueError(f"'recv_window_ms' must be in (0, 60000], was {self.recv_window_ms}")
+        if self.market not in MARKETS:
+            raise ValueError(f"'market' must be one of {MARKETS}, was {self.market!r}")
         if self.timeout_s <= 0 or self.max_attempts < 1 or self.settle_attempts < 1:
             raise ValueError("'timeout_s' must be > 0, 'max_attempts' and 'settle_attempts' >= 1")
         if self.base_url:
@@ -117,7 +152,8 @@ def is_loopback(host: str) -> bool:
 
 
 def make_exchange(api_key: str, secret: str, config: AdapterConfig) -> ccxt_async.binance:
-    exchange = ccxt_async.binance({
+    maker = ccxt_async.binanceusdm if config.market == "usdm" else ccxt_async.binance
+    exchange = maker({
         "apiKey": api_key,
         "secret": secret,
         "enableRateLimit": False,          # mm.rate_limit decides, with the venue's own numbers
@@ -125,14 +161,19 @@ def make_exchange(api_key: str, secret: str, config: AdapterConfig) -> ccxt_asyn
         "options": {
             "fetchCurrencies": False,
             "fetchMargins": False,
-            "fetchMarkets": {"types": ["spot"]},
+            "fetchMarkets": {"types": ["linear" if config.market == "usdm" else "spot"]},
             "recvWindow": config.recv_window_ms,
             "adjustForTimeDifference": False,  # start() loads it explicitly
             "warnOnFetchOpenOrdersWithoutSymbol": False,
         },
     })
     exchange.verify = True  # TLS verification for every real host
-    if config.base_url:
+    if config.base_url and config.market == "usdm":
+        root = config.base_url.rstrip("/")
+        for name, url in list(exchange.urls["api"].items()):
+            if name.startswith("fapi"):
+                exchange.urls["api"][name] = root + urlsplit(url).path
+    elif config.base_url:
         api = config.base_url.rstrip("/") + "/api/v3"
         exchange.urls["api"]["public"] = api
         exchange.urls["api"]["private"] = api
@@ -163,7 +204,12 @@ class BinanceAdapter:
         self.grid: TickGrid | None = None
         self.time_offset_ms = 0      # local - venue clock
         self.balances: dict[str, dict[str, Decimal]] = {}
+        self.position = Decimal(0)   # USD-M: the symbol's one-way position (account.positions)
+        self.exchange_info: dict = {}
         self.counts: Counter[str] = Counter()
+        self.endpoints = ENDPOINTS[config.market]
+        self.costs = USDM_COSTS if config.market == "usdm" else SPOT_COSTS
+        self.ws: WsApiClient | None = None  # the WebSocket API for orders; None or down: REST
 
     def __repr__(self) -> str:
         return f"BinanceAdapter(symbol={self.symbol!r}, prefix={self.config.prefix!r})"
@@ -173,9 +219,10 @@ class BinanceAdapter:
     async def start(self) -> list[Outcome]:
         """Clock offset, exchangeInfo (limits, filters), safe start: cancel our stale orders, balances."""
         await self.sync_time()
-        info = await self._raw("exchange_info", Priority.NORMAL, self.exchange.publicGetExchangeInfo, {})
+        info = await self._raw("exchange_info", Priority.NORMAL, self._rest(self.endpoints.exchange_info), {})
+        self.exchange_info = info
         self.limiter = limiter_from_exchange_info(info, self.config.policy)
-        self.limiter.decide(SPOT_COSTS["exchange_info"], Priority.HIGH, self.venue_now_ns())
+        self.limiter.decide(self.costs["exchange_info"], Priority.HIGH, self.venue_now_ns())
         self.limiter.apply_usage_headers(self.exchange.last_response_headers or {}, self.venue_now_ns())
         self.grid = grid_from_exchange_info(info, self.symbol)
         outcomes = await self.cancel_all_ours()
@@ -205,7 +252,7 @@ class BinanceAdapter:
         assert self.grid is not None and self.limiter is not None, "start() first"
         record = self.tracker.submit(self.symbol, side, px_tick, qty_lot, now_ns)
         self.journal(record)
-        decision = self.limiter.decide(SPOT_COSTS["new_order"], Priority.LOW, now_ns)
+        decision = self.limiter.decide(self.costs["new_order"], Priority.LOW, now_ns)
         if decision.verdict is not Verdict.ALLOW:
             self.counts[f"new_{decision.verdict.value}"] += 1
             if decision.verdict is Verdict.SHED:
@@ -222,7 +269,10 @@ class BinanceAdapter:
         params = {"symbol": self.symbol, "side": side.value, "type": "LIMIT_MAKER" if post_only else "LIMIT",
                   "quantity": format_qty(self.grid, qty_lot), "price": format_price(self.grid, px_tick),
                   "newClientOrderId": client_id, "newOrderRespType": "RESULT"}
-        if not post_only:
+        if self.config.market == "usdm":  # post-only is LIMIT + GTX (BINANCE.md §2.4)
+            params["type"] = "LIMIT"
+            params["timeInForce"] = "GTX" if post_only else time_in_force
+        elif not post_only:
             params["timeInForce"] = time_in_force
         return params
 
@@ -233,12 +283,16 @@ class BinanceAdapter:
     # ---- orders ----
 
     async def place(self, side: Side, px_tick: int, qty_lot: int, *, post_only: bool = True,
-                    time_in_force: str = "GTC") -> Outcome:
+                    time_in_force: str = "GTC", named: Callable[[str], Any] | None = None) -> Outcome:
+        """`named(client_id)` is called before the request leaves (the user stream may report the
+        order before its reply comes)."""
         client_id, params = self.prepare_new_order(side, px_tick, qty_lot, post_only=post_only,
                                                    time_in_force=time_in_force)
+        if named is not None:
+            named(client_id)
         if params is not None and "_retry_at_ns" in params:  # delayed, not shed: wait, then decide again
             await self._wait_until(int(params["_retry_at_ns"]))
-            decision = self.limiter.decide(SPOT_COSTS["new_order"], Priority.LOW, self.venue_now_ns())
+            decision = self.limiter.decide(self.costs["new_order"], Priority.LOW, self.venue_now_ns())
             params = (self.order_params(client_id, side, px_tick, qty_lot, post_only, time_in_force)
                       if decision.verdict is Verdict.ALLOW else None)
             if params is None:
@@ -255,7 +309,7 @@ class BinanceAdapter:
             sent_ns = self.venue_now_ns()
             self.journal(self.tracker.mark_sent(client_id, sent_ns))
             try:
-                reply = await self._call_with_timeout(self.exchange.privatePostOrder(dict(params)))
+                reply = await self._order_call("new_order", self.endpoints.ws_new, self.endpoints.new, params)
             except DDoSProtection as e:
                 self._on_rate_limited()
                 return self._apply(VenueUpdate(client_id, VenueStatus.REJECTED, 0, self.venue_now_ns(),
@@ -291,8 +345,9 @@ class BinanceAdapter:
             return Outcome(Applied.DUPLICATE if order else Applied.UNTRACKED, client_id,
                            order.state if order else None, order.state if order else None)
         try:
-            reply = await self._idempotent("cancel_order", Priority.HIGH, self.exchange.privateDeleteOrder,
-                                           {"symbol": self.symbol, "origClientOrderId": client_id})
+            reply = await self._idempotent("cancel_order", Priority.HIGH, self.endpoints.cancel,
+                                           {"symbol": self.symbol, "origClientOrderId": client_id},
+                                           ws_method=self.endpoints.ws_cancel)
         except CcxtOrderNotFound as e:  # -2011: not open at the venue now
             outcome = self._apply(CancelRejected(client_id, self.venue_now_ns(), _reason(e)))
             return await self._follow(outcome)
@@ -305,8 +360,9 @@ class BinanceAdapter:
         now_ns = self.venue_now_ns()
         self.tracker.mark_queried(client_id, now_ns)
         try:
-            reply = await self._idempotent("query_order", Priority.NORMAL, self.exchange.privateGetOrder,
-                                           {"symbol": self.symbol, "origClientOrderId": client_id})
+            reply = await self._idempotent("query_order", Priority.NORMAL, self.endpoints.query,
+                                           {"symbol": self.symbol, "origClientOrderId": client_id},
+                                           ws_method=self.endpoints.ws_query)
         except CcxtOrderNotFound:  # -2013
             return self._apply(OrderNotFound(client_id, self.venue_now_ns()))
         return self._apply(self._update_of(reply))
@@ -342,7 +398,7 @@ class BinanceAdapter:
                 outcomes.append(await self.cancel(client_id))
                 continue
             try:
-                await self._idempotent("cancel_order", Priority.HIGH, self.exchange.privateDeleteOrder,
+                await self._idempotent("cancel_order", Priority.HIGH, self.endpoints.cancel,
                                        {"symbol": self.symbol, "origClientOrderId": client_id})
                 outcomes.append(Outcome(Applied.UNTRACKED, client_id, OrderState.CANCELLED))
             except CcxtOrderNotFound:
@@ -352,39 +408,45 @@ class BinanceAdapter:
                 outcomes.append(await self.cancel(order.client_id))
         return outcomes
 
-    async def reconcile(self) -> dict[str, int]:
-        """Venue open orders vs the tracker: cancel ours the tracker lacks, query ours the venue lacks."""
+    async def reconcile(self) -> tuple[ReconcilePlan, list[Outcome]]:
+        """Venue open orders vs the tracker (mm.venue_sync.reconcile_plan): cancel ours the tracker
+        lacks, update the tracked ones from the venue's rows, query ours the venue does not list;
+        then the balances. Returns the plan and the outcomes of the updates and queries."""
         venue_open = await self.fetch_open_orders()
-        counts: Counter[str] = Counter()
-        venue_ids = set()
-        for entry in venue_open:
-            client_id = entry.get("clientOrderId", "")
-            venue_ids.add(client_id)
-            if not is_ours(client_id, self.config.prefix):
-                counts["foreign"] += 1
-                continue
-            if self.tracker.get(client_id) is None:
-                counts["untracked_cancelled"] += 1
-                await self._idempotent("cancel_order", Priority.HIGH, self.exchange.privateDeleteOrder,
+        plan = reconcile_plan(self.tracker, [self._update_of(entry) for entry in venue_open])
+        outcomes = []
+        for client_id in plan.cancel_untracked:
+            try:
+                await self._idempotent("cancel_order", Priority.HIGH, self.endpoints.cancel,
                                        {"symbol": self.symbol, "origClientOrderId": client_id})
-                continue
-            outcome = self._apply(self._update_of(entry))
-            counts[f"tracked_{outcome.applied.value}"] += 1
-        for order in self.tracker.open_orders():
-            if order.client_id not in venue_ids and order.state is not OrderState.NEW:
-                counts["missing_at_venue_queried"] += 1
-                await self.query(order.client_id)
+            except CcxtOrderNotFound:
+                pass  # gone meanwhile
+        for update in plan.apply:
+            outcomes.append(self._apply(update))
+        for client_id in plan.query:
+            outcomes.append(await self.query(client_id))
         await self.fetch_balances()
-        if counts["untracked_cancelled"] or counts["missing_at_venue_queried"]:
-            log.warning("binance adapter %s: reconcile differences %s", self.symbol, dict(counts))
-        return dict(counts)
+        self.counts["reconciles"] += 1
+        if plan.differences:
+            self.counts["reconcile_differences"] += plan.differences
+            log.warning("binance adapter %s: reconcile: %d untracked of ours cancelled, %d not listed queried",
+                        self.symbol, len(plan.cancel_untracked), len(plan.query))
+        return plan, outcomes
 
     async def fetch_open_orders(self) -> list[dict]:
-        return await self._idempotent("open_orders", Priority.NORMAL, self.exchange.privateGetOpenOrders,
+        return await self._idempotent("open_orders", Priority.NORMAL, self.endpoints.open_orders,
                                       {"symbol": self.symbol})
 
     async def fetch_balances(self) -> dict[str, dict[str, Decimal]]:
-        reply = await self._idempotent("account", Priority.NORMAL, self.exchange.privateGetAccount, {})
+        reply = await self._idempotent("account", Priority.NORMAL, self.endpoints.account, {})
+        if self.config.market == "usdm":  # wallet balances, and the symbol's one-way position as "position"
+            self.balances = {a["asset"]: {"free": Decimal(a.get("availableBalance", "0")),
+                                          "locked": Decimal(a.get("walletBalance", "0"))
+                                          - Decimal(a.get("availableBalance", "0"))}
+                             for a in reply.get("assets", [])}
+            self.position = sum((Decimal(p.get("positionAmt", "0")) for p in reply.get("positions", [])
+                                 if p.get("symbol") == self.symbol), Decimal(0))
+            return self.balances
         self.balances = {b["asset"]: {"free": Decimal(b["free"]), "locked": Decimal(b["locked"])}
                          for b in reply.get("balances", [])}
         return self.balances
@@ -404,8 +466,9 @@ class BinanceAdapter:
             order = self.tracker.get(outcome.client_id)
             if order is not None and order.state is OrderState.CANCEL_PENDING:
                 try:
-                    reply = await self._idempotent("cancel_order", Priority.HIGH, self.exchange.privateDeleteOrder,
-                                                   {"symbol": self.symbol, "origClientOrderId": outcome.client_id})
+                    reply = await self._idempotent("cancel_order", Priority.HIGH, self.endpoints.cancel,
+                                                   {"symbol": self.symbol, "origClientOrderId": outcome.client_id},
+                                                   ws_method=self.endpoints.ws_cancel)
                 except CcxtOrderNotFound as e:
                     return await self.query(self._apply(
                         CancelRejected(outcome.client_id, self.venue_now_ns(), _reason(e))).client_id)
@@ -419,19 +482,21 @@ class BinanceAdapter:
         filled = parse_qty(self.grid, reply.get("executedQty", "0"))
         last_px = 0
         if filled:
-            quote = Decimal(reply.get("cummulativeQuoteQty", "0"))
-            average = quote / (Decimal(filled) * self.grid.lot_size)
+            average = Decimal(reply.get("avgPrice") or "0")  # USD-M; spot: from the cumulative quote
+            if not average:
+                quote = Decimal(reply.get("cummulativeQuoteQty") or reply.get("cumQuote") or "0")
+                average = quote / (Decimal(filled) * self.grid.lot_size)
             last_px = int(average / self.grid.tick_size)
         return VenueUpdate(client_id, status, filled, self.venue_now_ns(), int(reply.get("orderId", -1)),
                            last_px, "")
 
-    async def _idempotent(self, cost_name: str, priority: Priority, method: Callable[[dict], Awaitable],
-                          params: dict) -> Any:
+    async def _idempotent(self, cost_name: str, priority: Priority, method: str | Callable[[dict], Awaitable],
+                          params: dict, *, ws_method: str = "") -> Any:
         """Retry an idempotent request on 5xx / timeout / 429 with exponential backoff and jitter."""
         delay_s = self.config.backoff_initial_s
         for attempt in range(self.config.max_attempts):
             try:
-                return await self._raw(cost_name, priority, method, params)
+                return await self._raw(cost_name, priority, method, params, ws_method=ws_method)
             except DDoSProtection:
                 self._on_rate_limited()
                 if attempt + 1 == self.config.max_attempts:
@@ -448,13 +513,46 @@ class BinanceAdapter:
                 delay_s = min(delay_s * 2, self.config.backoff_max_s)
         raise AssertionError("unreachable")
 
-    async def _raw(self, cost_name: str, priority: Priority, method: Callable[[dict], Awaitable], params: dict) -> Any:
-        await self._admit(SPOT_COSTS[cost_name], priority)
+    async def _raw(self, cost_name: str, priority: Priority, method: str | Callable[[dict], Awaitable], params: dict,
+                   *, ws_method: str = "") -> Any:
+        await self._admit(self.costs[cost_name], priority)
+        return await self._order_call(cost_name, ws_method, method, params)
+
+    def _rest(self, name: str) -> Callable[[dict], Awaitable]:
+        return getattr(self.exchange, name)
+
+    async def _order_call(self, cost_name: str, ws_method: str, rest_method: str | Callable[[dict], Awaitable],
+                          params: dict) -> Any:
+        """Over the WebSocket API when it is up (its errors raised as ccxt's REST exceptions, so one
+        classification serves both), else over REST. Counted by path: `ws_<name>` / `rest_<name>`."""
+        ws = self.ws
         sent_ns = self.venue_now_ns()
+        if ws_method and ws is not None and ws.up:
+            try:
+                result, rate_limits = await ws.request(ws_method, dict(params))
+            except WsApiDown:
+                self.counts["ws_down_fallbacks"] += 1
+            except WsApiUnknown as e:
+                self.counts[f"ws_{cost_name}"] += 1
+                raise RequestTimeout(str(e)) from None
+            except WsApiRequestError as e:
+                self.counts[f"ws_{cost_name}"] += 1
+                self._apply_ws_limits(e.data if isinstance(e.data, list) else [], sent_ns)
+                raise ccxt_error(e) from None
+            else:
+                self.counts[f"ws_{cost_name}"] += 1
+                self._apply_ws_limits(rate_limits, sent_ns)
+                return result
+        self.counts[f"rest_{cost_name}"] += 1
+        method = self._rest(rest_method) if isinstance(rest_method, str) else rest_method
         try:
             return await self._call_with_timeout(method(dict(params)))
         finally:
             self._after_reply(sent_ns)
+
+    def _apply_ws_limits(self, rate_limits: list, sent_ns: int) -> None:
+        if self.limiter is not None and rate_limits:
+            self.limiter.apply_usage_headers(usage_headers(rate_limits), sent_ns)
 
     async def _admit(self, cost: Cost, priority: Priority) -> None:
         if self.limiter is None:
@@ -509,6 +607,21 @@ def grid_from_exchange_info(info: dict, symbol: str) -> TickGrid:
             decimals = int(entry.get("baseAssetPrecision", 8))
             return grid_from_sizes(symbol, f"{tick:f}", f"{lot:f}", decimals, decimals)
     raise ValueError(f"exchangeInfo has no symbol {symbol!r}")
+
+
+def ccxt_error(error: WsApiRequestError) -> Exception:
+    """A ws-api error as the ccxt exception its REST twin raises (BINANCE.md §9's mapping)."""
+    text = f'binance {msgspec.json.encode({"code": error.code, "msg": error.msg}).decode()}'
+    match ws_error_kind(error.status, error.code):
+        case ErrorKind.RATE_LIMITED:
+            return DDoSProtection(text)
+        case ErrorKind.TIMESTAMP:
+            return InvalidNonce(text)
+        case ErrorKind.UNKNOWN:
+            return RequestTimeout(text)
+        case ErrorKind.NOT_FOUND:
+            return CcxtOrderNotFound(text)
+    return ExchangeError(text)
 
 
 def _reason(error: Exception) -> str:

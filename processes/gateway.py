@@ -85,7 +85,7 @@ class Gateway(Actor):
         self._last_cause_ns = 0
         self.venue_baseline: dict[str, str] = {}  # live: the account's balances when this pipeline began
         self.journal = self._open_journal()
-        if cfg.gateway.venue == "binance":  # a real venue: its answers come back over inproc
+        if cfg.gateway.venue != "sim":  # a real venue (binance, binance-usdm): its answers come back over inproc
             pull = self.sockets.ctx.socket(zmq.PULL)
             pull.setsockopt(zmq.LINGER, 0)
             pull.bind(LIVE_INPROC)
@@ -345,7 +345,7 @@ class Gateway(Actor):
     def stats(self) -> dict[str, Any]:
         np.savez(latency_path(self.config), tick_to_order=self.tick_to_order.values(),
                  **{hop: buf.values() for hop, buf in self.hops.items()})
-        return {**self.step.stats(),
+        return {**self.step.stats(), **({"venue": self.live.stats()} if self.live is not None else {}),
                 "latency_ns": {"tick_to_order": percentiles_ns(self.tick_to_order.values()),
                                **{hop: percentiles_ns(buf.values()) for hop, buf in self.hops.items()}}}
 

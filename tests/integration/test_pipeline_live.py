@@ -42,7 +42,7 @@ def test_live_pipeline_trades_through_ccxt_and_leaves_no_order_or_secret(make_co
         rest = f"http://127.0.0.1:{port + 1}"
         config, path = make_config(pipeline={"mode": "live"},
                                    feed={"ws_url": f"ws://127.0.0.1:{port}", "rest_url": rest},
-                                   gateway={"venue": "binance", "rest_url": rest},
+                                   gateway={"venue": "binance", "rest_url": rest, "ws_api_url": f"ws://127.0.0.1:{port}/ws-api/v3"},
                                    risk={"max_orders_per_s": 10.0})
         report_path = tmp_path / "live.json"
         run = subprocess.run(mm_command("run", "--config", str(path), "--duration", "8", "--report", str(report_path)),
@@ -87,7 +87,7 @@ def test_live_gateway_killed_mid_run_restarts_and_agrees_with_the_venue(make_con
         rest = f"http://127.0.0.1:{port + 1}"
         _, path = make_config(pipeline={"mode": "live", "restart_dead": True},
                               feed={"ws_url": f"ws://127.0.0.1:{port}", "rest_url": rest},
-                              gateway={"venue": "binance", "rest_url": rest}, risk={"max_orders_per_s": 10.0})
+                              gateway={"venue": "binance", "rest_url": rest, "ws_api_url": f"ws://127.0.0.1:{port}/ws-api/v3"}, risk={"max_orders_per_s": 10.0})
         proc = subprocess.Popen(mm_command("run", "--config", str(path), "--duration", "120", "--quiet"),
                                 cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         trading = wait_until(lambda: (s := console_status(path)) and s.get("venue") and s["open_orders"] > 0 and s, 40,

@@ -383,7 +383,7 @@ def test_adapter_cancel_all_ours_leaves_foreign_orders(monkeypatch: pytest.Monke
             assert {o.client_id for o in outcomes} == {o.client_id for o in ours}
             remaining = await foreign.fetch_open_orders("BTC/USDT")
             assert [o["clientOrderId"] for o in remaining] == ["manual-keep-1"]
-            assert (await adapter.reconcile())["foreign"] == 1
+            assert (await adapter.reconcile())[0].foreign == 1
         finally:
             for closer in (foreign.close(), adapter.close(), stale.close()):
                 await closer
