@@ -69,7 +69,7 @@ def mm(*args: str) -> list[str]:
     return [sys.executable, "-m", "mm.cli", *args]
 
 
-def live_config(out: Path, port: int) -> Config:
+def live_config(out: Path, port: int, levels: int, requote_ticks: int) -> Config:
     """The default pipeline in live mode against the local venue, quoting near the touch (no fee or
     adverse-selection widening: the point is fills to compare, not PnL)."""
     data = msgspec.to_builtins(load_config())
@@ -81,22 +81,23 @@ def live_config(out: Path, port: int) -> Config:
     data["gateway"].update(venue="binance", rest_url=rest, maker_fee_bps=0.0, taker_fee_bps=0.0)
     if "ws_api_url" in data["gateway"]:  # the venue's WebSocket API, on the streams' port
         data["gateway"]["ws_api_url"] = f"ws://127.0.0.1:{port}/ws-api/v3"
-    # three levels two ticks apart, requoted only on a 3-tick move: orders rest long enough behind a
-    # queue for the queue model to matter
-    data["quoter"].update(maker_fee_bps=0.0, adverse_selection_weight=0.0, levels=3, level_spacing_ticks=2.0,
-                          requote_tolerance_ticks=3)
+    # several levels a tick apart, requoted only on a move of several ticks: orders rest long enough
+    # behind a queue (thin below the touch) for the queue model to matter
+    data["quoter"].update(maker_fee_bps=0.0, adverse_selection_weight=0.0, levels=levels, level_spacing_ticks=1.0,
+                          requote_tolerance_ticks=requote_ticks)
     data["risk"]["max_orders_per_s"] = 10.0
     return msgspec.convert(data, type=Config)
 
 
-def record(out: Path, feed: Path, duration_s: float, venue_queue: list[str]) -> None:
+def record(out: Path, feed: Path, duration_s: float, venue_queue: list[str], speed: float, levels: int,
+           requote_ticks: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     port = free_port_pair()
-    config = live_config(out, port)
+    config = live_config(out, port, levels, requote_ticks)
     config_path = out / "live.toml"
     config_path.write_text(dump_toml(config))
     env = {**os.environ, "MM_VENUE_KEYS": f"{KEY}:{SECRET}", "MM_API_KEY": KEY, "MM_API_SECRET": SECRET}
-    venue = subprocess.Popen(mm("venue", "--port", str(port), "--feed", str(feed), "--speed", "1", *venue_queue),
+    venue = subprocess.Popen(mm("venue", "--port", str(port), "--feed", str(feed), "--speed", str(speed), *venue_queue),
                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=open(out / "venue.err", "w"), text=True)
     capture = None
     try:
@@ -120,7 +121,8 @@ def record(out: Path, feed: Path, duration_s: float, venue_queue: list[str]) -> 
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    (out / "meta.json").write_text(json.dumps({"feed": str(feed), "duration_s": duration_s,
+    (out / "meta.json").write_text(json.dumps({"feed": str(feed), "duration_s": duration_s, "speed": speed,
+                                               "levels": levels, "requote_ticks": requote_ticks,
                                                "venue_queue": venue_queue}))
     print(f"recorded {out}: gateway.journal, stream.jsonl.gz, live.json")
 
@@ -281,13 +283,17 @@ def main() -> int:
     rec.add_argument("--feed", type=Path, default=DEFAULT_FEED)
     rec.add_argument("--duration", type=float, default=90.0)
     rec.add_argument("--venue-queue-model", default=None, help="the venue's own queue model (mm venue --queue-model)")
+    rec.add_argument("--speed", type=float, default=1.0, help="the venue replays the capture this many times real time")
+    rec.add_argument("--levels", type=int, default=5, help="quoter levels per side")
+    rec.add_argument("--requote-ticks", type=int, default=5, help="quoter requote tolerance")
     ev = sub.add_parser("evaluate")
     ev.add_argument("dir", type=Path)
     args = parser.parse_args()
     if args.command == "record":
         started = time.monotonic()
         record(args.out, args.feed, args.duration,
-               ["--queue-model", args.venue_queue_model] if args.venue_queue_model else [])
+               ["--queue-model", args.venue_queue_model] if args.venue_queue_model else [], args.speed, args.levels,
+               args.requote_ticks)
         print(f"record took {time.monotonic() - started:.0f} s")
     else:
         evaluate(args.dir)

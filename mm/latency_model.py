@@ -1,6 +1,6 @@
 """Order-entry and cancel latency: measured from our own journal, drawn by the fill model in replay.
 
-Measuring (`latency_samples`): a paper or live run's gateway journal holds, per client id, when
+Measuring (`latency_samples`): a live run's gateway journal (a venue or `mm venue`) holds, per client id, when
 each request left (`OrderSent`, `CancelRequested`) and when the venue's answer came back
 (`VenueUpdate`, `CancelRejected`), both on the venue's clock. The entry round trip is an order's
 last `OrderSent` before its first answer (any status: NEW, FILLED, REJECTED...) to that answer;

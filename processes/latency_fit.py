@@ -34,7 +34,7 @@ def run_latency_fit(paths: list[Path], *, as_json: bool) -> int:
     samples = latency_samples(journal_records(paths))
     if not samples.entry_rtt_ns:
         raise LatencyFitError(f"{', '.join(map(str, paths))}: no answered new order in the journal "
-                              "(a paper or live run's gateway.journal has them)")
+                              "(a live run's gateway.journal has them: paper and sim runs journal none)")
     report = latency_report(samples)
     print(json.dumps(report, indent=2) if as_json else format_latency_report(report))
     return 0

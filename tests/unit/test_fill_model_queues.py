@@ -32,6 +32,7 @@ from mm.orders import (
     VenueUpdate,
 )
 from mm.queue_models import QUEUE_MODELS, queue_model
+from mm.stages.commands import Cancel, Place
 from mm.stages.gateway import GatewayStep
 from processes.journal_file import JournalFile
 from processes.venue_orders import MatchingEngine, SymbolRules
@@ -258,3 +259,27 @@ def test_the_venue_engine_skips_an_off_grid_diff_and_uses_its_queue_model():
     engine.on_depth("BTCUSDT", [("200000.00000000", "25.42618900")], [], 1)  # a real capture's level, off 1e-5
     assert engine.counts["market_off_grid"] == 1
     assert repr(model._queue) == "QueueModel(risk_averse)"  # noqa: SLF001
+
+
+def test_a_replay_with_drawn_latency_repeats_itself():
+    data = msgspec.to_builtins(load_config())
+    data["fill"].update(latency_model="empirical", entry_latency_ms=[0.1, 0.5, 3.0], cancel_latency_ms=[0.1, 0.2, 1.0],
+                        queue_model="power_prob")
+    config = msgspec.convert(data, type=Config)
+
+    def run() -> list:
+        step = GatewayStep(config)
+        events = step.on_snapshot(0, 1, [(1000, 30), (999, 20)], [(1001, 50)])
+        for i in range(200):
+            t = i * MS // 2
+            events += step.on_command(t, Place(f"o{i}", 1 if i % 2 else -1, 1000 if i % 2 else 1001, 3, True))
+            events += step.on_trade(t + 1, 1000, 2, -1) + step.on_diff(t + 2, 2 + i, [(1000, 30 - i % 7)], [])
+            if i % 3 == 0:
+                events += step.on_command(t + 3, Cancel(f"o{i}"))
+        return events + step.advance(10**12)
+
+    first = run()
+    assert first == run()
+    assert any(type(e) is Filled for e in first) and any(type(e) is Canceled for e in first)
+    arrivals = sorted({e.ts_ns % (MS // 2) for e in first if type(e).__name__ == "Accepted"})
+    assert len(arrivals) > 10  # delays were drawn, not one constant
