@@ -210,6 +210,9 @@ class BinanceAdapter:
         self.endpoints = ENDPOINTS[config.market]
         self.costs = USDM_COSTS if config.market == "usdm" else SPOT_COSTS
         self.ws: WsApiClient | None = None  # the WebSocket API for orders; None or down: REST
+        # set: an UNKNOWN new order is settled in a background task that hands its outcome here
+        self.on_settled: Callable[[Outcome], Any] | None = None
+        self._settling: set[asyncio.Task] = set()
 
     def __repr__(self) -> str:
         return f"BinanceAdapter(symbol={self.symbol!r}, prefix={self.config.prefix!r})"
@@ -232,6 +235,9 @@ class BinanceAdapter:
         return outcomes
 
     async def close(self) -> None:
+        for task in list(self._settling):
+            task.cancel()
+        await asyncio.gather(*self._settling, return_exceptions=True)
         await self.exchange.close()
 
     async def sync_time(self) -> int:
@@ -325,7 +331,10 @@ class BinanceAdapter:
                 self.counts["new_unknown"] += 1
                 log.warning("binance adapter: new order %s: outcome unknown (%s): settling by query",
                             client_id, type(e).__name__)
-                self._apply(RequestTimedOut(client_id, self.venue_now_ns()))
+                outcome = self._apply(RequestTimedOut(client_id, self.venue_now_ns()))
+                if self.on_settled is not None:  # settle beside the order flow, not in front of it
+                    self._settling.add(asyncio.get_running_loop().create_task(self._settle_later(client_id)))
+                    return outcome
                 return await self.settle(client_id)
             except ExchangeError as e:  # 4xx with a venue code: a definite reject
                 self.counts["new_rejected"] += 1
@@ -384,6 +393,18 @@ class BinanceAdapter:
             due_ns = max(order.sent_ns + self.tracker.query_after_ns, self.venue_now_ns() + 50 * MS)
             await self._wait_until(min(due_ns, self.venue_now_ns() + int(self.config.max_wait_s * NS)))
         return outcome
+
+    async def _settle_later(self, client_id: str) -> None:
+        try:
+            outcome = await self.settle(client_id)
+        except Exception as e:  # noqa: BLE001 - the next reconcile settles it
+            log.warning("binance adapter: settling %s failed (%s); the next reconcile settles it",
+                        client_id, type(e).__name__)
+            return
+        finally:
+            self._settling.discard(asyncio.current_task())
+        if self.on_settled is not None:
+            self.on_settled(outcome)
 
     async def cancel_all_ours(self) -> list[Outcome]:
         """Cancel every open order at the venue whose client id has our prefix; never anyone else's."""

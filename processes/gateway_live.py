@@ -111,7 +111,10 @@ class LiveVenue(AsyncWorker):
         if self._loop is None or self._queue is None:
             log.error("venue not connected yet: %s dropped", type(command).__name__)
             return
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, command)
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, command)
+        except RuntimeError:  # the loop is closed: stopped (its last act cancelled ours), a late command goes nowhere
+            log.warning("venue stopped: %s dropped", type(command).__name__)
 
     def before_stop(self) -> None:
         """Cancel every order of ours before the client closes."""
@@ -139,6 +142,7 @@ class LiveVenue(AsyncWorker):
                                                recv_window_ms=gw.recv_window_ms), keys.api_key, keys.api_secret,
                                  journal=self.journal.append)  # order records: `mm report latency` reads them
         self.adapter = adapter
+        adapter.on_settled = self._emit  # an UNKNOWN new order settles beside the order flow
         push = self.ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 1000)
         push.connect(INPROC)

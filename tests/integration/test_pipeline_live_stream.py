@@ -94,9 +94,12 @@ def run_live(make_config, tmp_path: Path, venue: SpotVenue, seconds: int, name: 
     return json.loads(report_path.read_text()), run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("faults", [[], ["--drop-event-every", "7"]], ids=["clean", "events_dropped"])
-def test_live_spot_orders_over_ws_api_fills_from_the_stream(make_config, tmp_path: Path, faults: list[str]):
-    venue = SpotVenue(*faults)
+FAULTS = {"clean": [], "events_dropped": ["--drop-event-every", "7"], "ws_api_dropped": ["--ws-api-close-every", "9"]}
+
+
+@pytest.mark.parametrize("case", list(FAULTS))
+def test_live_spot_orders_over_ws_api_fills_from_the_stream(make_config, tmp_path: Path, case: str):
+    venue = SpotVenue(*FAULTS[case])
     output = ""
     try:
         btc_before = btc_total(venue.rest)
@@ -106,12 +109,20 @@ def test_live_spot_orders_over_ws_api_fills_from_the_stream(make_config, tmp_pat
         print(json.dumps({"orders": report["orders"], "fills": report["fills"], "position_lot": report["position_lot"],
                           "venue": stats}, indent=1))
         assert report["orders"]["sent"] > 0 and report["orders"]["acked"] > 0
-        assert requests.get("ws_new_order", 0) == report["orders"]["sent"]  # every order over the ws-api
-        for name in ("rest_new_order", "rest_cancel_order", "rest_query_order"):
-            assert requests.get(name, 0) == 0, (name, requests)  # no REST order request on the hot path
-        assert stats["events_executionReport"] > 0 and stats["stream_ups"] == 1
+        assert stats["events_executionReport"] > 0
         assert report["fills"] > 0 and stats.get("fills_from_stream", 0) > 0
-        if faults:
+        if case == "ws_api_dropped":  # every 9th request drops the connection (and the stream with it)
+            assert stats["stream_downs"] > 0 and stats["stream_ups"] > stats["stream_downs"] - 1
+            assert requests.get("ws_new_order", 0) > 0
+            # while it is down, orders go over REST; every reconnect reconciles
+            assert requests.get("rest_new_order", 0) + requests.get("rest_cancel_order", 0) > 0
+            assert stats["reconciles"] >= stats["stream_ups"] - 1  # the last reconnect may come as it stops
+        else:
+            assert requests.get("ws_new_order", 0) == report["orders"]["sent"]  # every order over the ws-api
+            for name in ("rest_new_order", "rest_cancel_order", "rest_query_order"):
+                assert requests.get(name, 0) == 0, (name, requests)  # no REST order request on the hot path
+            assert stats["stream_ups"] == 1
+        if case == "events_dropped":
             # a lost event shows as a fill the account saw and we did not, or a cumulative quantity jump
             assert stats.get("account_gaps", 0) + stats.get("stream_gaps", 0) > 0
             assert stats["reconciles"] >= 2  # the first when the stream came up, then on a gap
