@@ -5,9 +5,9 @@ their place in the queue, the requests still travelling to the venue, and its ow
 It never changes the market it is fed: the market does not see our orders.
 
 Rules (every method first delivers the requests due by its `ts_ns`, in arrival order):
-- A request reaches the venue after the order-entry latency (`latency_ns`, or a drawn delay from
-  `latency`: mm.latency_model), never before a request sent earlier (one connection, in order);
-  responses are stamped with the arrival time.
+- A request reaches the venue after the order-entry latency (`latency_ns`, or a delay drawn from
+  `latency`: mm.latency_model, then never before a request sent earlier: one connection, in
+  order); responses are stamped with the arrival time.
 - An order arriving joins the back of the queue at its price: queue ahead = the visible level qty
   then, plus our own earlier orders resting at that price.
 - A trade at our price reduces the queue ahead first; the excess fills us (maker).
@@ -139,6 +139,9 @@ class FillModel:
         if not 0.0 <= cancel_ahead_ratio <= 1.0:
             raise ValueError(f"'cancel_ahead_ratio' must be in [0, 1], was {cancel_ahead_ratio}")
         self._latency = latency if latency is not None else ConstantLatency(latency_ns)
+        # drawn delays could reorder requests: each waits for the one sent before it. A constant delay
+        # keeps the send order by itself (and a caller's clock stepping back must not hold a request)
+        self._is_fifo_clamped = not isinstance(self._latency, ConstantLatency)
         self._last_arrival_ns = 0
         self._maker_fee_bps = maker_fee_bps
         self._taker_fee_bps = taker_fee_bps
@@ -247,7 +250,9 @@ class FillModel:
         events = self._deliver(ts_ns)
         self._seq += 1
         delay = self._latency.entry_ns() if type(request) is _Submit else self._latency.cancel_ns()
-        arrival_ns = self._last_arrival_ns = max(ts_ns + delay, self._last_arrival_ns)
+        arrival_ns = ts_ns + delay
+        if self._is_fifo_clamped:
+            arrival_ns = self._last_arrival_ns = max(arrival_ns, self._last_arrival_ns)
         heapq.heappush(self._requests, (arrival_ns, self._seq, request))
         events.extend(self._deliver(ts_ns))
         return events

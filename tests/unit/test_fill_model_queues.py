@@ -283,3 +283,10 @@ def test_a_replay_with_drawn_latency_repeats_itself():
     assert any(type(e) is Filled for e in first) and any(type(e) is Canceled for e in first)
     arrivals = sorted({e.ts_ns % (MS // 2) for e in first if type(e).__name__ == "Accepted"})
     assert len(arrivals) > 10  # delays were drawn, not one constant
+
+
+def test_a_constant_delay_never_holds_a_request_when_the_callers_clock_steps_back():
+    model = fill_model("ratio", latency=ConstantLatency(0))  # mm venue: the request has arrived when handled
+    model.on_snapshot(0, [(1000, 30)], [(1001, 50)])
+    assert [type(e).__name__ for e in model.submit(5 * MS, "a", 1, 1000, 5, True)] == ["Accepted"]
+    assert [type(e).__name__ for e in model.submit(4 * MS, "b", 1, 999, 5, True)] == ["Accepted"]  # wall clock stepped back
