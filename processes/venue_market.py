@@ -202,6 +202,8 @@ class _Connection(WSListener):
 class VenueMarket:
     """The market side of the local venue. `await start()`, then `ws_url` / `http_url`; `stop()`."""
 
+    sim_decimals = (SIM_DECIMALS, SIM_DECIMALS)  # (price, qty) decimals the simulator writes
+
     def __init__(
         self,
         *,
@@ -609,7 +611,7 @@ class VenueMarket:
         self._synthesize_book_ticker = True
         symbol = self.symbol
         lower = symbol.lower()
-        grid = self._sim_grid = grid_from_sizes(symbol, self.tick_size, self.lot_size, SIM_DECIMALS, SIM_DECIMALS)
+        grid = self._sim_grid = grid_from_sizes(symbol, self.tick_size, self.lot_size, *self.sim_decimals)
         start_ns = time.time_ns()
         sim = MarketSim(self.sim_config, float(self.tick_size), float(self.lot_size), start_ns)
         last_id, bids, asks = sim.snapshot()
@@ -708,6 +710,9 @@ def add_venue_arguments(parser: argparse.ArgumentParser) -> None:
     from processes.venue_hyperliquid import add_hyperliquid_arguments
 
     add_hyperliquid_arguments(parser)
+    from processes.venue_usdm import add_usdm_arguments
+
+    add_usdm_arguments(parser)
 
 
 def venue_from_args(args: argparse.Namespace) -> VenueMarket:

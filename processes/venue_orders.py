@@ -315,6 +315,8 @@ class MatchingEngine:
     """Every symbol's FillModel, the venue's order records and the accounts: pure bookkeeping on
     `now_ns`; the HTTP handlers call it."""
 
+    client_id_chars = _CLIENT_ID_CHARS  # USD-M allows more (processes.venue_usdm)
+
     def __init__(self, symbols: Mapping[str, SymbolRules], *, keys: Mapping[str, str],
                  balances: Mapping[str, str] | None = None, maker_fee_bps: float = 0.0,
                  taker_fee_bps: float = 0.0, seed_book=None, queue: QueueModel | None = None) -> None:
@@ -410,16 +412,13 @@ class MatchingEngine:
         px_tick = int(price / grid.tick_size)
         qty_lot = int(qty / grid.lot_size)
         client_id = params.get("newClientOrderId") or f"venue-{self._next_order_id}"
-        if not 1 <= len(client_id) <= 36 or not set(client_id) <= _CLIENT_ID_CHARS:
+        if not 1 <= len(client_id) <= 36 or not set(client_id) <= self.client_id_chars:
             raise VenueError(400, -1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'.")
         existing = self.by_client.get((symbol, client_id))
         if existing is not None and self.orders[existing].is_open:
             raise VenueError(400, E_REJECTED, MSG_DUPLICATE)
         side = 1 if side_text == "BUY" else -1
-        account = self.accounts[api_key]
-        asset, amount = (rules.quote_asset, price * qty) if side > 0 else (rules.base_asset, qty)
-        if not account.lock(asset, amount):
-            raise VenueError(400, E_REJECTED, MSG_INSUFFICIENT)
+        self._reserve(api_key, symbol, side, price, qty)
         model = self.model(symbol, now_ns)
         order_id = self._next_order_id
         self._next_order_id += 1
@@ -429,7 +428,7 @@ class MatchingEngine:
         self._model_ids[(symbol, model_id)] = order_id
         events = model.submit(now_ns, model_id, side, px_tick, qty_lot, order_type == "LIMIT_MAKER")
         if any(type(e) is Rejected for e in events):
-            account.unlock(asset, amount)
+            self._unreserve(api_key, symbol, side, price, qty)
             del self._model_ids[(symbol, model_id)]
             reason = next(e.reason for e in events if type(e) is Rejected)
             raise VenueError(400, E_REJECTED, MSG_WOULD_TAKE if "post-only" in reason else reason)
@@ -515,19 +514,12 @@ class MatchingEngine:
     def _on_fill(self, order: VenueOrder, event: Filled, now_ns: int) -> None:
         rules = self.symbols[order.symbol]
         grid = self.grids[order.symbol]
-        account = self.accounts[order.api_key]
         qty = Decimal(event.qty_lot) * grid.lot_size
         fill_px = Decimal(event.px_tick) * grid.tick_size
         order_px = Decimal(order.px_tick) * grid.tick_size
         quote = fill_px * qty
         commission = Decimal(repr(round(event.fee_quote, 8)))
-        if order.side > 0:
-            account.move(rules.quote_asset, -(order_px * qty), from_locked=True)
-            account.move(rules.quote_asset, order_px * qty - quote - commission)
-            account.move(rules.base_asset, qty)
-        else:
-            account.move(rules.base_asset, -qty, from_locked=True)
-            account.move(rules.quote_asset, quote - commission)
+        extra = self._settle_fill(order, qty, order_px, fill_px, commission)
         order.filled_lot += event.qty_lot
         order.quote_filled += quote
         order.status = "FILLED" if order.filled_lot >= order.qty_lot else "PARTIALLY_FILLED"
@@ -536,6 +528,7 @@ class MatchingEngine:
                  "price": format_price(grid, event.px_tick), "qty": format_qty(grid, event.qty_lot),
                  "quoteQty": _text(quote), "commission": _text(commission), "commissionAsset": rules.quote_asset,
                  "time": now_ns // MS, "isBuyer": order.side > 0, "isMaker": event.is_maker, "isBestMatch": True}
+        trade.update(extra)
         self._next_trade_id += 1
         order.fills.append({"price": trade["price"], "qty": trade["qty"], "commission": trade["commission"],
                             "commissionAsset": rules.quote_asset, "tradeId": trade["id"]})
@@ -543,14 +536,39 @@ class MatchingEngine:
         self.counts["fills"] += 1
 
     def _release(self, order: VenueOrder) -> None:
-        rules = self.symbols[order.symbol]
         grid = self.grids[order.symbol]
         leaves = Decimal(order.qty_lot - order.filled_lot) * grid.lot_size
+        self._unreserve(order.api_key, order.symbol, order.side, Decimal(order.px_tick) * grid.tick_size, leaves)
+
+    # -- accounting hooks (spot: balances lock on accept; processes.venue_usdm overrides them with margin) --
+
+    def _reserve(self, api_key: str, symbol: str, side: int, price: Decimal, qty: Decimal) -> None:
+        """Hold what a new order needs, or raise VenueError."""
+        rules = self.symbols[symbol]
+        asset, amount = (rules.quote_asset, price * qty) if side > 0 else (rules.base_asset, qty)
+        if not self.accounts[api_key].lock(asset, amount):
+            raise VenueError(400, E_REJECTED, MSG_INSUFFICIENT)
+
+    def _unreserve(self, api_key: str, symbol: str, side: int, price: Decimal, qty: Decimal) -> None:
+        """Give back what `_reserve` held for `qty` at `price` (a rejected order, or a cancel's leaves)."""
+        rules = self.symbols[symbol]
+        asset, amount = (rules.quote_asset, price * qty) if side > 0 else (rules.base_asset, qty)
+        self.accounts[api_key].unlock(asset, amount)
+
+    def _settle_fill(self, order: VenueOrder, qty: Decimal, order_px: Decimal, fill_px: Decimal,
+                     commission: Decimal) -> dict:
+        """Move the account for one fill; returns extra fields for the trade record (none on spot)."""
+        rules = self.symbols[order.symbol]
         account = self.accounts[order.api_key]
+        quote = fill_px * qty
         if order.side > 0:
-            account.unlock(rules.quote_asset, Decimal(order.px_tick) * grid.tick_size * leaves)
+            account.move(rules.quote_asset, -(order_px * qty), from_locked=True)
+            account.move(rules.quote_asset, order_px * qty - quote - commission)
+            account.move(rules.base_asset, qty)
         else:
-            account.unlock(rules.base_asset, leaves)
+            account.move(rules.base_asset, -qty, from_locked=True)
+            account.move(rules.quote_asset, quote - commission)
+        return {}
 
     # -- replies --
 
@@ -745,6 +763,8 @@ class OrderSide:
         self.limits = limits or OrderLimits()
         self.counts: Counter[str] = Counter()
         self._limits = _Limits(self.limits)
+        self.weights = dict(WEIGHTS)  # endpoint -> request weight (USD-M has its own table)
+        self.order_endpoints = frozenset({"new"})  # endpoints that count on the ORDERS limits
         self._released = asyncio.Event()
         self.set_faults(faults or OrderFaults())
 
@@ -807,9 +827,9 @@ class OrderSide:
             raw_query = request.rel_url.raw_query_string
             params = dict(parse_qsl(body, keep_blank_values=True))
             params.update(parse_qsl(raw_query, keep_blank_values=True))  # the query wins
-            weight = WEIGHTS[endpoint]
+            weight = self.weights[endpoint]
             if endpoint == "open_orders" and "symbol" not in params:
-                weight = WEIGHTS["open_orders_all"]
+                weight = self.weights["open_orders_all"]
             try:
                 error = self._limits.charge_weight(ip, weight, now_ns / 1e9)
                 if error is not None:
@@ -820,7 +840,7 @@ class OrderSide:
                     return await self._hang(endpoint, applied=False)
                 if fault == "5xx" and not faults.is_5xx_applied:
                     return self._unknown_outcome(endpoint, ip, now_ns)
-                if endpoint == "new":
+                if endpoint in self.order_endpoints:
                     error = self._limits.charge_order(ip, api_key, now_ns / 1e9)
                     if error is not None:
                         raise error
@@ -832,7 +852,7 @@ class OrderSide:
             except VenueError as e:
                 self.counts[f"error_{e.code}"] += 1
                 return self._error_response(e, ip, now_ns)
-            extra = self._limits.order_headers(api_key, now_ns / 1e9) if endpoint == "new" else {}
+            extra = self._limits.order_headers(api_key, now_ns / 1e9) if endpoint in self.order_endpoints else {}
             return self._json(reply, ip, now_ns, extra)
 
         return handle

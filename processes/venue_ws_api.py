@@ -275,6 +275,10 @@ class WsApi:
     """The WebSocket API of the local venue, riding on the market side's websocket server and the
     order side's engine. `mount()` before `market.start()`."""
 
+    path = PATH
+    methods = METHODS  # processes.venue_usdm_ws serves USD-M's /ws-fapi/v1 with its own tables
+    order_methods = ORDER_METHODS
+
     def __init__(self, market, side: OrderSide, faults: WsApiFaults | None = None) -> None:
         self.market = market
         self.side = side
@@ -304,7 +308,7 @@ class WsApi:
         return f"WsApi(connections={len(self.connections)})"
 
     def mount(self) -> None:
-        self.market.ws_routes[PATH] = self._listener_for
+        self.market.ws_routes[self.path] = self._listener_for
         self.side.engine.listeners.append(self.hub.on_order_event)
 
     def set_faults(self, faults: WsApiFaults) -> None:
@@ -370,7 +374,7 @@ class WsApi:
         params = request.get("params", {})
         if isinstance(method, str) and method.startswith("v3/"):
             method = method[3:]
-        if not isinstance(method, str) or method not in METHODS:
+        if not isinstance(method, str) or method not in self.methods:
             self.counts["unknown_method"] += 1
             self._reply_error(conn, request_id, WsApiError(400, E_UNSUPPORTED, "This operation is not supported."),
                               "", now_ns)
@@ -385,7 +389,7 @@ class WsApi:
 
     def _dispatch(self, conn: WsApiConnection, request_id: object, method: str, params: dict,
                   return_rate_limits: bool, now_ns: int) -> None:
-        endpoint, weight, security = METHODS[method]
+        endpoint, weight, security = self.methods[method]
         if method == "openOrders.status" and "symbol" not in params:
             weight = OPEN_ORDERS_ALL_WEIGHT
         text = text_params(params)
@@ -403,7 +407,7 @@ class WsApi:
                 return  # never answered, not applied
             if fault == "5xx" and not self.side.faults.is_5xx_applied:
                 raise WsApiError(503, -1007, MSG_5XX)
-            if method in ORDER_METHODS:
+            if method in self.order_methods:
                 error = limits.charge_order(conn.ip, api_key, now_ns / 1e9)
                 if error is not None:
                     raise error
@@ -412,19 +416,19 @@ class WsApi:
                 return  # applied, never answered
             if fault == "5xx":
                 raise WsApiError(503, -1007, MSG_5XX)
-            if method in ORDER_METHODS and self._unknown_after_accept(conn, request_id, api_key, now_ns,
+            if method in self.order_methods and self._unknown_after_accept(conn, request_id, api_key, now_ns,
                                                                       rate_limits):
                 return
         except VenueError as e:
             self.counts[f"error_{e.code}"] += 1
-            self._reply_error(conn, request_id, e, api_key, now_ns, orders=method in ORDER_METHODS,
+            self._reply_error(conn, request_id, e, api_key, now_ns, orders=method in self.order_methods,
                               rate_limits=rate_limits)
             if e.status == 418:
                 conn.drop()  # a banned IP is disconnected
             return
         reply: dict = {"id": request_id, "status": 200, "result": result}
         if rate_limits:
-            reply["rateLimits"] = self._rate_limits(conn.ip, api_key, now_ns, orders=method in ORDER_METHODS)
+            reply["rateLimits"] = self._rate_limits(conn.ip, api_key, now_ns, orders=method in self.order_methods)
         conn.send_json(reply)
 
     def _authenticate(self, params: Mapping[str, object], text: Mapping[str, str], now_ns: int) -> str:

@@ -1,0 +1,216 @@
+"""`mm venue --market usdm` (processes.venue_usdm, processes.venue_usdm_ws) driven by ccxt 4.5.90's own,
+unmodified `binanceusdm` (REST) and ccxt.pro's `binanceusdm` (listenKey stream, ws-fapi), and by raw
+aiohttp websockets, in-process on 127.0.0.1 ephemeral ports; the venue is built from the real CLI flags.
+
+Each test runs one asyncio loop (venue + clients), bounded by TEST_TIMEOUT_S; waits poll to a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import math
+import time
+from decimal import Decimal
+
+import aiohttp
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxtpro
+import pytest
+
+from mm.ws_api import signature_payload
+from processes.venue_market import add_venue_arguments
+from processes.venue_orders import KEYS_ENV
+from processes.venue_usdm import UsdmMarket, UsdmSide, build_usdm
+from tests.conftest import run_async, wait_until_async
+
+TEST_TIMEOUT_S = 30.0
+SYMBOL = "BTCUSDT"
+UNIFIED = "BTC/USDT:USDT"
+KEY = "mmUsdmKeyA1b2C3d4E5f6"
+SECRET = "mmUsdmSecret-Zz9Yy8Xx7Ww6"
+
+
+async def start_venue(*flags: str) -> tuple[UsdmMarket, UsdmSide]:
+    parser = argparse.ArgumentParser()
+    add_venue_arguments(parser)
+    args = parser.parse_args(["--market", "usdm", "--port", "0", "--http-port", "0", "--speed", "1", *flags])
+    market, side, _ = build_usdm(args, {KEYS_ENV: f"{KEY}:{SECRET}"})
+    await market.start()
+    await wait_until_async(lambda: market.mid(SYMBOL), 5.0, what="venue book")
+    return market, side
+
+
+def best(market: UsdmMarket) -> tuple[Decimal, Decimal]:
+    top = market.book_top(SYMBOL, 1)
+    return Decimal(top["bids"][0][0]), Decimal(top["asks"][0][0])
+
+
+def min_qty(price: Decimal) -> str:
+    """A quantity on the 0.00001 lot whose notional clears the 5 USDT minimum twice over."""
+    return str(Decimal(math.ceil(10 / float(price) / 0.00001)) * Decimal("0.00001"))
+
+
+def point_ccxt(exchange, market: UsdmMarket) -> None:
+    """BINANCE.md §9: every `fapi*` REST url at the venue; the pro client's ws urls too."""
+    for name in list(exchange.urls["api"]):
+        if name.startswith("fapi"):
+            version = exchange.urls["api"][name].rsplit("/", 1)[-1]
+            exchange.urls["api"][name] = f"{market.http_url}/fapi/{version}"
+    if "ws" in exchange.urls["api"]:
+        exchange.urls["api"]["ws"]["linear"] = market.ws_url + "/ws"
+        exchange.urls["api"]["ws"]["ws-api"]["linear"] = market.ws_url + "/ws-fapi/v1"
+
+
+OPTIONS = {"fetchCurrencies": False, "fetchMargins": False}
+
+
+def test_ccxt_binanceusdm_book_gtx_positions_and_countdown_cancel() -> None:
+    async def scenario() -> None:
+        market, side = await start_venue()
+        exchange = ccxt_async.binanceusdm({"apiKey": KEY, "secret": SECRET, "options": dict(OPTIONS)})
+        point_ccxt(exchange, market)
+        try:
+            markets = await exchange.load_markets()
+            assert markets[UNIFIED]["id"] == SYMBOL and markets[UNIFIED]["linear"]
+            assert exchange.last_response_headers.get("X-MBX-USED-WEIGHT-1M") == "1"
+            book = await exchange.fetch_order_book(UNIFIED, 100)
+            assert book["bids"] and book["asks"] and book["bids"][0][0] < book["asks"][0][0]
+            assert book["nonce"] <= market.last_update_id(SYMBOL)
+            bid, ask = best(market)
+            qty = min_qty(ask)
+            with pytest.raises(ccxt_async.InvalidOrder, match="-5022"):  # GTX that would take (ccxt: InvalidOrder)
+                await exchange.create_order(UNIFIED, "limit", "buy", qty, float(ask + Decimal("20")),
+                                            {"postOnly": True})
+            assert not side.engine.open_orders(KEY, SYMBOL)  # the rejected GTX order was never recorded
+            resting = await exchange.create_order(UNIFIED, "limit", "buy", qty, float(bid - Decimal("50")),
+                                                  {"postOnly": True})
+            assert resting["status"] == "open" and resting["timeInForce"] == "PO"
+            opened = await exchange.fetch_open_orders(UNIFIED)
+            assert [o["id"] for o in opened] == [resting["id"]]
+            positions = await exchange.fetch_positions([UNIFIED])
+            assert positions == []  # an open order, no position: ccxt lists none
+            # a crossing LIMIT takes liquidity: a long position, margin used
+            taker = await exchange.create_order(UNIFIED, "limit", "buy", qty, float(ask + Decimal("20")))
+            assert taker["status"] == "closed" and taker["filled"] == float(qty)
+            positions = await exchange.fetch_positions([UNIFIED])
+            assert positions[0]["side"] == "long" and positions[0]["contracts"] == float(qty)
+            balance = await exchange.fetch_balance()
+            assert balance["USDT"]["used"] > 0 and balance["USDT"]["total"] < 100_000  # taker fee paid
+            armed_ms = time.time_ns() // 1_000_000
+            armed = await exchange.fapiPrivatePostCountdownCancelAll({"symbol": SYMBOL, "countdownTime": 500})
+            assert armed == {"symbol": SYMBOL, "countdownTime": "500"}
+            await wait_until_async(lambda: not side.engine.open_orders(KEY, SYMBOL), 3.0, what="countdown cancel")
+            cancelled = await exchange.fetch_order(resting["id"], UNIFIED)
+            assert cancelled["status"] == "canceled"
+            assert cancelled["lastUpdateTimestamp"] >= armed_ms + 500  # not before the countdown ran out
+            assert side.engine.counts["countdown_fired"] == 1 and side.engine.counts["countdown_cancelled"] == 1
+        finally:
+            await exchange.close()
+            await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_ccxt_pro_binanceusdm_watch_orders_sees_new_and_canceled_and_ws_fapi_places() -> None:
+    async def scenario() -> None:
+        market, side = await start_venue()
+        exchange = ccxtpro.binanceusdm({"apiKey": KEY, "secret": SECRET, "options": dict(OPTIONS)})
+        point_ccxt(exchange, market)
+        try:
+            await exchange.load_markets()
+            watcher = asyncio.create_task(exchange.watch_orders(UNIFIED))
+            await wait_until_async(lambda: any(c.listen_key for c in side_connections(market)), 5.0,
+                                   what="listenKey stream connected")
+            bid, _ = best(market)
+            placed = await exchange.create_order(UNIFIED, "limit", "buy", min_qty(bid),
+                                                 float(bid - Decimal("50")), {"postOnly": True})
+            seen = await asyncio.wait_for(watcher, 5.0)
+            assert seen[-1]["id"] == placed["id"] and seen[-1]["status"] == "open"
+            watcher = asyncio.create_task(exchange.watch_orders(UNIFIED))  # before the event can arrive
+            await asyncio.sleep(0)
+            await exchange.cancel_order(placed["id"], UNIFIED)
+            seen = await asyncio.wait_for(watcher, 5.0)
+            assert seen[-1]["id"] == placed["id"] and seen[-1]["status"] == "canceled"
+            # ws-fapi: ccxt.pro's create_order_ws / cancel_order_ws, answered on /ws-fapi/v1
+            ws_order = await exchange.create_order_ws(UNIFIED, "limit", "sell", min_qty(bid),
+                                                      float(best(market)[1] + Decimal("50")), {"postOnly": True})
+            assert ws_order["status"] == "open"
+            assert [o.order_id for o in side.engine.open_orders(KEY, SYMBOL)] == [int(ws_order["id"])]
+            await exchange.cancel_order_ws(ws_order["id"], UNIFIED)
+            assert not side.engine.open_orders(KEY, SYMBOL)
+        finally:
+            await exchange.close()
+            await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
+
+
+def side_connections(market: UsdmMarket) -> list:
+    return [c for c in market._conns if hasattr(c, "listen_key")]
+
+
+def signed(params: dict) -> dict:
+    params = params | {"apiKey": KEY, "timestamp": time.time_ns() // 1_000_000}
+    params["signature"] = hmac.new(SECRET.encode(), signature_payload(params).encode(), hashlib.sha256).hexdigest()
+    return params
+
+
+def test_raw_routes_pu_chain_ws_fapi_modify_and_listen_key_expiry() -> None:
+    async def scenario() -> None:
+        market, side = await start_venue("--listen-key-ttl", "0.6")
+        base = market.ws_url
+        async with aiohttp.ClientSession() as session:
+            # /public carries the book streams (pu-chained diffs, bookTicker with e/T), not aggTrade
+            async with session.ws_connect(f"{base}/public/stream?streams=btcusdt@depth@100ms/btcusdt@aggTrade"
+                                          "/btcusdt@bookTicker") as ws:
+                kinds: set[str] = set()
+                prev_u = None
+                while len(kinds) < 2:
+                    frame = json.loads((await asyncio.wait_for(ws.receive(), 5.0)).data)
+                    data = frame["data"]
+                    kinds.add(data["e"])
+                    assert data["e"] != "aggTrade"
+                    if data["e"] == "depthUpdate":
+                        assert "T" in data and (prev_u is None or data["pu"] == prev_u)
+                        prev_u = data["u"]
+            async with session.post(f"{market.http_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": KEY}) as r:
+                listen_key = (await r.json())["listenKey"]
+            async with session.ws_connect(f"{base}/private/ws?listenKey={listen_key}") as private, \
+                    session.ws_connect(f"{base}/ws-fapi/v1") as api:
+                await wait_until_async(lambda: side_connections(market), 3.0, what="private connection")
+                bid, ask = best(market)
+                qty = min_qty(bid)
+
+                async def call(request_id: int, method: str, params: dict) -> dict:
+                    await api.send_str(json.dumps({"id": request_id, "method": method, "params": signed(params)}))
+                    return json.loads((await asyncio.wait_for(api.receive(), 5.0)).data)
+
+                crossing = await call(1, "order.place", {"symbol": SYMBOL, "side": "SELL", "type": "LIMIT",
+                                                         "timeInForce": "GTX", "quantity": qty, "price": str(bid - Decimal("20"))})
+                assert crossing["status"] == 400 and crossing["error"]["code"] == -5022
+                placed = await call(2, "order.place", {"symbol": SYMBOL, "side": "SELL", "type": "LIMIT",
+                                                       "timeInForce": "GTX", "quantity": qty,
+                                                       "price": str(ask + Decimal("50"))})
+                assert placed["status"] == 200 and placed["result"]["timeInForce"] == "GTX"
+                order_id = placed["result"]["orderId"]
+                modified = await call(3, "order.modify", {"symbol": SYMBOL, "orderId": order_id, "side": "SELL",
+                                                          "quantity": qty, "price": str(ask + Decimal("60"))})
+                assert modified["status"] == 200 and modified["result"]["price"] == f"{ask + Decimal(60):.2f}"
+                cancelled = await call(4, "order.cancel", {"symbol": SYMBOL, "orderId": order_id})
+                assert cancelled["status"] == 200 and cancelled["result"]["status"] == "CANCELED"
+                events = []
+                while len(events) < 3:
+                    events.append(json.loads((await asyncio.wait_for(private.receive(), 5.0)).data))
+                assert [(e["e"], e["o"]["x"], e["o"]["i"]) for e in events] == [
+                    ("ORDER_TRADE_UPDATE", x, order_id) for x in ("NEW", "AMENDMENT", "CANCELED")]
+                expired = json.loads((await asyncio.wait_for(private.receive(), 5.0)).data)  # ttl 0.6 s
+                assert expired["e"] == "listenKeyExpired" and expired["listenKey"] == listen_key
+            async with session.put(f"{market.http_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": KEY}) as r:
+                assert r.status == 400 and (await r.json())["code"] == -1125
+        await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
