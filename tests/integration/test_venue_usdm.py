@@ -161,7 +161,7 @@ def signed(params: dict) -> dict:
 
 def test_raw_routes_pu_chain_ws_fapi_modify_and_listen_key_expiry() -> None:
     async def scenario() -> None:
-        market, side = await start_venue("--listen-key-ttl", "0.6")
+        market, side = await start_venue("--listen-key-ttl", "1.5")
         base = market.ws_url
         async with aiohttp.ClientSession() as session:
             # /public carries the book streams (pu-chained diffs, bookTicker with e/T), not aggTrade
@@ -202,15 +202,83 @@ def test_raw_routes_pu_chain_ws_fapi_modify_and_listen_key_expiry() -> None:
                 assert modified["status"] == 200 and modified["result"]["price"] == f"{ask + Decimal(60):.2f}"
                 cancelled = await call(4, "order.cancel", {"symbol": SYMBOL, "orderId": order_id})
                 assert cancelled["status"] == 200 and cancelled["result"]["status"] == "CANCELED"
+                taker = await call(5, "order.place", {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT",
+                                                      "timeInForce": "IOC", "quantity": qty,
+                                                      "price": str(ask + Decimal("20"))})
+                assert taker["status"] == 200 and taker["result"]["status"] == "FILLED"
                 events = []
-                while len(events) < 3:
+                while not events or events[-1]["e"] != "ACCOUNT_UPDATE":
                     events.append(json.loads((await asyncio.wait_for(private.receive(), 5.0)).data))
-                assert [(e["e"], e["o"]["x"], e["o"]["i"]) for e in events] == [
+                assert [(e["e"], e["o"]["x"], e["o"]["i"]) for e in events[:3]] == [
                     ("ORDER_TRADE_UPDATE", x, order_id) for x in ("NEW", "AMENDMENT", "CANCELED")]
-                expired = json.loads((await asyncio.wait_for(private.receive(), 5.0)).data)  # ttl 0.6 s
+                fills = [e["o"] for e in events[3:-1] if e["o"]["x"] == "TRADE"]
+                assert events[3]["o"]["x"] == "NEW" and fills and fills[-1]["X"] == "FILLED"
+                assert fills[-1]["i"] == taker["result"]["orderId"] and fills[-1]["m"] is False
+                position = events[-1]["a"]["P"][0]
+                assert position["s"] == SYMBOL and position["pa"] == qty and position["ps"] == "BOTH"
+                assert float(events[-1]["a"]["B"][0]["wb"]) < 100_000  # the taker fee left the wallet
+                expired = json.loads((await asyncio.wait_for(private.receive(), 5.0)).data)  # ttl 1.5 s
                 assert expired["e"] == "listenKeyExpired" and expired["listenKey"] == listen_key
             async with session.put(f"{market.http_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": KEY}) as r:
                 assert r.status == 400 and (await r.json())["code"] == -1125
+        await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_rest_refusals_carry_usdm_codes_and_the_fapi_signature_vector() -> None:
+    # BINANCE.md §3.1 vector 5 (the USD-M docs' example) passes the venue's HMAC check
+    from processes.venue_orders import verify_request
+
+    payload = ("symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC&recvWindow=5000"
+               "&timestamp=1591702613943")
+    assert verify_request("2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9", payload +
+                          "&signature=3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9", "")
+
+    async def scenario() -> None:
+        market, side = await start_venue("--wallet", "15", "--leverage", "1", "--weight-limit", "30")
+        async with aiohttp.ClientSession() as session:
+            async def send(verb: str, path: str, params: dict, secret: str = SECRET) -> tuple[int, dict]:
+                query = "&".join(f"{k}={v}" for k, v in (params | {"timestamp": time.time_ns() // 1_000_000}).items())
+                signature = hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+                async with session.request(verb, f"{market.http_url}{path}", data=f"{query}&signature={signature}",
+                                           headers={"X-MBX-APIKEY": KEY,
+                                                    "Content-Type": "application/x-www-form-urlencoded"}) as r:
+                    return r.status, await r.json()
+
+            bid, ask = best(market)
+            order = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
+            low = str(bid - Decimal("100"))
+            assert (await send("POST", "/fapi/v1/order", order | {"quantity": "0.00030", "price": low}))[1][
+                "code"] == -2019  # 18 USDT of margin at 1x with 15 in the wallet
+            codes = {}
+            for name, extra in (("tick", {"quantity": "0.0002", "price": low + "1"}),
+                                ("notional", {"quantity": "0.00001", "price": low}),
+                                ("position side", {"quantity": "0.0002", "price": low, "positionSide": "LONG"}),
+                                ("reduce only", {"quantity": "0.0002", "price": low, "reduceOnly": "true"}),
+                                ("client id", {"quantity": "0.0002", "price": low, "newClientOrderId": "x" * 37})):
+                codes[name] = (await send("POST", "/fapi/v1/order", order | extra))[1]["code"]
+            assert codes == {"tick": -4014, "notional": -4164, "position side": -4061, "reduce only": -2022,
+                             "client id": -4015}
+            status, placed = await send("POST", "/fapi/v1/order", order | {"quantity": "0.0002", "price": low,
+                                                                          "newClientOrderId": "mm.a:b/1"})
+            assert status == 200 and placed["status"] == "NEW" and placed["clientOrderId"] == "mm.a:b/1"
+            assert (await send("POST", "/fapi/v1/order", order | {"quantity": "0.0002", "price": low,
+                                                                 "newClientOrderId": "mm.a:b/1"}))[1][
+                "code"] == -4116
+            assert (await send("PUT", "/fapi/v1/order", {"symbol": SYMBOL, "orderId": placed["orderId"], "side": "BUY",
+                                                          "quantity": "0.0002", "price": low}))[1]["code"] == -5027
+            assert (await send("DELETE", "/fapi/v1/order", {"symbol": SYMBOL, "orderId": placed["orderId"]},
+                               secret="wrong"))[1]["code"] == -1022
+            assert (await send("DELETE", "/fapi/v1/allOpenOrders", {"symbol": SYMBOL}))[1]["code"] == 200
+            assert not side.engine.open_orders(KEY, SYMBOL)
+            for _ in range(40):  # 1 weight each against a limit of 30 a minute
+                async with session.get(f"{market.http_url}/fapi/v1/time") as r:
+                    if r.status == 429:
+                        assert int(r.headers["Retry-After"]) >= 1 and (await r.json())["code"] == -1003
+                        break
+            else:
+                pytest.fail("no 429 over the weight limit")
         await market.stop()
 
     run_async(scenario, TEST_TIMEOUT_S)
