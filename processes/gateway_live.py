@@ -389,12 +389,23 @@ class LiveVenue(AsyncWorker):
                 return
             if self._resync.is_set() or time.monotonic() - last >= gw.reconcile_s:
                 self._resync.clear()
-                await self._reconcile()
+                try:
+                    await self._reconcile()
+                except Exception as e:  # noqa: BLE001 - the venue's REST failed: try again, the stream goes on
+                    self.counts["reconcile_failures"] += 1
+                    log.warning("gateway venue: reconcile failed (%s): again in %.0f ms", type(e).__name__, gw.poll_ms)
+                    await asyncio.sleep(gw.poll_ms / 1000)  # a backoff before the retry
+                    self._resync.set()
+                    continue
                 last = time.monotonic()
             elif not self.stream_up:
                 self.counts["polls"] += 1
-                for order in list(self.adapter.tracker.open_orders()):
-                    self._emit(await self.adapter.query(order.client_id))
+                try:
+                    for order in list(self.adapter.tracker.open_orders()):
+                        self._emit(await self.adapter.query(order.client_id))
+                except Exception as e:  # noqa: BLE001 - polled again next period
+                    self.counts["poll_failures"] += 1
+                    log.warning("gateway venue: polling our open orders failed (%s)", type(e).__name__)
 
     async def _reconcile(self) -> None:
         assert self.adapter is not None
