@@ -691,8 +691,10 @@ def add_venue_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0,
                         help="pace x recorded (or simulated) time; 0: a capture as fast as clients take it")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: until SIGTERM)")
-    parser.add_argument("--ping-interval", type=float, default=20.0, help="server ping every S seconds")
-    parser.add_argument("--pong-timeout", type=float, default=60.0, help="drop a client silent to a ping for S seconds")
+    parser.add_argument("--ping-interval", type=float, default=None,
+                        help="server ping every S seconds (default: Binance's, spot 20, usdm 180)")
+    parser.add_argument("--pong-timeout", type=float, default=None,
+                        help="drop a client silent to a ping for S seconds (default: spot 60, usdm 600)")
     parser.add_argument("--drop-diffs", type=int, default=0, help="fault: drop N consecutive diffs (a gap), once")
     parser.add_argument("--duplicate-every", type=int, default=0, help="fault: send every N-th diff twice")
     parser.add_argument("--reorder-every", type=int, default=0, help="fault: send every N-th diff after the next")
@@ -729,7 +731,8 @@ def venue_from_args(args: argparse.Namespace) -> VenueMarket:
     http_port = args.http_port if args.http_port is not None else (args.port + 1 if args.port else 0)
     return VenueMarket(
         feed=args.feed, symbol=args.symbol, speed=args.speed, faults=faults, port=args.port,
-        http_port=http_port, ping_interval_s=args.ping_interval, pong_timeout_s=args.pong_timeout,
+        http_port=http_port, ping_interval_s=20.0 if args.ping_interval is None else args.ping_interval,
+        pong_timeout_s=60.0 if args.pong_timeout is None else args.pong_timeout,
     )
 
 

@@ -81,6 +81,8 @@ from processes.venue_orders import (
 log = logging.getLogger(__name__)
 
 COUNTDOWN_TICK_S = 0.01  # Binance checks the countdown about every 10 ms
+PING_INTERVAL_S = 180.0  # USD-M pings every 3 min and drops a client silent for 10 (BINANCE.md §1.1)
+PONG_TIMEOUT_S = 600.0
 DEPTH_WEIGHTS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 DEFAULT_DEPTH = 500
 # Request weights (BINANCE.md §2.3); "new" and "modify" cost no IP weight but count on ORDERS
@@ -256,6 +258,7 @@ class UsdmEngine(MatchingEngine):
             raise VenueError(400, E_NO_MODIFY, "No need to modify the order.")
         if qty_lot <= order.filled_lot:
             raise VenueError(400, -4003, "Quantity less than or equal to zero.")
+        self._check_modify_margin(order, price, Decimal(qty_lot - order.filled_lot) * grid.lot_size)
         model = self.model(order.symbol, now_ns)
         old_id = self._model_id(order)
         for event in model.cancel(now_ns, old_id):
@@ -278,6 +281,17 @@ class UsdmEngine(MatchingEngine):
         self._notify("AMENDMENT", order, None, now_ns)
         self._apply([e for e in events if type(e) is not Accepted], order.symbol, now_ns)
         return order
+
+    def _check_modify_margin(self, order: VenueOrder, price: Decimal, leaves: Decimal) -> None:
+        """-2019 when the new price and quantity need more initial margin than is available."""
+        grid = self.grids[order.symbol]
+        old = float(Decimal(order.px_tick) * grid.tick_size * Decimal(order.qty_lot - order.filled_lot) * grid.lot_size)
+        buys, sells = self._side_notional(order.api_key, order.symbol)
+        delta = float(price * leaves) - old
+        after = max(buys + delta, sells) if order.side > 0 else max(buys, sells + delta)
+        need = (after - max(buys, sells)) / self.usdm[order.api_key].position(order.symbol).leverage
+        if need > 0 and self.available(order.api_key) < need:
+            raise VenueError(400, E_MARGIN, "Margin is insufficient.")
 
     def _model_id(self, order: VenueOrder) -> str:
         return self._model_id_of.get(order.order_id, str(order.order_id))
@@ -838,7 +852,9 @@ def build_usdm(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
                          fault_after_diffs=args.fault_after)
     http_port = args.http_port if args.http_port is not None else (args.port + 1 if args.port else 0)
     market = UsdmMarket(feed=args.feed, symbol=args.symbol, speed=args.speed, faults=faults, port=args.port,
-                        http_port=http_port, ping_interval_s=args.ping_interval, pong_timeout_s=args.pong_timeout)
+                        http_port=http_port,
+                        ping_interval_s=PING_INTERVAL_S if args.ping_interval is None else args.ping_interval,
+                        pong_timeout_s=PONG_TIMEOUT_S if args.pong_timeout is None else args.pong_timeout)
     rules = usdm_rules(market.symbol, args.base_asset.upper(), args.quote_asset.upper(), market.tick_size,
                        market.lot_size, args.min_notional)
     tier = venue_tier("usdm")

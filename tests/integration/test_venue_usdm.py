@@ -268,6 +268,8 @@ def test_rest_refusals_carry_usdm_codes_and_the_fapi_signature_vector() -> None:
                 "code"] == -4116
             assert (await send("PUT", "/fapi/v1/order", {"symbol": SYMBOL, "orderId": placed["orderId"], "side": "BUY",
                                                           "quantity": "0.0002", "price": low}))[1]["code"] == -5027
+            assert (await send("PUT", "/fapi/v1/order", {"symbol": SYMBOL, "orderId": placed["orderId"], "side": "BUY",
+                                                          "quantity": "0.0003", "price": low}))[1]["code"] == -2019
             assert (await send("DELETE", "/fapi/v1/order", {"symbol": SYMBOL, "orderId": placed["orderId"]},
                                secret="wrong"))[1]["code"] == -1022
             assert (await send("DELETE", "/fapi/v1/allOpenOrders", {"symbol": SYMBOL}))[1]["code"] == 200
