@@ -12,7 +12,13 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import math
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 import time
 from decimal import Decimal
 
@@ -115,7 +121,10 @@ def test_ccxt_binanceusdm_book_gtx_positions_and_countdown_cancel() -> None:
     run_async(scenario, TEST_TIMEOUT_S)
 
 
-def test_ccxt_pro_binanceusdm_watch_orders_sees_new_and_canceled_and_ws_fapi_places() -> None:
+def test_ccxt_pro_binanceusdm_watch_orders_sees_new_and_canceled_and_ws_fapi_places(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+
     async def scenario() -> None:
         market, side = await start_venue()
         exchange = ccxtpro.binanceusdm({"apiKey": KEY, "secret": SECRET, "options": dict(OPTIONS)})
@@ -142,11 +151,20 @@ def test_ccxt_pro_binanceusdm_watch_orders_sees_new_and_canceled_and_ws_fapi_pla
             assert [o.order_id for o in side.engine.open_orders(KEY, SYMBOL)] == [int(ws_order["id"])]
             await exchange.cancel_order_ws(ws_order["id"], UNIFIED)
             assert not side.engine.open_orders(KEY, SYMBOL)
+            wrong = ccxtpro.binanceusdm({"apiKey": KEY, "secret": SECRET + "x", "options": dict(OPTIONS)})
+            point_ccxt(wrong, market)
+            try:
+                await wrong.load_markets()
+                with pytest.raises(ccxt_async.AuthenticationError, match="-1022"):
+                    await wrong.create_order_ws(UNIFIED, "limit", "buy", min_qty(bid), float(bid - 50))
+            finally:
+                await wrong.close()
         finally:
             await exchange.close()
             await market.stop()
 
     run_async(scenario, TEST_TIMEOUT_S)
+    assert SECRET not in caplog.text
 
 
 def side_connections(market: UsdmMarket) -> list:
@@ -284,3 +302,28 @@ def test_rest_refusals_carry_usdm_codes_and_the_fapi_signature_vector() -> None:
         await market.stop()
 
     run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_mm_venue_market_usdm_command_serves_and_never_prints_the_secret() -> None:
+    env = os.environ | {KEYS_ENV: f"{KEY}:{SECRET}"}
+    process = subprocess.Popen([sys.executable, "-m", "mm.cli", "venue", "--market", "usdm", "--port", "0",
+                                "--duration", "20"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("venue ws="), first
+        http = first.split("http=")[1].strip()
+        with urllib.request.urlopen(f"{http}/fapi/v1/time", timeout=5) as reply:
+            assert abs(json.loads(reply.read())["serverTime"] - time.time() * 1000) < 5000
+        query = f"symbol={SYMBOL}&timestamp={time.time_ns() // 1_000_000}"
+        signature = hmac.new((SECRET + "x").encode(), query.encode(), hashlib.sha256).hexdigest()
+        request = urllib.request.Request(f"{http}/fapi/v1/openOrders?{query}&signature={signature}",
+                                         headers={"X-MBX-APIKEY": KEY})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert json.loads(refused.value.read())["code"] == -1022
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert process.returncode == 0, output
+    assert SECRET not in output
