@@ -75,7 +75,9 @@ class Risk(Actor):
         self.risk_topic = f"risk.{self.symbol}".encode()
         self.event_time = cfg.pipeline.mode == "replay"  # checks on the capture's clock: deterministic
         self.step = RiskStep(cfg, f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}f{self.pid}x")
-        self.step.reconcile_position = self.restarted
+        # live: a run's first venue report settles fills our journal never saw (made while the gateway
+        # was down after the last run, e.g. before a dead-man's switch fired); no order of ours is in flight yet
+        self.step.reconcile_position = self.restarted or cfg.pipeline.mode == "live"
         self.stage_reports: dict[str, StageReport] = {}
         self.venue_state: VenueState | None = None  # the gateway's newest word on what the venue holds
         self.journal = self._open_journal()  # last: recovery needs the state above

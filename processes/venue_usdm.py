@@ -380,7 +380,8 @@ class UsdmEngine(MatchingEngine):
         notional = position.notional(mark)
         maint = maintenance_margin(abs(notional))
         grid = self.grids[symbol]
-        amount = format_qty(grid, round(position.amount / float(grid.lot_size)))
+        lots = round(position.amount / float(grid.lot_size))
+        amount = ("-" if lots < 0 else "") + format_qty(grid, abs(lots))  # a short one-way position is negative
         buys, sells = self._side_notional(api_key, symbol)
         base = {
             "symbol": symbol, "positionSide": "BOTH", "positionAmt": amount, "entryPrice": _num(position.entry_price),
