@@ -270,7 +270,8 @@ class LiveVenue(AsyncWorker):
         """Our open orders at the venue, by our client ids, and the venue's position (any thread)."""
         assert self.adapter is not None
         rows = []
-        for order in self.adapter.tracker.open_orders():
+        orders = list(self.adapter.tracker.orders.values())  # one C-level copy: the asyncio thread mutates the dict
+        for order in (o for o in orders if o.is_open):
             ours = self.venue_to_ours.get(order.client_id, order.client_id)
             rows.append([ours, 1 if order.side is Side.BUY else -1, order.px_tick, order.qty_lot - order.filled_qty_lot])
         return sorted(rows), self.venue_position_lot

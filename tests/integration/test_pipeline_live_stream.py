@@ -97,7 +97,7 @@ def run_live(make_config, tmp_path: Path, venue: SpotVenue, seconds: int, name: 
 FAULTS = {"clean": [], "events_dropped": ["--drop-event-every", "7"], "ws_api_dropped": ["--ws-api-close-every", "9"]}
 
 
-@pytest.mark.parametrize("case", list(FAULTS))
+@pytest.mark.parametrize("case", [pytest.param(case, marks=() if case == "clean" else pytest.mark.slow) for case in FAULTS])
 def test_live_spot_orders_over_ws_api_fills_from_the_stream(make_config, tmp_path: Path, case: str):
     venue = SpotVenue(*FAULTS[case])
     output = ""

@@ -95,7 +95,7 @@ LISTEN_KEY_TTL_S = 3.0
 KEEPALIVE_S = {"kept_alive": 1.0, "expired": 1800.0}  # the venue's listenKeys live 3 s here
 
 
-@pytest.mark.parametrize("case", list(KEEPALIVE_S))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=() if c == "kept_alive" else pytest.mark.slow) for c in KEEPALIVE_S])
 def test_live_usdm_orders_over_ws_fapi_events_from_the_listen_key_stream(make_config, tmp_path: Path, case: str):
     venue = UsdmVenue("--listen-key-ttl", str(LISTEN_KEY_TTL_S))
     output = ""
