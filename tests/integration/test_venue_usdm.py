@@ -197,9 +197,15 @@ def test_raw_routes_pu_chain_ws_fapi_modify_and_listen_key_expiry() -> None:
                         prev_u = data["u"]
             async with session.post(f"{market.http_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": KEY}) as r:
                 listen_key = (await r.json())["listenKey"]
+            async with session.post(f"{market.http_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": KEY}) as r:
+                assert (await r.json())["listenKey"] == listen_key  # the live key comes back, extended
+            with pytest.raises(aiohttp.WSServerHandshakeError):
+                await session.ws_connect(f"{base}/private/ws?listenKey=not-a-live-key")
             async with session.ws_connect(f"{base}/private/ws?listenKey={listen_key}") as private, \
+                    session.ws_connect(f"{base}/private/stream?listenKey={listen_key}&events=ACCOUNT_UPDATE") as only, \
+                    session.ws_connect(f"{base}/ws/{listen_key}") as legacy, \
                     session.ws_connect(f"{base}/ws-fapi/v1") as api:
-                await wait_until_async(lambda: side_connections(market), 3.0, what="private connection")
+                await wait_until_async(lambda: len(side_connections(market)) == 3, 3.0, what="private connections")
                 bid, ask = best(market)
                 qty = min_qty(bid)
 
@@ -235,6 +241,10 @@ def test_raw_routes_pu_chain_ws_fapi_modify_and_listen_key_expiry() -> None:
                 position = events[-1]["a"]["P"][0]
                 assert position["s"] == SYMBOL and position["pa"] == qty and position["ps"] == "BOTH"
                 assert float(events[-1]["a"]["B"][0]["wb"]) < 100_000  # the taker fee left the wallet
+                first_legacy = json.loads((await asyncio.wait_for(legacy.receive(), 5.0)).data)
+                assert first_legacy["e"] == "ORDER_TRADE_UPDATE" and first_legacy["o"]["x"] == "NEW"
+                filtered = json.loads((await asyncio.wait_for(only.receive(), 5.0)).data)
+                assert filtered["stream"] == listen_key and filtered["data"] == events[-1]  # events= keeps one kind
                 expired = json.loads((await asyncio.wait_for(private.receive(), 5.0)).data)  # ttl 1.5 s
                 assert expired["e"] == "listenKeyExpired" and expired["listenKey"] == listen_key
             async with session.put(f"{market.http_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": KEY}) as r:
