@@ -5,8 +5,8 @@ The spot venue's machinery, specialised, on the same two ports:
   book streams (`@depth*`, `@bookTicker`, and `@trade`), `/market/ws|stream` the others (`@aggTrade`,
   `@trade`); the route-less legacy `/ws/<s>` and `/stream` carry everything. The simulator writes USD-M
   frames: `depthUpdate` with `T` and `pu` (= the previous diff's `u`), `aggTrade`, `bookTicker` with
-  `e`/`E`/`T`; prices with the tick's decimals, quantities with the lot's. A capture (`--feed`) is served
-  verbatim, as on spot.
+  `e`/`E`/`T`, and `@markPrice@1s` / `@markPrice` (the book's mid) on `/market`; prices with the tick's
+  decimals, quantities with the lot's. A capture (`--feed`) is served verbatim, as on spot.
 - REST `/fapi/v1|v2|v3` (`UsdmSide`, an OrderSide: the same HMAC over query‖body, `recvWindow`/`timestamp`
   rule, per-IP weight and per-key ORDERS windows, 429/418, faults) with USD-M's weights and error codes:
   `time`, `ping`, `exchangeInfo`, `depth`, `order` (POST / PUT modify / DELETE / GET), `openOrders`,
@@ -83,6 +83,7 @@ log = logging.getLogger(__name__)
 COUNTDOWN_TICK_S = 0.01  # Binance checks the countdown about every 10 ms
 PING_INTERVAL_S = 180.0  # USD-M pings every 3 min and drops a client silent for 10 (BINANCE.md §1.1)
 PONG_TIMEOUT_S = 600.0
+FUNDING_MS = 8 * 3600 * 1000
 DEPTH_WEIGHTS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 DEFAULT_DEPTH = 500
 # Request weights (BINANCE.md §2.3); "new" and "modify" cost no IP weight but count on ORDERS
@@ -737,7 +738,26 @@ class UsdmMarket(VenueMarket):
 
     async def start(self) -> None:
         await super().start()
-        self._timer_tasks = [asyncio.create_task(timer(), name="usdm-timer") for timer in self.timers]
+        timers = list(self.timers) + ([self._mark_prices] if self.feed is None else [])
+        self._timer_tasks = [asyncio.create_task(timer(), name="usdm-timer") for timer in timers]
+
+    async def _mark_prices(self) -> None:
+        """The simulator's `<s>@markPrice@1s` (every second) and `<s>@markPrice` (every 3 s): the book's mid
+        as mark and index price, funding rate 0.0001, next funding at the next 8-hour mark."""
+        symbol, lower = self.symbol, self.symbol.lower()
+        ticks = 0
+        while True:
+            await asyncio.sleep(1.0)
+            ticks += 1
+            mid = self.mid(symbol)
+            if mid is None:
+                continue
+            now_ms = time.time_ns() // MS
+            price = f"{mid:.8f}"
+            data = {"e": "markPriceUpdate", "E": now_ms, "s": symbol, "p": price, "ap": price, "P": price,
+                    "i": price, "r": "0.00010000", "T": (now_ms // FUNDING_MS + 1) * FUNDING_MS}
+            for kind in ("markPrice@1s", "markPrice") if ticks % 3 == 0 else ("markPrice@1s",):
+                self._broadcast((lower, kind), msgspec.json.encode({"stream": f"{lower}@{kind}", "data": data}))
 
     async def stop(self) -> None:
         for task in self._timer_tasks:

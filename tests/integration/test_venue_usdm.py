@@ -195,6 +195,9 @@ def test_raw_routes_pu_chain_ws_fapi_modify_and_listen_key_expiry() -> None:
                     if data["e"] == "depthUpdate":
                         assert "T" in data and (prev_u is None or data["pu"] == prev_u)
                         prev_u = data["u"]
+            async with session.ws_connect(f"{base}/market/ws/btcusdt@markPrice@1s") as ws:
+                mark = json.loads((await asyncio.wait_for(ws.receive(), 5.0)).data)
+                assert mark["e"] == "markPriceUpdate" and mark["s"] == SYMBOL and float(mark["p"]) > 0
             async with session.post(f"{market.http_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": KEY}) as r:
                 listen_key = (await r.json())["listenKey"]
             async with session.post(f"{market.http_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": KEY}) as r:
