@@ -28,7 +28,7 @@ bench: install
 
 # hftbacktest 2.4.4 (throwaway venv in build/, not a project dependency) vs `mm replay --max`
 bench-hftbacktest: install
-	$(BIN)/python bench/hftbacktest_compare.py --mm $(FILES)
+	$(BIN)/python bench/hftbacktest_compare.py --mm --processes $(FILES)
 
 lint: install
 	$(BIN)/ruff check mm processes ipc tests bench

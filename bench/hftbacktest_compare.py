@@ -23,9 +23,10 @@ virtualenv that holds hftbacktest (never a project dependency):
   hot). The hftbacktest import (numba and its Rust library load) is printed apart, in neither.
 
 With `--mm`, `mm replay FILE --max --report <tmp>` runs too (a subprocess, wall clock, whole
-process, start-up included) and the ratio mm / total is printed.
+process, start-up included) and the ratio mm / total is printed; with `--processes` the same
+through the six processes (`--engine processes`), ratio proc / total.
 
-    python bench/hftbacktest_compare.py [FILE ...] [--mm] [--venv DIR]
+    python bench/hftbacktest_compare.py [FILE ...] [--mm] [--processes] [--venv DIR]
 
 Default files: every binance-usdm-*.jsonl.gz in ../shared/data. The venv is made on first use
 (`pip install hftbacktest==2.4.4` from the package index); a shared machine's timings are noisy:
@@ -64,12 +65,12 @@ def ensure_venv(venv: Path) -> Path:
     return python
 
 
-def run_mm(path: Path) -> float:
+def run_mm(path: Path, engine: str = "inproc") -> float:
     mm = ROOT / ".venv" / "bin" / "mm"
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        done = subprocess.run([str(mm), "replay", str(path), "--max", "--report", f"{tmp}/report.json",
-                               "--quiet"], capture_output=True, text=True)
+        done = subprocess.run([str(mm), "replay", str(path), "--max", "--engine", engine,
+                               "--report", f"{tmp}/report.json", "--quiet"], capture_output=True, text=True)
         wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"mm replay {path} exited {done.returncode}: {done.stderr.strip()[-400:]}")
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--mm", action="store_true", help="also time `mm replay FILE --max`")
+    parser.add_argument("--processes", action="store_true",
+                        help="also time `mm replay FILE --max --engine processes` (the six processes)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -91,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no capture given and none in {DATA}")
     python = ensure_venv(args.venv)
     cols = ["frames", "adapt s", "import s", "conv 1st s", "conv hot s", "loop 1st s", "loop hot s",
-            "compile s", "total s", "frames/s", "tot hot s", "hot fr/s"] + (["mm s", "mm/total", "mm/tot hot", "mm fr/s"] if args.mm else [])
+            "compile s", "total s", "frames/s", "tot hot s", "hot fr/s"] + (["mm s", "mm/total", "mm/tot hot", "mm fr/s"] if args.mm else []) + (
+                ["proc s", "proc/total", "proc fr/s"] if args.processes else [])
     print(f"{'file':<40}" + "".join(f"{c:>12}" for c in cols))
     for path in files:
         done = subprocess.run([str(python), __file__, "--worker", str(path)], capture_output=True, text=True)
@@ -107,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.mm:
             wall = run_mm(path)
             row += [wall, wall / total, wall / hot, r["frames"] / wall]
+        if args.processes:
+            wall = run_mm(path, "processes")
+            row += [wall, wall / total, r["frames"] / wall]
         cells = [f"{v:>12d}" if isinstance(v, int) else f"{v:>12.0f}" if v >= 1000 else f"{v:>12.3f}"
                  for v in row]
         print(f"{path.name:<40}" + "".join(cells) + f"   ({r['symbol']}, {r['events']} hbt events,"

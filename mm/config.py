@@ -102,11 +102,13 @@ class FeedConfig(Section):
     cpu: Core = -1
     nice: Nice = 0
     # paper / live: the venue's combined websocket streams and REST snapshots (TLS for real hosts)
-    ws_url: str = ""  # e.g. wss://stream.binance.com:9443, or ws://127.0.0.1:9900 for `mm venue`
-    rest_url: str = ""  # e.g. https://api.binance.com, or http://127.0.0.1:9901
+    venue: Literal["binance", "hyperliquid"] = "binance"  # hyperliquid: /ws l2Book + trades, /info meta
+    ws_url: str = ""  # e.g. wss://stream.binance.com:9443, wss://api.hyperliquid.xyz/ws, ws://127.0.0.1:9900
+    rest_url: str = ""  # e.g. https://api.binance.com, https://api.hyperliquid.xyz, or http://127.0.0.1:9901
     depth_stream: str = "depth@100ms"
     trade_stream: str = "trade"
     silent_s: PositiveFloat = 10.0  # connected but no frame for this long: reconnect
+    ping_interval_s: Annotated[float, Meta(gt=0, le=59)] = 50.0  # hyperliquid: JSON ping (it closes after 60 s idle)
     snapshot_limit: Annotated[int, Meta(ge=5, le=5000)] = 1000
     synthetic_hz: NonNegFloat = 0.0  # > 0: a paced synthetic ladder instead of the sim (latency bench)
     synthetic_events: NonNegInt = 0  # how many synthetic events before end of stream (0 = until stopped)

@@ -159,6 +159,11 @@ class CheckedBookFeed:
         self._book: OkxBook | KrakenBook | None = OkxBook(instrument, grid) if venue == OKX else None
         self._grids = {instrument: grid}
 
+    def resync(self) -> None:
+        """Forward the venue book as a snapshot at the next frame that shows it (the book stage
+        asked for one, or a live connection was made again)."""
+        self._needs_snapshot = True
+
     def convert(self, body: bytes, ts_recv_ns: int, ts_feed_ns: int) -> list[FeedMessage | Drop]:
         """One frame -> its messages and drops, in order; [] for a frame of another instrument or channel."""
         if self._tag not in body:

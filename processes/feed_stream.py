@@ -1,5 +1,5 @@
-"""The feed's live market source: the Binance websocket client (processes/binance_ws.py) in its
-own asyncio thread, handing decoded messages to the feed's ZeroMQ loop over an inproc PUSH/PULL
+"""The feed's live market source: the Binance websocket client (processes/binance_ws.py), or
+Hyperliquid's (processes/hyperliquid_ws.py, `[feed] venue = "hyperliquid"`), in its own asyncio thread, handing decoded messages to the feed's ZeroMQ loop over an inproc PUSH/PULL
 pair, and fetching REST depth snapshots when the book asks for one (the documented procedure:
 subscribe first, buffer, then the snapshot).
 
@@ -19,6 +19,7 @@ from mm.config import Config
 from mm.errors import MMError, OffGridError
 from mm.ticks import TickGrid, grid_from_sizes, infer_grid_from_levels
 from processes.async_worker import AsyncWorker
+from processes.hyperliquid_ws import HyperliquidStreamClient, fetch_coin_grid
 from processes.binance_ws import (
     BinanceStreamClient,
     FeedConnectError,
@@ -41,13 +42,17 @@ class StreamRunner(AsyncWorker):
         self.ctx = ctx
         self.config = config
         self.symbol = config.instrument.symbol
-        self.client: BinanceStreamClient | None = None
+        self.client: BinanceStreamClient | HyperliquidStreamClient | None = None
         self.snapshots = 0
         self.snapshot_failures = 0
         self._snapshot_wanted: asyncio.Event | None = None
 
     def request_snapshot(self) -> None:
-        if self._loop is not None and self._snapshot_wanted is not None:
+        if self._loop is None:
+            return
+        if isinstance(self.client, HyperliquidStreamClient):  # every push is a whole book: no REST
+            self._loop.call_soon_threadsafe(self.client.resync)
+        elif self._snapshot_wanted is not None:
             self._loop.call_soon_threadsafe(self._snapshot_wanted.set)
 
     # ---- the asyncio thread -----------------------------------------------------------------------
@@ -70,6 +75,9 @@ class StreamRunner(AsyncWorker):
         push.connect(INPROC)
         topic = f"stream.{self.symbol}".encode()
         try:
+            if self.config.feed.venue == "hyperliquid":
+                await self._run_hyperliquid(push, topic, stop)
+                return
             grid = await self._grid()
             feed = self.config.feed
             url = combined_stream_url(feed.ws_url, symbol_streams(self.symbol, feed.depth_stream, feed.trade_stream))
@@ -85,6 +93,19 @@ class StreamRunner(AsyncWorker):
                 snapshots.cancel()
         finally:
             push.close(linger=0)
+
+    async def _run_hyperliquid(self, push: zmq.Socket, topic: bytes, stop: asyncio.Event) -> None:
+        feed = self.config.feed
+        inst = self.config.instrument
+        seen = await fetch_coin_grid(feed.rest_url, self.symbol)
+        grid = grid_from_sizes(self.symbol, inst.tick_size, inst.lot_size, seen.price_decimals, seen.qty_decimals)
+        self.client = HyperliquidStreamClient(feed.ws_url, self.symbol, grid, silent_s=feed.silent_s,
+                                              ping_interval_s=feed.ping_interval_s)
+
+        def on_message(msg: Any) -> None:
+            push.send(frame(topic, msg))
+
+        await self.client.run(on_message, stop)
 
     async def _serve_snapshots(self, push: zmq.Socket, topic: bytes, grid: TickGrid) -> None:
         assert self._snapshot_wanted is not None and self._stop is not None
