@@ -132,7 +132,9 @@ class SignalConfig(Section):
     vol_halflife_s: PositiveFloat = 30.0
     imbalance_coef_bps: float = 0.5  # model = "imbalance": predicted bps per unit of imbalance
     vol_prior_bps_per_s: PositiveFloat = 1.2
-    model: Literal["rls", "imbalance"] = "rls"  # "imbalance": the fixed linear rule, no learning
+    # "experts": the aggregation of the experts (mm/experts.py); "rls": the RLS expert alone;
+    # "imbalance": the fixed linear rule, no learning
+    model: Literal["experts", "rls", "imbalance"] = "experts"
     # the book and the tape; "momentum" (trend or reversal by regime) and "volatility" / "spread" (no
     # direction: they only learn the recent drift) are available but overfit a short run
     features: tuple[str, ...] = ("imbalance", "imbalance_weighted", "micro_offset", "trade_flow")
@@ -158,6 +160,15 @@ class SignalConfig(Section):
     calibration_halflife_labels: PositiveFloat = 1_000.0
     calibration_prior_labels: NonNegFloat = 300.0  # pseudo-labels pulling the ratio toward 1
     calibration_max_ratio: Annotated[float, Meta(ge=0, le=10)] = 1.0
+    # the experts beside the RLS on `features`: RLS on them with each of these forgetting factors, an
+    # RLS on `features` + `wide_features` (() = none), the imbalance line, momentum and zero
+    expert_forgetting: tuple[Annotated[float, Meta(gt=0.9, le=1.0)], ...] = (0.999,)
+    wide_features: tuple[str, ...] = ("momentum",)
+    # the aggregation's loss range, in horizon sigmas (volatility x sqrt(horizon)); chosen by
+    # leave-one-capture-out (bench/signal_loco.py), as is the fixed share (prior switch rate per label)
+    aggregation_clip_sigma: PositiveFloat = 5.0
+    share: Annotated[float, Meta(ge=0, lt=1)] = 1e-3
+    weights_points: Annotated[int, Meta(ge=2, le=4096)] = 64  # the report's weights-over-time series
 
     def __post_init__(self) -> None:
         if self.ic_recover_threshold < self.ic_threshold:

@@ -93,7 +93,8 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
 
 def signal_block(signal: dict[str, Any]) -> dict[str, Any]:
     """Prequential scores of the online model (every prediction scored before its label is
-    learned), of what the quoter was given (after the self-check's fallback) and of the baselines."""
+    learned), of what the quoter was given (after the self-check's fallback), of the baselines and
+    of each expert the model aggregates."""
     model = signal.get("model", {})
     return {
         "r2_oos": model.get("r2_oos"), "hit_rate": model.get("hit_rate"), "n": model.get("n", 0),
@@ -102,6 +103,9 @@ def signal_block(signal: dict[str, Any]) -> dict[str, Any]:
         "recoveries": model.get("recoveries", 0), "ic_rolling": model.get("ic_rolling"),
         **({"second_half": model["second_half"]} if "second_half" in model else {}),
         "features": model.get("features", []), "coefficients_bps": model.get("coefficients_bps", []),
+        # the aggregation (mm/experts.py): each expert's figures and weight, the weights over time, the regret
+        "model": model.get("model"), "experts": model.get("experts", {}), "weights": model.get("weights", {}),
+        "aggregation": model.get("aggregation", {}),
         "counts": model.get("counts", {}), "predictions": signal.get("predictions", 0),
         "trades": signal.get("trades", 0), "volatility_bps_per_s": signal.get("volatility_bps_per_s", 0.0),
     }

@@ -31,6 +31,10 @@ import numpy as np
 REGULARISE_EVERY = 4  # updates per ridge pseudo-observation (it costs as much as an update)
 
 
+def _centred_scaled(value: float, mean: float, inverse_std: float) -> float:
+    return (value - mean) * inverse_std
+
+
 class RLS:
     __slots__ = (
         "n",
@@ -177,11 +181,16 @@ class Standardizer:
                 variance[i] += step * (square - variance[i])
                 inverse_std[i] = 1.0 / math.sqrt(variance[i] + 1e-18)
 
-    def transform(self, x) -> list[float]:
-        """z-scores as a new list; a zero-variance feature gives 0."""
+    def transform(self, x, out: list[float] | None = None) -> list[float]:
+        """z-scores, written into `out` (a list of the features' length) or a new list; a zero-variance
+        feature gives 0."""
         clip = self.clip
         low = -clip
-        z = [(value - mean) * inverse for value, mean, inverse in zip(x, self.mean, self._inverse_std)]
+        if out is None:
+            z = [(value - mean) * inverse for value, mean, inverse in zip(x, self.mean, self._inverse_std)]
+        else:
+            z = out
+            z[:] = map(_centred_scaled, x, self.mean, self._inverse_std)
         for i, value in enumerate(z):
             if value > clip:
                 z[i] = clip

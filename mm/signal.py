@@ -2,27 +2,39 @@
 
 Per healthy book event (all on event time, no clock):
 1. labels whose horizon has passed mature (mm/labels.py): each is scored prequentially (the
-   prediction made at its time, before any update with its label), then trains the model;
+   predictions made at its time, before any update with its label), then trains every expert
+   and the aggregation;
 2. features (mm/features.py) are computed and standardised online (the signed ones scaled, not centred);
-3. the RLS model (mm/rls.py) predicts the log mid return over `horizon_s`, in bps;
+3. every expert predicts the log mid return over `horizon_s`, in bps, and the aggregation
+   (mm/experts.py: the aggregating algorithm with fixed share, its learning rate set by theory)
+   mixes them by their running out-of-sample loss;
 4. at most once per `sample_interval_ms` the z-scores and predictions are queued for their label,
-   so learning runs on that grid, not per book (the per-event path is Python floats, no numpy).
+   so learning runs on that grid, not per book.
 
-Emitted prediction = raw RLS prediction x `Calibration.ratio`, the out-of-sample slope of the
-realised on the raw prediction (shrinks toward 0 when the model has no skill out of sample).
+The experts (`model = "experts"`, the default; `EXPERTS` order):
+- `rls`: RLS (mm/rls.py) on `features` with `forgetting`, x its `Calibration.ratio` (the out-of-sample
+  slope of the realised on its raw prediction: shrinks toward 0 when it has no skill out of sample);
+- `rls_f<f>`: the same with each forgetting factor of `expert_forgetting` (a shorter memory);
+- `rls_wide`: RLS on `features` + `wide_features` (e.g. momentum), with `forgetting`;
+- `imbalance`: an online regression on the plain top-k imbalance (the reference predictor of issue 5);
+- `momentum`: an online regression on the momentum at the lookback closest to the horizon;
+- `zero`: 0 (its r2 is 0 and hit rate 0.5 by definition, labels.Score).
+The emitted prediction is the aggregate; `model = "rls"` emits the `rls` expert alone and
+`model = "imbalance"` the fixed rule `imbalance_coef_bps` x imbalance (the experts are still scored).
+The aggregation's loss range is `aggregation_clip_sigma` horizon sigmas (the current volatility,
+floored at `vol_floor_bps_per_s`, x sqrt(horizon)); predictions and labels beyond it are clipped
+for the aggregation only.
 With `normalise_by_volatility` the RLS target is the return in units of the horizon's volatility
 and its prediction is scaled back to bps by the current volatility.
 
-Two baselines are scored beside the model on the same labels, whatever its features: a
-momentum-only predictor (one online regression on the momentum at the lookback closest to the
-horizon) and an imbalance-only one (on the plain top-k imbalance, the reference predictor of issue
-5). The zero predictor's figures are r2 0 and hit rate 0.5 by definition (labels.Score).
+The imbalance and momentum experts double as the report's `baselines` (whatever the features).
 
-Warm start: the coefficients start at `prior_coefs_bps` (z units), the volatility at
-`vol_prior_bps_per_s`, so quoting can begin at the first book. Self-check: when the rolling
-out-of-sample information coefficient (`RollingIC`) drops below `ic_threshold` after
-`min_labels` labels, alpha falls back to zero (predicted_return 0, fair price = mid) until it
-climbs above `ic_recover_threshold`. The raw prediction stays visible in `raw_return`.
+Warm start: the coefficients start at `prior_coefs_bps` (z units, the `rls` expert), the
+volatility at `vol_prior_bps_per_s`, the weights uniform, so quoting can begin at the first book.
+Self-check: when the rolling out-of-sample information coefficient (`RollingIC`) of the model's
+prediction drops below `ic_threshold` after `min_labels` labels, alpha falls back to zero
+(predicted_return 0, fair price = mid) until it climbs above `ic_recover_threshold`. The model's
+prediction stays visible in `raw_return`.
 """
 
 from __future__ import annotations
@@ -35,7 +47,8 @@ import msgspec
 import numpy as np
 
 from mm.config import SignalConfig
-from mm.features import NS_PER_S, FeatureState, decay
+from mm.experts import ETA, FixedShare, regret_bound
+from mm.features import NS_PER_S, FeatureState, decay, feature_columns
 from mm.labels import DelayedLabels, RollingIC, Score
 from mm.rls import RLS, Standardizer
 
@@ -104,6 +117,50 @@ class Calibration:
         self.ratio = min(max(ratio, 0.0), self._max_ratio)
 
 
+class RLSExpert:
+    """One RLS forecaster on the first `size` standardised features, with its calibration."""
+
+    __slots__ = ("name", "size", "rls", "calibration", "weights")
+
+    def __init__(self, name: str, size: int, cfg: SignalConfig, forgetting: float, prior: list[float] | None) -> None:
+        self.name = name
+        self.size = size
+        self.rls = RLS(size, forgetting=forgetting, ridge=cfg.ridge, prior=prior)
+        self.calibration = Calibration(cfg.calibration_halflife_labels, cfg.calibration_prior_labels,
+                                       cfg.calibration_max_ratio)
+        self.weights = self.rls.weights.tolist()  # floats, refreshed after learning
+
+
+class WeightSeries:
+    """The aggregation's weights every `stride` labels, at most 2 x `points` rows: when full, every
+    other row is dropped and the stride doubles (deterministic, bounded)."""
+
+    __slots__ = ("points", "stride", "labels", "ts_ns", "rows")
+
+    def __init__(self, points: int) -> None:
+        self.points = points
+        self.stride = 1
+        self.labels: list[int] = []
+        self.ts_ns: list[int] = []
+        self.rows: list[list[float]] = []
+
+    def add(self, label: int, ts_ns: int, weights: np.ndarray) -> None:
+        if label % self.stride:
+            return
+        self.labels.append(label)
+        self.ts_ns.append(ts_ns)
+        self.rows.append(weights.tolist())
+        if len(self.rows) >= 2 * self.points:
+            self.labels = self.labels[::2]
+            self.ts_ns = self.ts_ns[::2]
+            self.rows = self.rows[::2]
+            self.stride *= 2
+
+    def as_dict(self, names: list[str]) -> dict[str, Any]:
+        return {"labels": list(self.labels), "ts_ns": list(self.ts_ns),
+                **{name: [row[i] for row in self.rows] for i, name in enumerate(names)}}
+
+
 class SignalModel:
     """Mutable model state; `on_book` and `on_trade` are pure in their inputs (no clock, no I/O)."""
 
@@ -111,40 +168,55 @@ class SignalModel:
         self._cfg = cfg
         # keep_scored: every scored label as (ts_ns, model, momentum, imbalance, emitted, realised) bps
         self.scored: list[tuple[int, float, float, float, float, float]] | None = [] if keep_scored else None
-        self.features = FeatureState(cfg)
-        n = self.features.size
-        columns = self.features.columns
+        wide = tuple(name for name in cfg.wide_features if name not in cfg.features)
+        self.features = FeatureState(msgspec.structs.replace(cfg, features=cfg.features + wide))
+        self.columns = feature_columns(cfg)  # the `rls` expert's, a prefix of the feature state's
+        n = len(self.columns)
         if cfg.prior_coefs_bps and len(cfg.prior_coefs_bps) != n:
-            raise ValueError(f"'prior_coefs_bps' needs {n} values ({columns}), had {len(cfg.prior_coefs_bps)}")
-        self.rls = RLS(n, forgetting=cfg.forgetting, ridge=cfg.ridge, prior=cfg.prior_coefs_bps or None)
-        self.scaler = Standardizer(n, halflife_samples=cfg.scaler_halflife_samples, centred=self.features.centred)
+            raise ValueError(f"'prior_coefs_bps' needs {n} values ({self.columns}), had {len(cfg.prior_coefs_bps)}")
+        prior = list(cfg.prior_coefs_bps) or None
+        self.rls_experts = [RLSExpert("rls", n, cfg, cfg.forgetting, prior)]
+        for forgetting in cfg.expert_forgetting:
+            self.rls_experts.append(RLSExpert(f"rls_f{forgetting:g}", n, cfg, forgetting, prior))
+        if wide:
+            self.rls_experts.append(RLSExpert("rls_wide", self.features.size, cfg, cfg.forgetting,
+                                              prior and prior + [0.0] * (self.features.size - n)))
+        self.expert_names = [expert.name for expert in self.rls_experts] + ["imbalance", "momentum", "zero"]
+        n_experts = len(self.expert_names)
+        self._n_rls = len(self.rls_experts)
+        self.aggregation = FixedShare(n_experts, cfg.share)
+        self._expert_bps = np.zeros(n_experts)  # this book's predictions (the zero expert stays 0)
+        self._clipped_bps = np.zeros(n_experts)
+        self._raw_bps = [0.0] * self._n_rls  # the RLS experts' uncalibrated predictions
+        self._z = [0.0] * self.features.size
+        self.expert_scores = [Score() for _ in range(n_experts)]
+        self.weight_series = WeightSeries(cfg.weights_points)
+        self.scaler = Standardizer(self.features.size, halflife_samples=cfg.scaler_halflife_samples,
+                                   centred=self.features.centred)
         self.labels = DelayedLabels(int(cfg.horizon_s * NS_PER_S), cfg.max_pending_samples)
         self._sample_interval_ns = int(cfg.sample_interval_ms * 1_000_000)
         self._next_sample_ns = -(2**62)
-        self._read_levels = max(cfg.imbalance_levels, cfg.weighted_levels if "imbalance_weighted" in cfg.features else 1)
+        self._read_levels = max(cfg.imbalance_levels, cfg.weighted_levels if "imbalance_weighted" in cfg.features
+                                or "imbalance_weighted" in wide else 1)
         lookbacks = cfg.momentum_lookbacks_s
         self._momentum_lookback = (
             min(range(len(lookbacks)), key=lambda i: abs(lookbacks[i] - cfg.horizon_s)) if lookbacks else -1
         )
-        # the baselines' inputs (momentum, imbalance), scaled like the signed features
+        # the imbalance and momentum experts' inputs, scaled like the signed features
         self._baseline_scaler = Standardizer(2, halflife_samples=cfg.scaler_halflife_samples, centred=[False, False])
+        self._baseline_x = [0.0, 0.0]
+        self._baseline_z = [0.0, 0.0]
         self._momentum_baseline = ScalarRLS(cfg.forgetting, cfg.ridge)
         self._imbalance_baseline = ScalarRLS(cfg.forgetting, cfg.ridge)
-        self.score = Score()
-        self.momentum_score = Score()
-        self.imbalance_score = Score()
-        self.zero_score = Score()
+        self.score = Score()  # the model's prediction (before the self-check)
         self.emitted_score = Score()  # what the quoter got: 0 while alpha was off
         self.ic = RollingIC(cfg.ic_halflife_labels)
         self._label_variance = 0.0  # of the label in bps (the baselines' winsorisation)
-        self._target_variance = 0.0  # of the model's target (bps, or sigmas when normalised)
+        self._target_variance = 0.0  # of the RLS target (bps, or sigmas when normalised)
         self._label_count = 0
         self._label_step = 1.0 - 2.0 ** (-1.0 / _LABEL_VARIANCE_HALFLIFE)
-        self._weights = self.rls.weights.tolist()  # the RLS weights as floats, refreshed after learning
-        self._bound = math.inf  # |raw prediction| cap, in target units
+        self._bound = math.inf  # |raw RLS prediction| cap, in target units
         self._sqrt_horizon_s = math.sqrt(cfg.horizon_s)
-        self.calibration = Calibration(cfg.calibration_halflife_labels, cfg.calibration_prior_labels,
-                                       cfg.calibration_max_ratio)
         self.alpha_enabled = True
         self.fallbacks = 0  # times the self-check switched alpha off
         self.recoveries = 0
@@ -163,6 +235,11 @@ class SignalModel:
     def cfg(self, cfg: SignalConfig) -> None:
         """Runtime change (config.RUNTIME_PARAMS): thresholds and the fixed coefficient apply at once."""
         self._cfg = cfg
+
+    @property
+    def rls(self) -> RLS:
+        """The `rls` expert's regression (on `features`)."""
+        return self.rls_experts[0].rls
 
     @property
     def ewma_mid_tick(self) -> float:
@@ -224,33 +301,48 @@ class SignalModel:
         if not math.isfinite(math.fsum(x)):  # NaN or inf in any feature
             self.nonfinite_features += 1
             return self._unhealthy(ts_ns)
-        z = self.scaler.transform(x)
+        z = self.scaler.transform(x, self._z)
         cfg = self._cfg
         volatility_bps_per_s = features.volatility.bps_per_s
-        # the model's target unit: bps, or the horizon's volatility (sigma) when normalised
+        # the RLS target's unit: bps, or the horizon's volatility (sigma) when normalised
         unit_bps = self._unit_bps(volatility_bps_per_s)
-        raw = sum(map(operator.mul, self._weights, z))
-        if raw > self._bound:
-            raw = self._bound
-        elif raw < -self._bound:
-            raw = -self._bound
-        raw_bps = raw * unit_bps
+        expert_bps = self._expert_bps
+        raw_bps = self._raw_bps
+        bound = self._bound
+        calibrate = cfg.calibrate
+        for k, expert in enumerate(self.rls_experts):
+            raw = sum(map(operator.mul, expert.weights, z))  # the expert's prefix of z
+            if raw > bound:
+                raw = bound
+            elif raw < -bound:
+                raw = -bound
+            raw_bps[k] = raw * unit_bps
+            expert_bps[k] = raw_bps[k] * expert.calibration.ratio if calibrate else raw_bps[k]
         imbalance = features.imbalance
-        if cfg.model == "rls":
-            emitted_bps = raw_bps * self.calibration.ratio if cfg.calibrate else raw_bps
+        baseline_x = self._baseline_x
+        baseline_x[0] = features.momentum_bps(self._momentum_lookback) if self._momentum_lookback >= 0 else 0.0
+        baseline_x[1] = imbalance
+        momentum_z, imbalance_z = self._baseline_scaler.transform(baseline_x, self._baseline_z)
+        n_rls = self._n_rls
+        imbalance_bps = expert_bps[n_rls] = self._imbalance_baseline.weight * imbalance_z
+        momentum_bps = expert_bps[n_rls + 1] = self._momentum_baseline.weight * momentum_z
+        # the aggregation's range: a few horizon sigmas of the current volatility
+        clip_bps = cfg.aggregation_clip_sigma * max(volatility_bps_per_s, cfg.vol_floor_bps_per_s) * self._sqrt_horizon_s
+        clipped = np.clip(expert_bps, -clip_bps, clip_bps, out=self._clipped_bps)
+        aggregate_bps = self.aggregation.predict(clipped, clip_bps)
+        if cfg.model == "experts":
+            emitted_bps = aggregate_bps
+        elif cfg.model == "rls":
+            emitted_bps = float(expert_bps[0])
         else:
             emitted_bps = cfg.imbalance_coef_bps * imbalance
 
         if ts_ns >= self._next_sample_ns:
             self._next_sample_ns = ts_ns + self._sample_interval_ns
-            momentum = features.momentum_bps(self._momentum_lookback) if self._momentum_lookback >= 0 else 0.0
-            baseline_x = (momentum, imbalance)
-            momentum_z, imbalance_z = self._baseline_scaler.transform(baseline_x)
-            momentum_bps = self._momentum_baseline.weight * momentum_z
-            imbalance_bps = self._imbalance_baseline.weight * imbalance_z
             published_bps = emitted_bps if self.alpha_enabled else 0.0
-            self.labels.push(ts_ns, mid_tick, np.array(z), (emitted_bps, momentum_bps, imbalance_bps, published_bps,
-                                                            raw_bps, unit_bps, momentum_z, imbalance_z))
+            self.labels.push(ts_ns, mid_tick, np.array(z), (
+                emitted_bps, momentum_bps, imbalance_bps, published_bps, tuple(raw_bps), unit_bps, momentum_z,
+                imbalance_z, expert_bps.copy(), clipped.copy(), aggregate_bps, clip_bps))
             self.scaler.update(x)
             self._baseline_scaler.update(baseline_x)
 
@@ -274,10 +366,12 @@ class SignalModel:
 
     def _learn(self, matured: list) -> None:
         cfg = self._cfg
-        rls = self.rls
+        experts = self.rls_experts
+        scores = self.expert_scores
+        aggregation = self.aggregation
         for sample, realised_bps in matured:
             (predicted_bps, momentum_bps, imbalance_bps, published_bps, raw_bps, unit_bps, momentum_z,
-             imbalance_z) = sample.predictions
+             imbalance_z, expert_bps, clipped_bps, aggregate_bps, clip_bps) = sample.predictions
             # prequential: score first, with the predictions made at the sample's own time
             self.score.add(predicted_bps, realised_bps)
             self.emitted_score.add(published_bps, realised_bps)
@@ -285,17 +379,18 @@ class SignalModel:
                 self.scored.append(
                     (sample.ts_ns, predicted_bps, momentum_bps, imbalance_bps, published_bps, realised_bps)
                 )
-            self.momentum_score.add(momentum_bps, realised_bps)
-            self.imbalance_score.add(imbalance_bps, realised_bps)
-            self.zero_score.add(0.0, realised_bps)
-            self.ic.add(raw_bps, realised_bps)
+            for k, score in enumerate(scores):
+                score.add(float(expert_bps[k]), realised_bps)
+            self.ic.add(predicted_bps, realised_bps)
             self._self_check(cfg)
             if not math.isfinite(realised_bps):
-                rls.skipped += 1
+                for expert in experts:
+                    expert.rls.skipped += 1
                 continue
-            self.calibration.add(raw_bps, realised_bps)
+            aggregation.update(clipped_bps, aggregate_bps, realised_bps, clip_bps)
             # winsorise the training labels at label_clip_sigma running stds (jumps teach nothing)
             self._label_count += 1
+            self.weight_series.add(self._label_count, sample.ts_ns, aggregation.weights)
             step = max(1.0 / self._label_count, self._label_step)
             self._label_variance += step * (realised_bps * realised_bps - self._label_variance)
             bound = cfg.label_clip_sigma * math.sqrt(self._label_variance)
@@ -304,10 +399,14 @@ class SignalModel:
             self._target_variance += step * (target * target - self._target_variance)
             bound = cfg.label_clip_sigma * math.sqrt(self._target_variance)
             target = min(max(target, -bound), bound) if bound > 0.0 else target
-            rls.update(sample.features, target)
+            z = sample.features
+            for k, expert in enumerate(experts):
+                expert.calibration.add(raw_bps[k], realised_bps)
+                expert.rls.update(z[: expert.size], target)
             self._momentum_baseline.update(momentum_z, target_bps)
             self._imbalance_baseline.update(imbalance_z, target_bps)
-        self._weights = rls.weights.tolist()
+        for expert in experts:
+            expert.weights = expert.rls.weights.tolist()
         self._bound = cfg.max_prediction_sigma * math.sqrt(self._target_variance)
 
     def _self_check(self, cfg: SignalConfig) -> None:
@@ -349,27 +448,48 @@ class SignalModel:
                 scores[name].add(row[i], realised)
         return {name: score.as_dict() for name, score in scores.items()}
 
+    def experts_report(self) -> dict[str, Any]:
+        """Each expert's prequential figures, its weight now and its cumulative normalised loss."""
+        aggregation = self.aggregation
+        return {name: {**score.as_dict(), "weight": float(aggregation.weights[k]),
+                       "loss": float(aggregation.losses[k])}
+                for k, (name, score) in enumerate(zip(self.expert_names, self.expert_scores))}
+
+    def aggregation_report(self) -> dict[str, Any]:
+        """The aggregation's settings and its realised regret against the best expert (normalised
+        losses) beside the prompt-feedback bound (mm/experts.py)."""
+        aggregation = self.aggregation
+        steps = aggregation.steps
+        best = float(aggregation.losses.min()) if steps else 0.0
+        return {"eta": ETA, "share": aggregation.share, "clip_sigma": self._cfg.aggregation_clip_sigma,
+                "steps": steps, "loss": aggregation.aggregate_loss, "regret_vs_best": aggregation.aggregate_loss - best,
+                "regret_bound": regret_bound(aggregation.n, max(steps, 1), aggregation.share)}
+
     def report(self) -> dict[str, Any]:
-        """The run report's `signal` block: prequential figures of the model and its baselines."""
+        """The run report's `signal` block: prequential figures of the model, its experts and baselines."""
+        names = self.expert_names
+        imbalance, momentum, zero = (self.expert_scores[names.index(name)] for name in ("imbalance", "momentum",
+                                                                                          "zero"))
+        experts = self.rls_experts
         return {
             **self.score.as_dict(),
+            "model": self._cfg.model,
             "ic_rolling": self.ic.value,
             "emitted": self.emitted_score.as_dict(),
             "alpha_enabled": self.alpha_enabled,
             "fallbacks": self.fallbacks,
             "recoveries": self.recoveries,
-            "baselines": {
-                "zero": self.zero_score.as_dict(),
-                "momentum": self.momentum_score.as_dict(),
-                "imbalance": self.imbalance_score.as_dict(),
-            },
+            "baselines": {"zero": zero.as_dict(), "momentum": momentum.as_dict(), "imbalance": imbalance.as_dict()},
+            "experts": self.experts_report(),
+            "weights": self.weight_series.as_dict(names),
+            "aggregation": self.aggregation_report(),
             **({"second_half": self.second_half()} if self.scored is not None else {}),
-            "features": list(self.features.columns),
+            "features": list(self.columns),
             "coefficients_bps": [float(w) for w in self.rls.weights],
             "counts": {
                 "updates": self.rls.updates,
                 "skipped_nonfinite": self.rls.skipped,
-                "covariance_resets": self.rls.resets,
+                "covariance_resets": sum(expert.rls.resets for expert in experts),
                 "pending": len(self.labels),
                 "pending_dropped": self.labels.dropped,
                 "unhealthy_books": self.unhealthy,

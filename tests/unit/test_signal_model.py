@@ -129,15 +129,19 @@ def test_signal_model_baselines_scored_whatever_its_features():
     model, _ = run(SignalConfig(features=("trade_flow",), ridge=100.0), planted_stream(6_000, strength=20.0))
 
     report = model.report()
-    assert report["r2_oos"] == 0.0  # no trades: the model's only feature is 0
+    assert report["experts"]["rls"]["r2_oos"] == 0.0  # no trades: the RLS expert's only feature is 0
     assert report["baselines"]["imbalance"]["r2_oos"] > 0.5  # the plain imbalance, though not a model feature
     assert report["baselines"]["momentum"]["r2_oos"] > 0.1
+    # the aggregation moved its weight to the imbalance expert
+    assert report["r2_oos"] > 0.5
+    assert max(report["experts"], key=lambda name: report["experts"][name]["weight"]) == "imbalance"
 
 
 def test_signal_model_lasting_imbalance_keeps_predicting():
     """Signed features are scaled, not centred: an imbalance that lasts still predicts (centred, it
     would fade to 0 as its running mean caught up, here within a few scaler half-lives)."""
-    cfg = SignalConfig(features=("imbalance",), ridge=100.0, calibrate=False, scaler_halflife_samples=100.0)
+    cfg = SignalConfig(features=("imbalance",), ridge=100.0, calibrate=False, scaler_halflife_samples=100.0,
+                       model="rls")
     model, _ = run(cfg, planted_stream(6_000, strength=20.0))
     low = int(model.features.mid_tick)
     bid_px = (low - np.arange(10)).astype(np.int64)

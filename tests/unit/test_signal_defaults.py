@@ -1,0 +1,86 @@
+"""The aggregation's defaults were chosen by leave-one-capture-out over every Binance capture, not
+fitted on one file: checked on the table bench/signal_loco.py stored (bench/signal_loco.json)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from mm.config import SignalConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def _loco_module():
+    spec = importlib.util.spec_from_file_location("signal_loco", ROOT / "bench" / "signal_loco.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LOCO = _loco_module()
+STORED = json.loads(LOCO.TABLE.read_text())
+
+
+def test_table_covers_every_binance_capture():
+    names = sorted(STORED["captures"])
+    assert len(names) >= 2
+    assert all(set(row) == set(names) for row in STORED["table"].values())
+    if DATA.is_dir():  # the captures the table was computed on are the ones there, unchanged
+        present = {path.name: path.stat().st_size for path in LOCO.binance_captures(DATA)}
+        assert STORED["captures"] == present
+
+
+def test_table_covers_every_candidate_setting():
+    assert sorted(STORED["table"]) == sorted(LOCO.key_of(setting) for setting in LOCO.settings())
+    assert {key: list(values) for key, values in LOCO.CANDIDATES.items()} == STORED["candidates"]
+
+
+def test_every_fold_chooses_the_config_defaults():
+    """LOCO-stable: leaving out any one capture, the others choose the same setting, and it is the
+    default; so no single capture decided it."""
+    names = sorted(STORED["captures"])
+    chosen = LOCO.loco(STORED["table"], names)
+    defaults = SignalConfig()
+    default_key = LOCO.key_of({key: getattr(defaults, key) for key in LOCO.CANDIDATES})
+
+    assert chosen == STORED["chosen"]
+    assert set(chosen.values()) == {default_key}
+
+
+def test_a_fold_does_not_see_its_held_out_capture():
+    """Rewriting the held-out capture's figures (say, making another setting far the best there)
+    leaves that fold's choice as it was."""
+    names = sorted(STORED["captures"])
+    chosen = LOCO.loco(STORED["table"], names)
+    for held_out in names:
+        table = copy.deepcopy(STORED["table"])
+        for key in table:
+            row = table[key][held_out]
+            best_elsewhere = key != chosen[held_out]
+            row["r2_oos"], row["hit_rate"] = (1.0, 1.0) if best_elsewhere else (-1.0, 0.0)
+        assert LOCO.loco(table, names)[held_out] == chosen[held_out]
+
+
+def test_choice_follows_the_other_captures():
+    """The selection is not a constant: a setting that passes everywhere else is chosen."""
+    names = sorted(STORED["captures"])
+    table = copy.deepcopy(STORED["table"])
+    target = sorted(table)[0]
+    for name in names:
+        table[target][name].update(r2_oos=0.5, imbalance_r2_oos=0.0, hit_rate=0.9)
+
+    assert set(LOCO.loco(table, names).values()) == {target}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DATA.is_dir(), reason="no captures")
+def test_script_still_chooses_the_defaults(tmp_path):
+    """Re-run the whole selection (every capture, every setting, the model as it is now): every fold
+    still chooses the config's defaults."""
+    assert LOCO.main(["--data", str(DATA), "--cache", str(tmp_path)]) == 0
