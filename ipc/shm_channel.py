@@ -328,6 +328,37 @@ class ChannelReader:
         self.received += 1
         return frame
 
+    def recv_next(self) -> bytes | None:
+        """`get` and `recv` in one call (the actor's drain): the next frame, or None when none
+        waits, the doorbell cleared as `get` clears it, so no wakeup is lost."""
+        r = self._r
+        if r >= self._w:
+            if not self.attached:
+                return None
+            w = self._w = self._wpos[0]
+            if r >= w:
+                try:
+                    os.eventfd_read(self._fd)
+                except BlockingIOError:
+                    return None
+                w = self._w = self._wpos[0]
+                if r >= w:
+                    return None
+        cap = self.capacity
+        data = self._data
+        at = r % cap
+        (n,) = _LEN.unpack_from(data, at)
+        start = at + 4
+        end = start + n
+        if end <= cap:
+            frame = data[start:end].tobytes()
+        else:
+            frame = data[start:cap].tobytes() + data[0: end - cap].tobytes()
+        self._r = r = r + ((n + 11) & ~7)
+        self._rpos[0] = r  # frees the room
+        self.received += 1
+        return frame
+
     def _wpos_now(self) -> int:
         if self.attached:
             self._w = self._wpos[0]

@@ -27,7 +27,8 @@ import zmq
 from ipc.endpoints import ENDPOINTS, pid_path, shm_name, stats_path
 from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, StageReport
 from ipc.shm_channel import ChannelReader, ChannelWriter, RingFullError, bell_path
-from ipc.sockets import Codec, Publisher, SocketSet, ensure_private_dir, readable, recv_topic_payload, send
+from ipc.sockets import (TOPIC_END, Codec, Publisher, SocketSet, ensure_private_dir, readable, recv_topic_payload,
+                         send)
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
 from mm.errors import ConfigError
 from mm.lifecycle import State, transition
@@ -53,6 +54,7 @@ class Input:
         self.handler = handler
         self.eos_from = eos_from
         self.is_zmq = isinstance(sock, zmq.Socket)  # a poll that names it proves a frame waits
+        self.shm = sock if isinstance(sock, ChannelReader) else None  # drained by Actor._drain_shm
 
 
 class ShmFanout:
@@ -138,6 +140,7 @@ class Actor:
         self.work_turns = 0  # wakeups that handled messages ...
         self.work_cpu_ns = 0  # ... and this thread's CPU in them, poll excluded: the stage's own work
         self._cpu_at_running_s = 0.0  # CPU spent on start-up (imports, setup) is not the stage's work
+        self._inputs_by_key: dict[Any, Input] = {}  # what a poll names (a socket, an fd) -> its input
 
     # ---- wiring ---------------------------------------------------------------------------
 
@@ -145,6 +148,7 @@ class Actor:
                   eos_from: str | None = None) -> None:
         self.inputs.append(Input(sock, codec, handler, eos_from))
         self.poller.register(sock, zmq.POLLIN)
+        self._index_inputs()
         if eos_from is not None:
             self.eos_expected.add(eos_from)
 
@@ -385,6 +389,46 @@ class Actor:
             self.msgs_in += n
         return n
 
+    def _drain_shm(self, inp: Input) -> int:
+        """`_drain` of a shared-memory input, inlined: one call per frame to the ring, the decode,
+        the handler (no per-message readiness check, socket wrapper or copy of the topic split)."""
+        reader = inp.shm
+        decode = inp.codec.decoder.decode
+        handler = inp.handler
+        eos_from = inp.eos_from
+        n = 0
+        for _ in range(DRAIN_BATCH):
+            data = reader.recv_next()
+            if data is None:
+                break
+            end = data.find(TOPIC_END)
+            if end <= 0:
+                self.decode_errors += 1
+                log.warning("dropped a message of the wrong shape (no topic in %d bytes) on %s", len(data),
+                            eos_from or "control")
+                continue
+            try:
+                msg = decode(memoryview(data)[end + 1:])
+            except (msgspec.DecodeError, UnicodeDecodeError) as e:  # see ipc.sockets.Codec
+                self.decode_errors += 1
+                log.warning("dropped undecodable frame topic=%r len=%d: %s", data[:end], len(data), e)
+                continue
+            kind = type(msg)
+            if kind is EndOfStream and eos_from is not None:
+                self.on_end_of_stream(eos_from, msg)
+                continue
+            handler(data[:end], msg)
+            if kind is not Barrier:  # replay lockstep markers are not traffic
+                n += 1
+        if eos_from is not None:
+            self.msgs_in += n
+        return n
+
+    def _index_inputs(self) -> dict[Any, Input]:
+        """What a poll names -> its input: a zmq socket itself, any other object its descriptor."""
+        self._inputs_by_key = {inp.sock if inp.is_zmq else inp.sock.fileno(): inp for inp in self.inputs}
+        return self._inputs_by_key
+
     def _handle_next(self, inp: Input, sock: zmq.Socket) -> int:
         """Read, decode and hand on one message; 1 when it counts as traffic."""
         try:
@@ -418,6 +462,8 @@ class Actor:
         self._next_hb_ns = now_ns + self.heartbeat_interval_ns
         for reader in self.shm_readers:  # attach, or leave a dead writer for its successor
             reader.check()
+        if self.shm_readers:
+            self._index_inputs()  # an attach changes the descriptor a poll names
         self._read_subscriptions()
         self.heartbeat()
         self.flush_metrics()
@@ -491,25 +537,7 @@ class Actor:
                 if self.state == State.STOPPING and self._shutdown_step(now_ns):
                     break
                 spun = self._spin()
-                events = self.poller.poll(self._poll_timeout_ms(now_ns) if spun is None else spun)
-                woke_cpu_ns = time.thread_time_ns()
-                self.wakeups += 1
-                burst = 0
-                if events:
-                    ready = dict(events)
-                    if self.state == State.STARTING:
-                        self._read_subscriptions()
-                    for inp in self.inputs:  # zmq_poll names a plain descriptor by its number
-                        if inp.sock in ready if inp.is_zmq else inp.sock.fileno() in ready:
-                            burst += self._drain(inp, polled=True)
-                self.lag = max(0, burst - 1)
-                now_ns = time.monotonic_ns()
-                if burst:
-                    self.act_once(now_ns)
-                    self.work_turns += 1
-                    self.work_cpu_ns += time.thread_time_ns() - woke_cpu_ns
-                self.on_timer(now_ns)
-                self._on_heartbeat_timer(now_ns)
+                self.turn(self.poller.poll(self._poll_timeout_ms(now_ns) if spun is None else spun))
             self.set_state(State.STOPPED)
             self.flush_metrics()
             write_stats(self.config, self.name, {
@@ -534,6 +562,33 @@ class Actor:
             if self.metrics is not None:
                 self.metrics.close(self.pid)
             remove_pid(self.config, self.name, self.pid)
+
+    def turn(self, events: list[tuple[Any, int]]) -> None:
+        """One wakeup: drain what the poll named, decide once, then the timers."""
+        woke_cpu_ns = time.thread_time_ns()
+        self.wakeups += 1
+        burst = 0
+        if events:
+            if self.state is State.STARTING:
+                self._read_subscriptions()
+            by_key = self._inputs_by_key
+            for key, _ in events:  # in registration order: the inputs' order
+                inp = by_key.get(key)
+                if inp is None:
+                    if type(key) is not int:
+                        continue  # a publisher's subscriptions, a subclass's own socket
+                    inp = self._index_inputs().get(key)  # zmq_poll names a plain descriptor by its number
+                    if inp is None:
+                        continue
+                burst += self._drain(inp, polled=True) if inp.shm is None else self._drain_shm(inp)
+        self.lag = max(0, burst - 1)
+        now_ns = time.monotonic_ns()
+        if burst:
+            self.act_once(now_ns)
+            self.work_turns += 1
+            self.work_cpu_ns += time.thread_time_ns() - woke_cpu_ns
+        self.on_timer(now_ns)
+        self._on_heartbeat_timer(now_ns)
 
     def _enter_running(self) -> None:
         """Announce RUNNING. From now on subscriptions are read on the heartbeat timer, not polled:
@@ -652,7 +707,7 @@ def actor_main(actor_cls: type[Actor], argv: list[str] | None = None, *, inherit
         return actor.run()
     import cProfile
 
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.thread_time_ns, 1e-9) if os.environ.get("MM_PROFILE_CPU") else cProfile.Profile()
     try:
         return profiler.runcall(actor.run)
     finally:
