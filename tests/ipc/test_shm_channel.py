@@ -245,3 +245,33 @@ def test_closing_leaves_no_segment_socket_file_or_descriptor(channel):
     writer.close()
     assert not os.path.exists(f"{SHM_DIR}/{segment}") and not bell.exists()
     assert set(os.listdir("/proc/self/fd")) == fds_before
+
+
+def test_a_slow_joiner_loses_nothing_and_recv_next_drains_like_get_and_recv(channel):
+    """A reader that attaches after the writer has published (the consumer started late) gets every
+    frame from the first, woken by the doorbell its attach rings; `recv_next` (the actor's drain)
+    returns them in order, then None, and leaves the doorbell cleared."""
+    segment, bell = channel
+    writer = ChannelWriter(segment, bell, capacity=4096)
+    reader = ChannelReader(segment, bell)
+    poller = zmq.Poller()
+    poller.register(reader, zmq.POLLIN)
+    try:
+        sent = [heartbeat(i) for i in range(20)]
+        for msg in sent:  # nobody has attached yet
+            send(writer, TOPIC, msg)
+        assert not writer.reader_attached() and reader.recv_next() is None
+        assert reader.check()  # the heartbeat timer's attach
+        assert poller.poll(1000)
+        got = []
+        while (data := reader.recv_next()) is not None:
+            topic, _, payload = data.partition(b" ")
+            assert topic == TOPIC
+            got.append(CODEC.decode(payload))
+        assert got == sent
+        assert not poller.poll(0)  # the bell is cleared: the next poll blocks
+        send(writer, TOPIC, heartbeat(99))
+        assert poller.poll(1000) and CODEC.decode(reader.recv_next().partition(b" ")[2]).seq == 99
+    finally:
+        reader.close()
+        writer.close()
