@@ -34,6 +34,15 @@ log = logging.getLogger(__name__)
 INPROC = "inproc://feed-stream"
 
 
+DEPTH_PATHS = {"binance_usdm": "/fapi/v1/depth", "binance_coinm": "/dapi/v1/depth"}
+
+
+def depth_path(config: Config) -> str:
+    """The REST depth snapshot of the instrument's market: spot /api/v3, USD-M /fapi/v1, COIN-M /dapi/v1."""
+    market = "binance_usdm" if config.gateway.venue == "binance-usdm" else config.instrument.market
+    return DEPTH_PATHS.get(market, "/api/v3/depth")
+
+
 class StreamRunner(AsyncWorker):
     name = "feed stream"
 
@@ -60,7 +69,7 @@ class StreamRunner(AsyncWorker):
     async def _grid(self) -> TickGrid:
         """The venue's decimals from one snapshot's text, on the configured tick and lot grid."""
         feed = self.config.feed
-        text = await fetch_depth_text(feed.rest_url, self.symbol, 5)
+        text = await fetch_depth_text(feed.rest_url, self.symbol, 5, path=depth_path(self.config))
         levels = [*text.bids, *text.asks]
         if not levels:
             raise OffGridError(f"{self.symbol}: the venue's snapshot is empty: cannot learn its number format")
@@ -116,7 +125,8 @@ class StreamRunner(AsyncWorker):
             while self.client is not None and not self.client.is_connected and not self._stop.is_set():
                 await asyncio.sleep(0.05)  # polling the connection, bounded by stop: subscribe before snapshot
             try:
-                snapshot = await fetch_depth(feed.rest_url, self.symbol, feed.snapshot_limit, grid)
+                snapshot = await fetch_depth(feed.rest_url, self.symbol, feed.snapshot_limit, grid,
+                                             path=depth_path(self.config))
             except (FeedConnectError, MMError) as e:
                 self.snapshot_failures += 1
                 log.warning("snapshot of %s failed: %s", self.symbol, e)
