@@ -127,5 +127,14 @@ def run(config, events: int, profile: str | None) -> str:
             writer.close()
 
 
+def test_each_critical_stage_turns_on_every_event(tmp_path):
+    config = bench_config(load_config(None), tmp_path, events=60, rate_hz=1000.0,
+                          cores={name: -1 for name in PROCESS_NAMES})
+    table = run(config, 60, None).splitlines()[1:]
+    turns = {line.split()[0]: int(line.split()[1]) for line in table}
+    # the snapshot and 60 updates; counted after the 50 warm-up events: one turn each for the last 11
+    assert turns == {"book": 11, "quoter": 11, "risk": 11, "gateway": 11}
+
+
 if __name__ == "__main__":
     sys.exit(main())
