@@ -233,7 +233,7 @@ class RiskConfig(Section, kw_only=True):
 class GatewayConfig(Section):
     cpu: Core = -1
     nice: Nice = 0
-    venue: Literal["sim", "binance", "binance-usdm"] = "sim"  # a real venue (live mode): Binance spot or USD-M
+    venue: Literal["sim", "binance", "binance-usdm", "hyperliquid"] = "sim"  # a real venue (live mode)
     rest_url: str = ""  # binance: "" = the real API (spot or fapi); http://127.0.0.1:P for `mm venue`
     # orders over the signed WebSocket API ("rest": REST only); REST is the fallback while it is down
     order_entry: Literal["ws", "rest"] = "ws"
@@ -243,6 +243,9 @@ class GatewayConfig(Section):
     countdown_ms: Annotated[int, Meta(ge=1000, le=3_600_000)] = 10_000  # USD-M dead-man's switch, renewed at 1/3
     listen_key_keepalive_s: PositiveFloat = 1800.0  # USD-M: PUT the listenKey this often (it lives 60 min)
     api_key_env: str = "MM_API_KEY"  # the keys come from these variables, or from key_file
+    # hyperliquid: the wallet (or approved API wallet) key from this variable, or key_file's secret
+    private_key_env: str = "MM_HYPERLIQUID_PRIVATE_KEY"
+    account_address: str = ""  # hyperliquid: the master account an API wallet signs for; "" = the key's own
     api_secret_env: str = "MM_API_SECRET"
     key_file: str = ""  # an encrypted key file (`mm keys create`); passphrase from MM_KEYS_PASSPHRASE
     recv_window_ms: Annotated[int, Meta(ge=1, le=60_000)] = 5000
@@ -318,12 +321,15 @@ class Config(Section, kw_only=True):
             raise ValueError("mode 'live' sends real orders: [gateway] venue must name a real venue, not 'sim' "
                              "(use mode 'paper' for live data with simulated fills)")
         gw = self.gateway
-        if gw.venue != "sim" and gw.rest_url and not gw.ws_api_url:
+        if gw.venue in ("binance", "binance-usdm") and gw.rest_url and not gw.ws_api_url:
             raise ValueError(f"[gateway] rest_url is {gw.rest_url!r} but ws_api_url is unset (it would mean the real "
                              "Binance WebSocket API): set ws_api_url too, e.g. ws://127.0.0.1:P/ws-api/v3")
         if gw.venue == "binance-usdm" and gw.rest_url and not gw.user_stream_url:
             raise ValueError(f"[gateway] rest_url is {gw.rest_url!r} but user_stream_url is unset (it would mean the "
                              "real USD-M user stream): set it too, e.g. ws://127.0.0.1:P/private/ws")
+        if gw.venue == "hyperliquid" and gw.rest_url and not gw.user_stream_url:
+            raise ValueError(f"[gateway] rest_url is {gw.rest_url!r} but user_stream_url is unset (it would mean the "
+                             "real Hyperliquid /ws): set it too, e.g. ws://127.0.0.1:P/ws")
 
 
 PROCESS_NAMES: tuple[str, ...] = ("feed", "book", "signal", "quoter", "risk", "gateway")

@@ -52,6 +52,7 @@ from mm.orders import Side
 from processes.actor import Actor, actor_main
 from processes.gateway_live import INPROC as LIVE_INPROC
 from processes.gateway_live import LiveVenue
+from processes.gateway_hyperliquid import HyperliquidLive
 from processes.journal_file import JournalFile
 from processes.metrics import StageMetrics
 
@@ -91,7 +92,8 @@ class Gateway(Actor):
             pull.bind(LIVE_INPROC)
             self.sockets.adopt(pull)
             self.add_input(pull, Codec(OrderEvent), self.on_venue_event)
-            self.live = LiveVenue(self.sockets.ctx, cfg, journal=self.journal, baseline=self.venue_baseline)
+            venue_class = HyperliquidLive if cfg.gateway.venue == "hyperliquid" else LiveVenue
+            self.live = venue_class(self.sockets.ctx, cfg, journal=self.journal, baseline=self.venue_baseline)
             self.live.start()
         self._observed = 0  # latency samples already exported to metrics
         self._next_report_ns = 0
