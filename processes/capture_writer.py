@@ -8,7 +8,8 @@ the first is F, then F.1.gz, F.2.gz, ... (a trailing `.gz` of F is dropped befor
 
 The recorder subscribes first and asks for a REST snapshot once the first diff of each symbol
 has arrived, and again after every reconnect (as Binance's book procedure does), so a capture
-can always be rebuilt by mm.book_replay.
+can always be rebuilt by mm.book_replay. `--venue hyperliquid` records every text frame of the
+coin's `l2Book` + `trades` (processes/hyperliquid_ws.py's client), no REST: each push is a whole book.
 """
 
 from __future__ import annotations
@@ -134,14 +135,37 @@ def venue_urls(venue: str) -> tuple[str, str, str]:
     raise ValueError(f"--venue {venue!r}: a ws(s):// URL or one of {', '.join(sorted(VENUE_WS))}")
 
 
+HYPERLIQUID = "hyperliquid"
+HYPERLIQUID_WS = "wss://api.hyperliquid.xyz/ws"
+HYPERLIQUID_INFO = "https://api.hyperliquid.xyz"
+
+
+def hyperliquid_urls(ws_url: str | None, rest: str | None) -> tuple[str, str]:
+    """(websocket `/ws` URL, `/info` base) of Hyperliquid, or of `mm venue --market hyperliquid`
+    when `ws_url` is a ws:// one (its HTTP port is the websocket port + 1)."""
+    ws_url = ws_url or HYPERLIQUID_WS
+    if rest:
+        return ws_url, rest
+    if ws_url.startswith("ws://"):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(ws_url)
+        return ws_url, f"http://{parts.hostname}:{(parts.port or 80) + 1}"
+    return ws_url, HYPERLIQUID_INFO
+
+
 def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--venue", required=True,
                         help="ws(s):// base URL (e.g. ws://127.0.0.1:9900 for `mm venue`) or a name: "
-                        + ", ".join(sorted(VENUE_WS)))
+                        + ", ".join(sorted([*VENUE_WS, HYPERLIQUID])))
+    parser.add_argument("--ws-url", default=None,
+                        help=f"with --venue {HYPERLIQUID}: its /ws URL (default {HYPERLIQUID_WS}; "
+                        "ws://127.0.0.1:P/ws for `mm venue --market hyperliquid`)")
     parser.add_argument("--symbol", required=True, action="append",
                         help="symbol to record (repeat for several)")
     parser.add_argument("--out", required=True, type=Path, help="first capture file (gzip)")
-    parser.add_argument("--rest", default=None, help="REST base URL (default: from --venue)")
+    parser.add_argument("--rest", default=None,
+                        help="REST base URL (default: from --venue; Hyperliquid: the /info base, from --ws-url)")
     parser.add_argument("--depth-stream", default="depth@100ms", help="diff stream suffix (depth@0ms on USD-M)")
     parser.add_argument("--trade-stream", default="trade", help="trade stream suffix (aggTrade on USD-M)")
     parser.add_argument("--snapshot-limit", type=int, default=1000, help="REST snapshot depth")
@@ -149,7 +173,46 @@ def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: until SIGTERM)")
 
 
+async def run_hyperliquid_capture(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    """Every text frame of Hyperliquid's `l2Book` + `trades` of one coin, verbatim (each push is a
+    whole book, so no REST snapshot is recorded)."""
+    from mm.errors import MMError
+    from processes.hyperliquid_ws import HyperliquidStreamClient, fetch_coin_grid
+
+    if len(args.symbol) != 1:
+        print(f"mm capture: --venue {HYPERLIQUID} records one coin, got --symbol {' '.join(args.symbol)}",
+              file=sys.stderr)
+        return 2
+    coin = args.symbol[0].upper()
+    ws_url, info_url = hyperliquid_urls(args.ws_url, args.rest)
+    try:
+        grid = await fetch_coin_grid(info_url, coin)
+        client = HyperliquidStreamClient(ws_url, coin, grid)
+        writer = CaptureWriter(args.out, args.max_bytes)
+    except (ValueError, OSError, MMError) as e:
+        print(f"mm capture: {e}", file=sys.stderr)
+        return 2
+    with writer:
+        client.recorder = writer
+        task = asyncio.create_task(client.run(lambda message: None, stop))
+        try:
+            await asyncio.wait_for(stop.wait(), args.duration if args.duration > 0 else None)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10.0)
+    log.info("capture: %d lines in %s; counts %s", writer.lines, [str(f) for f in writer.files], dict(client.counts))
+    print(f"mm capture: {writer.lines} lines -> {', '.join(map(str, writer.files))}", file=sys.stderr)
+    return 0
+
+
 async def run_capture_async(args: argparse.Namespace, stop: asyncio.Event | None = None) -> int:
+    if args.venue == HYPERLIQUID:
+        return await run_hyperliquid_capture(args, stop or asyncio.Event())
+    if args.ws_url is not None:
+        print(f"mm capture: --ws-url is for --venue {HYPERLIQUID} (give a Binance URL as --venue)", file=sys.stderr)
+        return 2
     try:
         ws_base, rest_base, depth_path = venue_urls(args.venue)
         rest_base = args.rest or rest_base

@@ -93,7 +93,10 @@ class _Connection(WSListener):
             ts_recv_ns = time.time_ns()
             self.last_data_mono = time.monotonic()
             self.data_frames += 1
-            self.client._on_payload(frame.get_payload_as_bytes(), ts_recv_ns)
+            payload = frame.get_payload_as_bytes()
+            if self.client.recorder is not None:
+                self.client.recorder.write_frame(ts_recv_ns, payload)
+            self.client._on_payload(payload, ts_recv_ns)
         elif kind is WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())
         elif kind is WSMsgType.CLOSE:
@@ -118,7 +121,7 @@ class HyperliquidStreamClient:
 
     def __init__(self, url: str, coin: str, grid: TickGrid, *, silent_s: float = 10.0, ping_interval_s: float = 50.0,
                  backoff_initial_s: float = 0.5, backoff_max_s: float = 30.0, connect_timeout_s: float = 10.0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, recorder: Any = None) -> None:
         check_url(url, "wss", "ws")
         for name, value in (("silent_s", silent_s), ("ping_interval_s", ping_interval_s),
                             ("backoff_initial_s", backoff_initial_s), ("backoff_max_s", backoff_max_s),
@@ -135,6 +138,7 @@ class HyperliquidStreamClient:
         self.backoff_max_s = backoff_max_s
         self.connect_timeout_s = connect_timeout_s
         self.rng = rng or random.Random()
+        self.recorder = recorder  # `mm capture`: has write_frame(ts_ns, payload: bytes), gets every text frame
         self.counts: Counter[str] = Counter()
         self.last_drop = ""
         self._active: _Connection | None = None
