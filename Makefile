@@ -18,7 +18,7 @@ run: install
 	$(BIN)/mm run --duration $${DURATION:-30} --report report.json
 
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable -m "not slow" tests bench
+	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable -m "not slow" -n 2 --dist loadfile tests bench
 
 test-slow: install
 	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable -m slow tests bench

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print(f"no binance*.jsonl.gz capture in {args.data}", file=sys.stderr)
         return 2
-    base = load_config(None).signal
+    base = msgspec.structs.replace(load_config(None).signal, model="experts")  # the aggregation's own settings
     recordings = {}
     for path in files:
         recordings[path.name] = record(path, args.cache)

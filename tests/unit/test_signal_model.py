@@ -126,7 +126,8 @@ def test_signal_model_sampling_grid_updates_once_per_interval():
 
 
 def test_signal_model_baselines_scored_whatever_its_features():
-    model, _ = run(SignalConfig(features=("trade_flow",), ridge=100.0), planted_stream(6_000, strength=20.0))
+    model, _ = run(SignalConfig(features=("trade_flow",), ridge=100.0, model="experts"),
+                   planted_stream(6_000, strength=20.0))
 
     report = model.report()
     assert report["experts"]["rls"]["r2_oos"] == 0.0  # no trades: the RLS expert's only feature is 0
