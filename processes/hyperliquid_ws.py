@@ -193,12 +193,11 @@ class HyperliquidStreamClient:
     async def _serve(self, conn: _Connection, stop: asyncio.Event) -> None:
         """Until the connection closes or `stop`: the silent watchdog and the idle-rule pings."""
         tick = min(1.0, self.silent_s / 4, self.ping_interval_s / 4)
+        closed = asyncio.ensure_future(conn.closed.wait())
+        stopped = asyncio.ensure_future(stop.wait())
         try:
             while conn.is_open and not stop.is_set():
-                try:
-                    await asyncio.wait_for(conn.closed.wait(), tick)
-                except asyncio.TimeoutError:
-                    pass
+                await asyncio.wait((closed, stopped), timeout=tick, return_when=asyncio.FIRST_COMPLETED)
                 now = time.monotonic()
                 if now - conn.last_data_mono > self.silent_s:
                     conn.close("silent")
@@ -206,6 +205,8 @@ class HyperliquidStreamClient:
                     conn.send(PING)
                     self.counts["pings"] += 1
         finally:
+            closed.cancel()
+            stopped.cancel()
             conn.close("stopped" if stop.is_set() else "closed")
             try:
                 await asyncio.wait_for(conn.closed.wait(), 1.0)

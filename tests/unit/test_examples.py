@@ -13,8 +13,9 @@ from mm.config import load_config
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.toml"))
 
 
-def test_there_are_paper_and_live_configs_for_spot_and_usdm() -> None:
-    assert {p.stem for p in EXAMPLES} >= {"spot-paper", "spot-live", "usdm-paper", "usdm-live"}
+def test_there_are_paper_and_live_configs_for_spot_usdm_and_hyperliquid() -> None:
+    assert {p.stem for p in EXAMPLES} >= {"spot-paper", "spot-live", "usdm-paper", "usdm-live",
+                                         "hyperliquid-paper", "hyperliquid-live"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -23,11 +24,11 @@ def test_example_loads_and_points_at_loopback(path: Path) -> None:
     mode = path.stem.split("-")[1]
     assert config.pipeline.mode == mode
     market = path.stem.split("-")[0]
-    assert config.instrument.market == f"binance_{market}"
+    assert config.instrument.market == ("hyperliquid" if market == "hyperliquid" else f"binance_{market}")
     if mode == "paper":
         assert config.gateway.venue == "sim"
     else:
-        assert config.gateway.venue == ("binance" if market == "spot" else "binance-usdm")
+        assert config.gateway.venue == {"spot": "binance", "usdm": "binance-usdm", "hyperliquid": "hyperliquid"}[market]
     gw = config.gateway
     urls = [config.feed.ws_url, config.feed.rest_url] + [u for u in (gw.rest_url, gw.ws_api_url, gw.user_stream_url) if u]
     assert all(urlsplit(u).hostname == "127.0.0.1" for u in urls), urls
