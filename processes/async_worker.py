@@ -6,9 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 
 log = logging.getLogger(__name__)
+
+
+async def backoff(attempt: int, initial_s: float, max_s: float, rng: random.Random, stop: asyncio.Event) -> float:
+    """Wait before reconnect number `attempt` (0 first): exponential backoff with full jitter and a
+    cap (AWS architecture blog's "full jitter"), cut short by `stop`; returns the delay drawn."""
+    delay = rng.uniform(0.0, min(max_s, initial_s * 2 ** min(attempt, 30)))
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+    except asyncio.TimeoutError:
+        pass
+    return delay
 
 STOP_TIMEOUT_S = 10.0
 

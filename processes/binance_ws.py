@@ -50,6 +50,7 @@ from ipc.messages import BookSnapshot, BookTicker, DepthDiff, Trade
 from mm.capture import AggTradeFrame, BookTickerFrame, DepthSnapshot, DepthUpdate, FrameDecoder, TradeFrame
 from mm.errors import MMError, OffGridError
 from mm.ticks import TickGrid, infer_grid, infer_grid_from_levels
+from processes.async_worker import backoff
 from processes.feed_convert import Drop, binance_message
 
 log = logging.getLogger(__name__)
@@ -405,14 +406,8 @@ class BinanceStreamClient:
         return listener
 
     async def _backoff(self, attempt: int, stop: asyncio.Event) -> None:
-        """Exponential backoff with full jitter and a cap (AWS architecture blog's "full jitter")."""
-        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** min(attempt, 30))
-        delay = self.rng.uniform(0.0, ceiling)
+        delay = await backoff(attempt, self.backoff_initial_s, self.backoff_max_s, self.rng, stop)
         self.backoff_waits_s = [*self.backoff_waits_s[-31:], delay]
-        try:
-            await asyncio.wait_for(stop.wait(), delay)
-        except asyncio.TimeoutError:
-            pass
 
     # ---- timers ---------------------------------------------------------------------------------
 

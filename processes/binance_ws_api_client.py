@@ -34,6 +34,7 @@ from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_conn
 
 from mm.signing import HmacSigner
 from mm.ws_api import signature_payload
+from processes.async_worker import backoff
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +204,7 @@ class WsApiClient:
         return listener
 
     async def _backoff(self, attempt: int, stop: asyncio.Event) -> None:
-        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** min(attempt, 30))
-        try:
-            await asyncio.wait_for(stop.wait(), self.rng.uniform(0.0, ceiling))
-        except asyncio.TimeoutError:
-            pass
+        await backoff(attempt, self.backoff_initial_s, self.backoff_max_s, self.rng, stop)
 
     def _fail_pending(self, reason: str) -> None:
         pending, self._pending = self._pending, {}

@@ -32,6 +32,7 @@ from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_conn
 from mm.errors import MMError
 from mm.hyperliquid_frames import grid_for
 from mm.ticks import TickGrid
+from processes.async_worker import backoff
 from processes.binance_ws import FeedConnectError, check_url
 from processes.feed_convert import CheckedBookFeed, Drop
 
@@ -229,8 +230,4 @@ class HyperliquidStreamClient:
         return listener
 
     async def _backoff(self, attempt: int, stop: asyncio.Event) -> None:
-        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** min(attempt, 30))
-        try:
-            await asyncio.wait_for(stop.wait(), self.rng.uniform(0.0, ceiling))
-        except asyncio.TimeoutError:
-            pass
+        await backoff(attempt, self.backoff_initial_s, self.backoff_max_s, self.rng, stop)
