@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from mm.capture import CaptureStats, bad_receive_time, read_lines
+from mm.capture import CaptureStats, read_lines, read_stamped_lines
 from mm.hyperliquid_book import HyperliquidBook
 from mm.hyperliquid_frames import L2BookFrame, TradesFrame, parse_frame
 from mm.kraken_book import KrakenBook, decode_kraken_book_frame
@@ -171,18 +171,6 @@ def build_checked_books(
     stats = CaptureStats() if stats is None else stats
     books = CheckedBooks()
     on_frame = books.on_frame
-    for path in paths:
-        path = Path(path)
-        line_no = 0
-        for lines in read_lines(path):
-            stats.lines += len(lines)
-            for line in lines:
-                line_no += 1
-                ts_text, _, body = line.rstrip(b"\r").partition(b" ")
-                if not body.strip():
-                    continue
-                if not ts_text.isdigit():
-                    stats.add_malformed(f"{path}:{line_no}", bad_receive_time(ts_text))
-                    continue
-                on_frame(body, stats, f"{path}:{line_no}")
+    for where, _, body in read_stamped_lines(paths, stats):
+        on_frame(body, stats, where)
     return books.result(depth)

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from mm.capture import CaptureStats, DepthSnapshot, bad_receive_time, read_capture, read_lines
+from mm.capture import CaptureStats, DepthSnapshot, read_capture, read_lines, read_stamped_lines
 from mm.config import Config
 from mm.errors import OffGridError
 from mm.hyperliquid_frames import L2BookFrame, parse_frame
@@ -197,35 +197,23 @@ class ReplaySource:
         stats = self.capture_stats
         feed = CheckedBookFeed(self.venue, self.instrument, self.grid)
         convert = feed.convert
-        for path in self.paths:
-            line_no = 0
-            for lines in read_lines(path):
-                stats.lines += len(lines)
-                for line in lines:
-                    line_no += 1
-                    ts_text, _, body = line.rstrip(b"\r").partition(b" ")
-                    if not body.strip():
-                        continue
-                    if not ts_text.isdigit():
-                        stats.add_malformed(f"{path}:{line_no}", bad_receive_time(ts_text))
-                        continue
-                    ts = int(ts_text)
-                    items = convert(body, ts, 0)
-                    if not items:
-                        stats.skipped[self.venue] += 1
-                        continue
-                    if not self.first_ts_ns:
-                        self.first_ts_ns = ts
-                    self.last_ts_ns = ts
-                    for item in items:
-                        if type(item) is Drop:
-                            if item.reason == "decode_error":
-                                stats.add_malformed(f"{path}:{line_no}", item.detail)
-                            else:
-                                self._count_drop(item, ts)
-                        else:
-                            stats.events[type(item).__name__] += 1
-                            yield item
+        for where, ts, body in read_stamped_lines(self.paths, stats):
+            items = convert(body, ts, 0)
+            if not items:
+                stats.skipped[self.venue] += 1
+                continue
+            if not self.first_ts_ns:
+                self.first_ts_ns = ts
+            self.last_ts_ns = ts
+            for item in items:
+                if type(item) is Drop:
+                    if item.reason == "decode_error":
+                        stats.add_malformed(where, item.detail)
+                    else:
+                        self._count_drop(item, ts)
+                else:
+                    stats.events[type(item).__name__] += 1
+                    yield item
 
     def _count_drop(self, drop: Drop, ts: int) -> None:
         self.dropped[drop.reason] += 1
