@@ -862,6 +862,7 @@ def build_usdm(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
     import os
 
     from processes.venue_usdm_ws import UsdmUserData, UsdmWsApi
+    from processes.venue_ws_api import ws_api_faults_from_args
 
     environ = os.environ if environ is None else environ
     keys = parse_venue_keys(environ.get(KEYS_ENV, ""))
@@ -897,9 +898,10 @@ def build_usdm(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
     market.app_hooks.append(side.mount)
     market.frame_listeners.append(side.on_frame)
     market.timers.append(countdown_timer(engine))
-    user_data = UsdmUserData(market, side, ttl_s=args.listen_key_ttl)
+    ws_faults = ws_api_faults_from_args(args)
+    user_data = UsdmUserData(market, side, ttl_s=args.listen_key_ttl, faults=ws_faults)
     user_data.mount()
-    api = UsdmWsApi(market, side)
+    api = UsdmWsApi(market, side, ws_faults)
     api.mount()
     return market, side, api
 

@@ -8,6 +8,8 @@ legacy `/ws/K`; an unknown key is refused (404). Every state change and fill of 
 however placed (REST, ws-fapi, the countdown), is pushed as `ORDER_TRADE_UPDATE` (x = NEW, TRADE,
 CANCELED, EXPIRED, AMENDMENT); each fill then an `ACCOUNT_UPDATE` (reason ORDER: the wallet and the
 symbol's position). When a key expires, its connections get `listenKeyExpired` and nothing more.
+The spot user-data faults (processes.venue_ws_api.WsApiFaults: `drop_event_every`,
+`duplicate_event_every`, `reorder_event_every`) apply to these events too (`listenKeyExpired` excepted).
 
 WebSocket API at `/ws-fapi/v1` on the streams' port: processes.venue_ws_api.WsApi (the same request
 shapes, HMAC over the sorted params, weights, 429/418, faults) with USD-M's methods: `ping`, `time`,
@@ -32,7 +34,7 @@ from mm.ticks import format_qty
 from processes.venue_market import _Connection
 from processes.venue_orders import MS, VenueError, VenueOrder, key_secret
 from processes.venue_usdm import UsdmSide, order_tif
-from processes.venue_ws_api import WsApi, WsApiError
+from processes.venue_ws_api import EventFaults, WsApi, WsApiError, WsApiFaults
 
 E_NO_LISTEN_KEY = -1125
 MSG_NO_LISTEN_KEY = "This listenKey does not exist."
@@ -156,12 +158,13 @@ def account_update(side: UsdmSide, api_key: str, symbol: str, realized_total: fl
 class UsdmUserData:
     """listenKeys, the `/private` connections, and the engine's events rendered for them."""
 
-    def __init__(self, market, side: UsdmSide, *, ttl_s: float = 3600.0) -> None:
+    def __init__(self, market, side: UsdmSide, *, ttl_s: float = 3600.0, faults: WsApiFaults | None = None) -> None:
         self.market = market
         self.side = side
         self.keys = ListenKeys(ttl_s)
         self.connections: set[UserDataConnection] = set()
         self.counts: Counter[str] = Counter()
+        self.event_faults = EventFaults(faults or WsApiFaults(), self.counts)
         self._realized: dict[tuple[str, str], float] = {}  # (api key, symbol) -> accumulated realized PnL
 
     def mount(self) -> None:
@@ -172,6 +175,10 @@ class UsdmUserData:
         self.market.private_route = self._legacy_listener
         self.market.timers.append(self._expiry_timer)
         self.side.engine.listeners.append(self.on_order_event)
+
+    def set_faults(self, faults: WsApiFaults) -> None:
+        """Switch the user-data faults at run time (tests); their count starts again."""
+        self.event_faults.reset(faults)
 
     def _private_listener(self, request: WSUpgradeRequest) -> UserDataConnection | None:
         parts = urlsplit(request.path.decode("latin-1"))
@@ -206,16 +213,19 @@ class UsdmUserData:
             key = (order.api_key, order.symbol)
             self._realized[key] = self._realized.get(key, 0.0) + float(trade["realizedPnl"])
         listen_key = self.keys.live_key(order.api_key)
-        targets = [c for c in self.connections if c.listen_key == listen_key] if listen_key else []
-        if not targets:
+        if not listen_key or not any(c.listen_key == listen_key for c in self.connections):
             return
         events = [order_trade_update(self.side, execution_type, order, trade, now_ns)]
         if trade is not None:
             events.append(account_update(self.side, order.api_key, order.symbol,
                                          self._realized[(order.api_key, order.symbol)], now_ns))
         for event in events:
-            self.counts[f"events_{event['e']}"] += 1
-            for conn in targets:
+            self.event_faults.push(order.api_key, event, lambda e, key=listen_key: self._send(key, e))
+
+    def _send(self, listen_key: str, event: dict) -> None:
+        self.counts[f"events_{event['e']}"] += 1
+        for conn in tuple(self.connections):
+            if conn.listen_key == listen_key:
                 conn.push(event)
 
 
@@ -240,8 +250,8 @@ class UsdmWsApi(WsApi):
     }
     order_methods = frozenset({"order.place", "order.modify"})
 
-    def __init__(self, market, side: UsdmSide) -> None:
-        super().__init__(market, side)
+    def __init__(self, market, side: UsdmSide, faults: WsApiFaults | None = None) -> None:
+        super().__init__(market, side, faults)
         self.side: UsdmSide = side
         positions = side._positions(v3=True)
         self._handlers = {

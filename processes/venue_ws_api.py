@@ -29,9 +29,13 @@ cut at `max_connection_s` = 24 h; `disconnect_every_s` drops it too); client pin
 
 Faults: the order side's `OrderFaults` (latency, 503 -1007, never answered, applied-but-unanswered) reach
 the ws-api methods under the same endpoint names; `WsApiFaults` adds: `drop_event_every` N (every N-th
-user-data event is not sent), `close_every_requests` N (every N-th request drops the connection
-unanswered and unapplied), `unknown_after_accept_every` N (every N-th accepted order is applied, then
-`unknown_kind`: "5xx" answers 503 -1007, "close" drops the connection, "silent" never answers).
+user-data event is not sent), `duplicate_event_every` N (every N-th is sent twice), `reorder_event_every`
+N (every N-th is held back and sent after the account's next one: two adjacent events swapped; sent
+alone after `REORDER_HOLD_S` when no next one comes), `close_every_requests` N (every N-th request drops
+the connection unanswered and unapplied), `unknown_after_accept_every` N (every N-th accepted order is
+applied, then `unknown_kind`: "5xx" answers 503 -1007, "close" drops the connection, "silent" never
+answers). The user-data faults (class EventFaults) serve USD-M's listenKey stream too, counted as
+`events_dropped`, `events_duplicated`, `events_reordered`.
 Secrets never reach a log line or a reply: requests are logged by method and status only.
 """
 
@@ -87,14 +91,20 @@ E_SUBSCRIPTION_INACTIVE = -2036
 UNKNOWN_KINDS = ("5xx", "close", "silent")
 
 
+REORDER_HOLD_S = 1.0  # a held-back user-data event goes out alone after this long without a next one
+
+
 class WsApiFaults(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     drop_event_every: int = 0
+    duplicate_event_every: int = 0
+    reorder_event_every: int = 0
     close_every_requests: int = 0
     unknown_after_accept_every: int = 0
     unknown_kind: str = "5xx"
 
     def __post_init__(self) -> None:
-        for name in ("drop_event_every", "close_every_requests", "unknown_after_accept_every"):
+        for name in ("drop_event_every", "duplicate_event_every", "reorder_event_every", "close_every_requests",
+                     "unknown_after_accept_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"'{name}' must be >= 0, was {getattr(self, name)}")
         if self.unknown_kind not in UNKNOWN_KINDS:
@@ -167,15 +177,59 @@ def account_position(side: OrderSide, api_key: str, assets: tuple[str, ...], now
                   for a in assets]}
 
 
+class EventFaults:
+    """The user-data faults of one venue: every N-th event (all accounts counted together) dropped,
+    sent twice, or held back and sent after that account's next event."""
+
+    def __init__(self, faults: WsApiFaults, counts: Counter[str]) -> None:
+        self.faults = faults
+        self.counts = counts
+        self._events = 0
+        self._held: dict[str, tuple[dict, Callable[[dict], None], asyncio.TimerHandle]] = {}  # account -> held
+
+    def reset(self, faults: WsApiFaults) -> None:
+        """New switches; the count starts again (a held event is sent now)."""
+        self.faults = faults
+        self._events = 0
+        for account in tuple(self._held):
+            self._release(account)
+
+    def push(self, account: str, event: dict, send: Callable[[dict], None]) -> None:
+        """Send `event` (to `account`'s listeners, by `send`), or not, or twice, or later."""
+        self._events += 1
+        faults = self.faults
+        held = self._held.pop(account, None)
+        if held is not None:
+            held[2].cancel()
+        if is_every(self._events, faults.drop_event_every):
+            self.counts["events_dropped"] += 1
+        elif held is None and is_every(self._events, faults.reorder_event_every):
+            self.counts["events_reordered"] += 1
+            handle = asyncio.get_running_loop().call_later(REORDER_HOLD_S, self._release, account)
+            self._held[account] = (event, send, handle)
+            return
+        else:
+            send(event)
+            if is_every(self._events, faults.duplicate_event_every):
+                self.counts["events_duplicated"] += 1
+                send(event)
+        if held is not None:
+            held[1](held[0])  # after the one that came next
+
+    def _release(self, account: str) -> None:
+        event, send, handle = self._held.pop(account)
+        handle.cancel()
+        send(event)
+
+
 class UserDataHub:
     """Who listens to which account, and the events of the matching engine rendered for them."""
 
     def __init__(self, side: OrderSide, faults: WsApiFaults) -> None:
         self.side = side
-        self.faults = faults
         self.counts: Counter[str] = Counter()
+        self.event_faults = EventFaults(faults, self.counts)
         self._subscribers: dict[str, dict[WsApiConnection, int]] = {}  # api key -> {connection: subscription id}
-        self._events = 0
         self._seq = 0
 
     def subscribe(self, conn: WsApiConnection, api_key: str, subscription_id: int) -> None:
@@ -218,14 +272,11 @@ class UserDataHub:
         self._push(api_key, account_position(self.side, api_key, (asset,), now_ns))
 
     def _push(self, api_key: str, event: dict) -> None:
-        subscribers = self._subscribers.get(api_key)
-        if not subscribers:
-            return
-        self._events += 1
-        if is_every(self._events, self.faults.drop_event_every):
-            self.counts["events_dropped"] += 1
-            return
-        for conn, subscription_id in tuple(subscribers.items()):
+        if self._subscribers.get(api_key):
+            self.event_faults.push(api_key, event, lambda e: self._send(api_key, e))
+
+    def _send(self, api_key: str, event: dict) -> None:
+        for conn, subscription_id in tuple(self._subscribers.get(api_key, {}).items()):
             conn.send_json({"subscriptionId": subscription_id, "event": event})
             self.counts[f"events_{event['e']}"] += 1
 
@@ -314,8 +365,7 @@ class WsApi:
     def set_faults(self, faults: WsApiFaults) -> None:
         """Switch faults at run time (tests); the fault counts start again."""
         self.faults = faults
-        self.hub.faults = faults
-        self.hub._events = 0
+        self.hub.event_faults.reset(faults)
         self._requests = 0
         self._accepted_orders = 0
 
@@ -569,6 +619,10 @@ def add_ws_api_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(f"WebSocket API ({PATH} on --port; faults)")
     group.add_argument("--drop-event-every", type=int, default=0,
                        help="fault: every N-th user-data event is not sent")
+    group.add_argument("--duplicate-event-every", type=int, default=0,
+                       help="fault: every N-th user-data event is sent twice")
+    group.add_argument("--reorder-event-every", type=int, default=0,
+                       help="fault: every N-th user-data event is sent after the account's next one")
     group.add_argument("--ws-api-close-every", type=int, default=0,
                        help="fault: every N-th ws-api request drops the connection, unanswered and unapplied")
     group.add_argument("--unknown-after-accept-every", type=int, default=0,
@@ -577,9 +631,14 @@ def add_ws_api_arguments(parser: argparse.ArgumentParser) -> None:
                        help="how the outcome is hidden: 503 -1007, the connection dropped, or no answer")
 
 
+def ws_api_faults_from_args(args: argparse.Namespace) -> WsApiFaults:
+    """The command line's ws-api and user-data faults (spot and USD-M); raises ValueError on a bad one."""
+    return WsApiFaults(drop_event_every=args.drop_event_every, duplicate_event_every=args.duplicate_event_every,
+                       reorder_event_every=args.reorder_event_every, close_every_requests=args.ws_api_close_every,
+                       unknown_after_accept_every=args.unknown_after_accept_every, unknown_kind=args.unknown_kind)
+
+
 def ws_api_from_args(args: argparse.Namespace, market, side: OrderSide) -> WsApi:
-    faults = WsApiFaults(drop_event_every=args.drop_event_every, close_every_requests=args.ws_api_close_every,
-                         unknown_after_accept_every=args.unknown_after_accept_every, unknown_kind=args.unknown_kind)
-    api = WsApi(market, side, faults)
+    api = WsApi(market, side, ws_api_faults_from_args(args))
     api.mount()
     return api
