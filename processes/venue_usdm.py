@@ -862,7 +862,7 @@ def build_usdm(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
     import os
 
     from processes.venue_usdm_ws import UsdmUserData, UsdmWsApi
-    from processes.venue_ws_api import ws_api_faults_from_args
+    from processes.venue_ws_api import mount_counts, ws_api_faults_from_args
 
     environ = os.environ if environ is None else environ
     keys = parse_venue_keys(environ.get(KEYS_ENV, ""))
@@ -903,6 +903,8 @@ def build_usdm(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
     user_data.mount()
     api = UsdmWsApi(market, side, ws_faults)
     api.mount()
+    mount_counts(market, {"market": market.counts, "engine": engine.counts, "ws_api": api.counts,
+                          "user_data": user_data.counts})
     return market, side, api
 
 

@@ -37,6 +37,9 @@ applied, then `unknown_kind`: "5xx" answers 503 -1007, "close" drops the connect
 answers). The user-data faults (class EventFaults) serve USD-M's listenKey stream too, counted as
 `events_dropped`, `events_duplicated`, `events_reordered`.
 Secrets never reach a log line or a reply: requests are logged by method and status only.
+
+`GET /_mm/counts` on the REST port (test / paper only, like the Hyperliquid venue's `/_mm/state`): the
+venue's counters (market, engine, ws-api, user-data: the faults a run met), no account data.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
+from aiohttp import web
 from picows import WSMsgType, WSTransport, WSUpgradeRequest
 
 from mm.ticks import format_price, format_qty
@@ -83,6 +87,7 @@ from processes.venue_orders import (
 log = logging.getLogger(__name__)
 
 PATH = "/ws-api/v3"
+COUNTS_PATH = "/_mm/counts"
 CONNECT_WEIGHT = 2  # connecting to the WebSocket API costs 2 weight (BINANCE.md §4)
 E_UNSUPPORTED = -1020
 E_INVALID_JSON = -1135
@@ -638,7 +643,18 @@ def ws_api_faults_from_args(args: argparse.Namespace) -> WsApiFaults:
                        unknown_after_accept_every=args.unknown_after_accept_every, unknown_kind=args.unknown_kind)
 
 
+def mount_counts(market, sources: Mapping[str, Counter[str]]) -> None:
+    """`GET /_mm/counts` on the venue's REST app: {source: {name: count}}. Before `market.start()`."""
+
+    async def counts(request: web.Request) -> web.Response:
+        return web.json_response({name: dict(counter) for name, counter in sources.items()})
+
+    market.app_hooks.append(lambda app: app.router.add_get(COUNTS_PATH, counts))
+
+
 def ws_api_from_args(args: argparse.Namespace, market, side: OrderSide) -> WsApi:
     api = WsApi(market, side, ws_api_faults_from_args(args))
     api.mount()
+    mount_counts(market, {"market": market.counts, "engine": side.engine.counts, "ws_api": api.counts,
+                          "user_data": api.hub.counts})
     return api

@@ -4,8 +4,12 @@ and fills from the user-data stream: spot (`/ws-api/v3`, userDataStream.subscrib
 - A run of several seconds places its orders over the ws-api (no REST order request at all on the
   hot path), learns its fills from the stream, and ends with the report's position equal to the
   venue's own account (its base balance change); nothing of ours is left open.
-- With the venue dropping user-data events (a gap), the fills are still all counted, once: the gap
-  triggers a REST reconcile and the position still equals the venue's account.
+- With the venue dropping, duplicating and reordering user-data events (`--drop-event-every`,
+  `--duplicate-event-every`, `--reorder-event-every`), the fills are still all counted, once (the
+  report's position and traded notional equal the venue's account and trades): a lost event shows as
+  a gap that triggers a REST reconcile.
+- With the venue closing the ws-api connection every N-th request, orders and cancels go over REST
+  while it is down, and back over the ws-api once it is up again.
 - kill -9 of the gateway mid-run: the restarted gateway reconciles; risk's position equals the
   venue's account (read from the venue itself) and nothing of ours is orphaned.
 - The API secret appears in no output of any process, nor in any file the run wrote.
@@ -17,15 +21,14 @@ import json
 import os
 import signal
 import subprocess
-import time
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from mm.signing import HmacSigner
 from tests.conftest import REPO_ROOT, console_status, mm_command, wait_until
+from tests.integration import live_helpers
+from tests.integration.live_helpers import run_report, traded_quote, venue_counts
 from tests.integration.test_pipeline_venue import free_port_pair
 
 pytestmark = pytest.mark.integration
@@ -37,10 +40,7 @@ ENV = {**os.environ, "MM_VENUE_KEYS": f"{API_KEY}:{API_SECRET}", "MM_API_KEY": A
 
 
 def signed_get(rest_url: str, path: str, params: dict[str, str]) -> object:
-    query = HmacSigner(API_SECRET).signed_query({**params, "timestamp": str(time.time_ns() // 1_000_000)})
-    request = urllib.request.Request(f"{rest_url}{path}?{query}", headers={"X-MBX-APIKEY": API_KEY})
-    with urllib.request.urlopen(request, timeout=5) as reply:
-        return json.loads(reply.read())
+    return live_helpers.signed_get(rest_url, path, params, key=API_KEY, secret=API_SECRET)
 
 
 def open_orders(rest_url: str) -> list:
@@ -79,22 +79,18 @@ class SpotVenue:
 
 
 def assert_no_secret(texts: list[str], tmp_path: Path) -> None:
-    texts = texts + [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".png"]
-    assert texts and all(API_SECRET not in text for text in texts)
+    live_helpers.assert_no_secret(texts, tmp_path, API_SECRET)
 
 
 def run_live(make_config, tmp_path: Path, venue: SpotVenue, seconds: int, name: str) -> tuple[dict, str]:
     _, path = make_config(pipeline={"mode": "live"}, feed=venue.feed(), gateway=venue.gateway(),
                           risk={"max_orders_per_s": 20.0}, quoter={"size_lot": 100})
-    report_path = tmp_path / f"{name}.json"
-    run = subprocess.run(mm_command("run", "--config", str(path), "--duration", str(seconds), "--report",
-                                    str(report_path)), cwd=REPO_ROOT, env=ENV, capture_output=True, text=True,
-                         timeout=120)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return json.loads(report_path.read_text()), run.stdout + run.stderr
+    return run_report(path, seconds, tmp_path / f"{name}.json", ENV)
 
 
-FAULTS = {"clean": [], "events_dropped": ["--drop-event-every", "7"], "ws_api_dropped": ["--ws-api-close-every", "9"]}
+FAULTS = {"clean": [],
+          "user_data_faults": ["--drop-event-every", "7", "--duplicate-event-every", "5", "--reorder-event-every", "4"],
+          "ws_api_dropped": ["--ws-api-close-every", "9"]}
 
 
 @pytest.mark.parametrize("case", [pytest.param(case, marks=() if case == "clean" else pytest.mark.slow) for case in FAULTS])
@@ -116,18 +112,27 @@ def test_live_spot_orders_over_ws_api_fills_from_the_stream(make_config, tmp_pat
             assert requests.get("ws_new_order", 0) > 0
             # while it is down, orders go over REST; every reconnect reconciles
             assert requests.get("rest_new_order", 0) + requests.get("rest_cancel_order", 0) > 0
+            # and once it is back, over the ws-api again: more than one connection's worth (the 9th closes it)
+            assert requests.get("ws_new_order", 0) + requests.get("ws_cancel_order", 0) > 8
             assert stats["reconciles"] >= stats["stream_ups"] - 1  # the last reconnect may come as it stops
         else:
             assert requests.get("ws_new_order", 0) == report["orders"]["sent"]  # every order over the ws-api
             for name in ("rest_new_order", "rest_cancel_order", "rest_query_order"):
                 assert requests.get(name, 0) == 0, (name, requests)  # no REST order request on the hot path
             assert stats["stream_ups"] == 1
-        if case == "events_dropped":
+        met = venue_counts(venue.rest)
+        if case == "user_data_faults":
+            injected = met["user_data"]
+            assert min(injected.get(f"events_{k}", 0) for k in ("dropped", "duplicated", "reordered")) > 0, injected
             # a lost event shows as a fill the account saw and we did not, or a cumulative quantity jump
             assert stats.get("account_gaps", 0) + stats.get("stream_gaps", 0) > 0
             assert stats["reconciles"] >= 2  # the first when the stream came up, then on a gap
+        if case == "ws_api_dropped":
+            assert met["ws_api"]["fault_close_request"] > 0 and met["ws_api"]["ws_api_connections"] >= 2
         venue_position_lot = int((btc_total(venue.rest) - btc_before) / LOT)
         assert report["position_lot"] == venue_position_lot != 0  # every fill counted, once
+        trades = signed_get(venue.rest, "/api/v3/myTrades", {"symbol": "BTCUSDT"})
+        assert report["traded_notional"] == pytest.approx(traded_quote(trades), rel=1e-9)  # none counted twice
         assert open_orders(venue.rest) == []  # cancelled on the way out
     finally:
         venue_out = venue.stop()

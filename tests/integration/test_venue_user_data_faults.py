@@ -6,6 +6,7 @@ the real command-line flags, seen by a raw websocket client: on spot's ws-api su
 - `--reorder-event-every N`: the N-th event arrives after the account's next one (two adjacent
   events swapped); with no next one it arrives alone after REORDER_HOLD_S.
 - `--drop-event-every N`: the N-th event never arrives.
+- `GET /_mm/counts` shows what was injected.
 
 Each test runs one asyncio loop (venue + client), bounded by TEST_TIMEOUT_S; waits poll to a deadline.
 """
@@ -23,8 +24,7 @@ import pytest
 
 from processes.venue_market import add_venue_arguments, venue_from_args
 from processes.venue_orders import KEYS_ENV, attach, build_order_side
-from processes.venue_usdm_ws import UsdmUserData
-from processes.venue_ws_api import PATH, REORDER_HOLD_S, WsApiFaults, ws_api_from_args
+from processes.venue_ws_api import COUNTS_PATH, PATH, REORDER_HOLD_S, WsApiFaults, ws_api_from_args
 from tests.conftest import run_async, wait_until_async
 from tests.integration import test_venue_usdm as usdm
 from tests.integration.test_venue_ws_api import KEY, SECRET, SYMBOL, TICK, Raw, order_params, signed
@@ -100,8 +100,6 @@ def test_usdm_listen_key_stream_sees_a_duplicate_a_swapped_pair_and_a_drop() -> 
     async def body() -> None:
         market, side = await usdm.start_venue("--duplicate-event-every", "4", "--reorder-event-every", "3",
                                               "--drop-event-every", "5")
-        user_data = next(listener.__self__ for listener in side.engine.listeners
-                         if isinstance(getattr(listener, "__self__", None), UsdmUserData))
         try:
             async with aiohttp.ClientSession() as session:
                 async with session.post(f"{market.http_url}/fapi/v1/listenKey",
@@ -141,8 +139,10 @@ def test_usdm_listen_key_stream_sees_a_duplicate_a_swapped_pair_and_a_drop() -> 
                     assert seen == [("fa", "NEW"), ("fa", "CANCELED"), ("fb", "CANCELED"), ("fb", "CANCELED"),
                                     ("fb", "NEW"), ("fc", "CANCELED")]
                     assert events[2] == events[3]
-                    assert (user_data.counts["events_duplicated"], user_data.counts["events_reordered"],
-                            user_data.counts["events_dropped"]) == (1, 2, 1)
+                    async with session.get(market.http_url + COUNTS_PATH) as r:
+                        counts = (await r.json())["user_data"]  # what a test of a whole run reads
+                    assert (counts["events_duplicated"], counts["events_reordered"], counts["events_dropped"],
+                            counts["events_ORDER_TRADE_UPDATE"]) == (1, 2, 1, 6)
                     reader.cancel()
         finally:
             await market.stop()
