@@ -5,6 +5,12 @@ WebSocket API (`/ws-fapi/v1`), fills and order states from the listenKey user-da
 - A run of several seconds: every order over the ws-fapi (no REST order request on the hot path),
   order events from the stream, the countdown armed and renewed, the report's position equal to the
   venue's own one-way position; nothing of ours left open.
+- With the venue dropping, duplicating and reordering the listenKey stream's events, the fills are
+  still counted once (position and traded notional equal the venue's position and userTrades): a
+  lost event shows as a gap that triggers a REST reconcile.
+- With the venue closing the ws-fapi connection every N-th request, the requests it took unanswered
+  are settled and orders go back over the ws-fapi once it is up again; with the ws-fapi refused (a
+  dead port), every order and cancel goes over REST `/fapi` and the run trades as well.
 - kill -9 of the gateway mid-run with nobody to restart it: the venue's countdown cancels our orders
   within `countdown_ms`; a new run on the same journal reconciles: nothing orphaned, the position
   still the venue's (fills made before the kill counted once).
@@ -16,16 +22,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from mm.signing import HmacSigner
 from tests.conftest import REPO_ROOT, console_status, mm_command, wait_until
+from tests.integration import live_helpers
+from tests.integration.live_helpers import traded_quote, venue_counts
 from tests.integration.test_pipeline_venue import free_port_pair
 
 pytestmark = pytest.mark.integration
@@ -38,10 +45,7 @@ COUNTDOWN_MS = 2000
 
 
 def signed_get(rest_url: str, path: str, params: dict[str, str]) -> object:
-    query = HmacSigner(API_SECRET).signed_query({**params, "timestamp": str(time.time_ns() // 1_000_000)})
-    request = urllib.request.Request(f"{rest_url}{path}?{query}", headers={"X-MBX-APIKEY": API_KEY})
-    with urllib.request.urlopen(request, timeout=5) as reply:
-        return json.loads(reply.read())
+    return live_helpers.signed_get(rest_url, path, params, key=API_KEY, secret=API_SECRET)
 
 
 def open_orders(rest_url: str) -> list:
@@ -79,46 +83,80 @@ class UsdmVenue:
 
 
 def run_report(path: Path, seconds: int, report_path: Path) -> tuple[dict, str]:
-    run = subprocess.run(mm_command("run", "--config", str(path), "--duration", str(seconds), "--report",
-                                    str(report_path)), cwd=REPO_ROOT, env=ENV, capture_output=True, text=True,
-                         timeout=120)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return json.loads(report_path.read_text()), run.stdout + run.stderr
+    return live_helpers.run_report(path, seconds, report_path, ENV)
 
 
 def assert_no_secret(texts: list[str], tmp_path: Path) -> None:
-    texts = texts + [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".png"]
-    assert texts and all(API_SECRET not in text for text in texts)
+    live_helpers.assert_no_secret(texts, tmp_path, API_SECRET)
 
 
-LISTEN_KEY_TTL_S = 3.0
-KEEPALIVE_S = {"kept_alive": 1.0, "expired": 1800.0}  # the venue's listenKeys live 3 s here
+def dead_port() -> int:
+    """A loopback port nobody listens on (connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=() if c == "kept_alive" else pytest.mark.slow) for c in KEEPALIVE_S])
+LISTEN_KEY_TTL_S = 3.0  # the venue's listenKeys live 3 s here
+CASES = {  # case -> (the gateway's listen_key_keepalive_s, the venue's fault switches)
+    "kept_alive": (1.0, []),
+    "expired": (1800.0, []),
+    "user_data_faults": (1.0, ["--drop-event-every", "7", "--duplicate-event-every", "5", "--reorder-event-every", "4"]),
+    "ws_fapi_dropped": (1.0, ["--ws-api-close-every", "9"]),
+    "ws_fapi_refused": (1.0, []),  # the gateway's ws_api_url is a dead port
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=() if c == "kept_alive" else pytest.mark.slow) for c in CASES])
 def test_live_usdm_orders_over_ws_fapi_events_from_the_listen_key_stream(make_config, tmp_path: Path, case: str):
-    venue = UsdmVenue("--listen-key-ttl", str(LISTEN_KEY_TTL_S))
+    keepalive_s, faults = CASES[case]
+    venue = UsdmVenue("--listen-key-ttl", str(LISTEN_KEY_TTL_S), *faults)
     output = ""
     try:
-        _, path = make_config(**venue.sections(KEEPALIVE_S[case]))
+        sections = venue.sections(keepalive_s)
+        if case == "ws_fapi_refused":
+            sections["gateway"]["ws_api_url"] = f"ws://127.0.0.1:{dead_port()}/ws-fapi/v1"
+        _, path = make_config(**sections)
         report, output = run_report(path, 10, tmp_path / "live.json")
         stats = report["gateway"]["venue"]
         requests = stats["requests"]
         print(json.dumps({"orders": report["orders"], "fills": report["fills"], "position_lot": report["position_lot"],
                           "venue": stats}, indent=1))
         assert stats["market"] == "usdm" and report["orders"]["sent"] > 0 and report["orders"]["acked"] > 0
-        assert requests.get("ws_new_order", 0) == report["orders"]["sent"]
-        for name in ("rest_new_order", "rest_cancel_order", "rest_query_order"):
-            assert requests.get(name, 0) == 0, (name, requests)  # no REST order request on the hot path
+        met = venue_counts(venue.rest)
+        if case == "ws_fapi_dropped":  # every 9th ws-fapi request drops the connection, unanswered
+            assert met["ws_api"]["fault_close_request"] > 0 and met["ws_api"]["ws_api_connections"] >= 2
+            assert stats["connections"]["orders_ws"]["connections"] >= 2
+            # once it is back, over the ws-fapi again: more than one connection's worth
+            assert requests.get("ws_new_order", 0) + requests.get("ws_cancel_order", 0) > 9
+        elif case == "ws_fapi_refused":  # never up: every order and cancel over REST /fapi
+            assert stats["connections"]["orders_ws"].get("up", 0) == 0 and "ws_api_connections" not in met["ws_api"]
+            assert requests.get("rest_new_order", 0) == report["orders"]["sent"]
+            assert requests.get("rest_cancel_order", 0) >= report["orders"]["cancelled"] > 0
+            assert not any(name.startswith("ws_") for name in requests), requests
+        else:
+            assert requests.get("ws_new_order", 0) == report["orders"]["sent"]
+            for name in ("rest_new_order", "rest_cancel_order"):
+                assert requests.get(name, 0) == 0, (name, requests)  # no REST order request on the hot path
+        if case in ("kept_alive", "expired"):  # a reconcile after a gap may query an order; none here
+            assert requests.get("rest_query_order", 0) == 0, requests
         assert stats["events_ORDER_TRADE_UPDATE"] >= report["orders"]["sent"] - 1
-        if case == "kept_alive":  # PUT well inside the key's life: one stream all along
-            assert stats["stream_ups"] == 1 and stats["listen_key_keepalives"] >= 5
-        else:  # listenKeyExpired: a new key, a new connection, a reconcile
+        if case == "expired":  # listenKeyExpired: a new key, a new connection, a reconcile
             assert stats["events_listenKeyExpired"] >= 1 and stats["stream_ups"] >= 2
             assert stats["reconciles"] >= 2
+        else:  # PUT well inside the key's life: one stream all along
+            assert stats["stream_ups"] == 1 and stats["listen_key_keepalives"] >= 5
+        if case == "user_data_faults":
+            injected = met["user_data"]
+            assert min(injected.get(f"events_{k}", 0) for k in ("dropped", "duplicated", "reordered")) > 0, injected
+            # a lost event shows as a fill the account saw and we did not, or a cumulative quantity jump
+            assert stats.get("account_gaps", 0) + stats.get("stream_gaps", 0) > 0
+            assert stats["reconciles"] >= 2  # the first when the stream came up, then on a gap
         assert stats["countdown_arms"] >= 2 and stats["countdown_disarms"] == 1  # renewed while quoting
         assert requests["rest_listen_key"] >= stats["stream_ups"] + 1  # one per connection, then closed
         assert report["position_lot"] == position_lot(venue.rest)  # every fill counted, once
+        trades = signed_get(venue.rest, "/fapi/v1/userTrades", {"symbol": "BTCUSDT"})
+        assert report["traded_notional"] == pytest.approx(traded_quote(trades), rel=1e-9)  # none counted twice
         assert open_orders(venue.rest) == []
     finally:
         venue_out = venue.stop()
