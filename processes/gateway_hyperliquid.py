@@ -14,6 +14,12 @@ interface: submit, ready, venue_state, stats; answers over the same inproc PUSH 
 - Fills and order states come from `/ws` orderUpdates and userFills (fills deduplicated by tid, the
   tracker fed cumulative quantities); `/info` (frontendOpenOrders, userFills, clearinghouseState)
   only on start and after each (re)connect of the stream.
+- Requotes: the commands that arrive together (one quote decision, one wake-up of this thread)
+  are planned by `plan_modifies` (pure): a cancel of a resting order and a post-only place on the
+  same side become one `batchModify` entry, the replacement under its own new cloid
+  (`OrderTracker.replace`: the one tracker owns both orders' states); a modify refused because the
+  old order had closed places the new one on its own, any other refusal still cancels the old one,
+  so the outcome is always what cancel + place would have given.
 - Dead-man's switch: scheduleCancel at now + `countdown_ms`, renewed every third while quoting.
 - Address budget: userRateLimit on start, each request counted; places are refused locally once
   the remaining budget falls below `BUDGET_RESERVE` (cancels still go), so quoting slows before the
@@ -26,6 +32,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 from collections import Counter
 from decimal import Decimal
@@ -51,8 +58,13 @@ from processes.hyperliquid_adapter import (
     HyperliquidError,
     HyperliquidOrder,
     HyperliquidSigner,
+    Modify,
     NonceClock,
+    PlaceResult,
     assets_from_meta,
+    modify_falls_back_to_place,
+    order_value_usd_below_min,
+    plan_modifies,
 )
 from processes.journal_file import JournalFile
 from processes.keys_cli import read_key_file
@@ -132,7 +144,9 @@ class HyperliquidLive(AsyncWorker):
         self.budget_left = 10_000
         self.stream_up = False
         self._accepted: set[str] = set()
-        self._queue: asyncio.Queue | None = None
+        self._inbox: list[Any] = []  # commands from the actor's thread, taken as one turn
+        self._inbox_lock = threading.Lock()
+        self._wake: asyncio.Event | None = None
         self._resync: asyncio.Event | None = None
         self._quoting = False
         self._scheduled_ms = 0
@@ -140,14 +154,17 @@ class HyperliquidLive(AsyncWorker):
     # ---- the actor's thread ----
 
     def submit(self, command: Any) -> None:
-        if self._loop is None or self._queue is None:
+        if self._loop is None or self._wake is None:
             log.error("venue not connected yet: %s dropped", type(command).__name__)
             return
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, command)
+        with self._inbox_lock:
+            self._inbox.append(command)
+            if len(self._inbox) > 1:
+                return  # a wake-up is on its way: this command joins the same turn (one quote decision)
+        self._loop.call_soon_threadsafe(self._wake.set)
 
     def before_stop(self) -> None:
-        if self._loop is not None and self._queue is not None:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, CancelAll(symbol="", reason="stop", ts_ns=0))
+        self.submit(CancelAll(symbol="", reason="stop", ts_ns=0))
 
     def stats(self) -> dict[str, Any]:
         return {"market": "hyperliquid", "budget_left": self.budget_left, **dict(sorted(self.counts.items()))}
@@ -203,16 +220,19 @@ class HyperliquidLive(AsyncWorker):
             deadline = time.monotonic() + 5.0
             while not self.stream_up and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)  # bounded wait for the first subscription
-            self._queue = asyncio.Queue()
+            self._wake = asyncio.Event()
             self.ready = True
             tasks.append(asyncio.create_task(self._dead_mans_switch(stop)))
             tasks.append(asyncio.create_task(self._reconciler(stop)))
-            while not (stop.is_set() and self._queue.empty()):
+            while not (stop.is_set() and not self._inbox):
                 try:
-                    command = await asyncio.wait_for(self._queue.get(), 0.1)
+                    await asyncio.wait_for(self._wake.wait(), 0.1)
                 except asyncio.TimeoutError:
                     continue
-                await self._execute(command)
+                self._wake.clear()
+                with self._inbox_lock:
+                    commands, self._inbox = self._inbox, []
+                await self._execute_turn(commands)
                 for task in tasks:
                     if task.done() and not task.cancelled() and task.exception() is not None:
                         raise task.exception()
@@ -249,41 +269,128 @@ class HyperliquidLive(AsyncWorker):
         reply = await self.client.transport.info({"type": "userRateLimit", "user": self.client.user_address})
         self.budget_left = int(reply.get("nRequestsCap", 10_000)) - int(reply.get("nRequestsUsed", 0))
 
+    async def _execute_turn(self, commands: list[Any]) -> None:
+        """One turn's commands as `plan_modifies` pairs them: consecutive modifies in one batchModify."""
+        assert self.tracker is not None
+        resting = {self.venue_to_ours.get(o.client_id, o.client_id): 1 if o.side is Side.BUY else -1
+                   for o in self.tracker.open_orders() if o.state in (OrderState.ACKED, OrderState.PARTIALLY_FILLED)}
+        modifies: list[Modify] = []
+        for step in plan_modifies(commands, resting):
+            if isinstance(step, Modify):
+                modifies.append(step)
+                continue
+            if modifies:
+                await self._modify(modifies)
+                modifies = []
+            await self._execute(step)
+        if modifies:
+            await self._modify(modifies)
+
+    def _order(self, cid: str, command: PlaceOrder) -> HyperliquidOrder:
+        return HyperliquidOrder(coin=self.symbol, is_buy=command.side > 0, px_tick=command.px_tick * self.px_scale,
+                                qty_lot=command.qty_lot * self.qty_scale, client_id=cid,
+                                tif="Alo" if command.post_only else "Gtc")
+
+    def _map(self, ours: str, cid: str) -> None:
+        assert self.client is not None
+        self.ours_to_venue[ours] = cid
+        self.venue_to_ours[cid] = ours
+        self.by_cloid[cloid_for(cid, self.client.prefix)] = cid
+
+    def _budget_refuses(self, command: PlaceOrder) -> bool:
+        if self.budget_left >= BUDGET_RESERVE:
+            return False
+        self.counts["budget_refused_locally"] += 1
+        self._send(OrderRejected(client_id=command.client_id, symbol=self.symbol, ts_ns=time.time_ns(),
+                                 reason=f"address budget: {self.budget_left} requests left"))
+        return True
+
+    async def _start_quoting(self) -> None:
+        if not self._quoting or self._schedule_due():
+            self._quoting = True
+            await self._schedule(time.time_ns() // MS + self.config.gateway.countdown_ms)
+
+    async def _send_place(self, cid: str, command: PlaceOrder) -> None:
+        """Send one order the tracker already holds as SENT; its answer goes to the tracker."""
+        assert self.client is not None
+        self.budget_left -= 1
+        [result] = await self.client.place([self._order(cid, command)])
+        self.counts[f"place_{result.status}"] += 1
+        self._on_placed(cid, result)
+
+    def _on_placed(self, cid: str, result: PlaceResult) -> None:
+        if result.status == "error":
+            self._apply(VenueUpdate(cid, VenueStatus.REJECTED, self.filled.get(cid, 0), time.time_ns(),
+                                    reason=result.error))
+        elif result.status in ("resting", "filled"):  # fills themselves come from userFills
+            self._apply(VenueUpdate(cid, VenueStatus.NEW, self.filled.get(cid, 0), time.time_ns(),
+                                    venue_order_id=result.oid or -1))
+        else:
+            self._resync_now()
+
+    async def _modify(self, steps: list[Modify]) -> None:
+        """Each step's resting order becomes its replacement (`OrderTracker.replace`), all in one
+        batchModify; where a modify cannot be sent, the step is its cancel and its place."""
+        assert self.client is not None and self.tracker is not None
+        asset = self.client.assets[self.symbol]
+        sendable: list[tuple[str, str, PlaceOrder]] = []  # (old cid, new cid, the place)
+        for step in steps:
+            place, old = step.place, self.ours_to_venue.get(step.cancel.client_id)
+            if old is None or self.budget_left - len(sendable) < BUDGET_RESERVE \
+                    or order_value_usd_below_min(asset, self._order(old, place)):
+                self.counts["modify_as_cancel_and_place"] += 1
+                await self._execute(step.cancel)
+                await self._execute(place)
+                continue
+            await self._start_quoting()
+            now = time.time_ns()
+            decision, cancel, successor = self.tracker.replace(old, place.px_tick, place.qty_lot, now)
+            if cancel is not None:
+                self.journal.append(cancel)
+            if successor is None:  # the old one is already closed: a plain place
+                await self._execute(place)
+                continue
+            self.journal.append(successor)
+            new = successor.client_id
+            self._map(place.client_id, new)
+            self.journal.append(self.tracker.mark_sent(new, now))
+            if decision is CancelDecision.SEND:
+                sendable.append((old, new, place))
+                continue
+            if decision is CancelDecision.DROPPED:
+                self._emit(old)  # never sent: cancelled here
+            await self._send_place(new, place)
+        if not sendable:
+            return
+        self.budget_left -= len(sendable)
+        prefix = self.client.prefix
+        results = await self.client.modify([(cloid_for(old, prefix), self._order(new, place))
+                                            for old, new, place in sendable])
+        for (old, new, place), result in zip(sendable, results):
+            self.counts[f"modify_{result.status}"] += 1
+            if result.status == "error" and modify_falls_back_to_place(result.error):
+                self._resync_now()  # the old order closed before: the stream or the reconcile says how
+                await self._send_place(new, place)
+                continue
+            self._on_placed(new, result)
+            if result.status == "error":  # the new order was refused: the old one must still go
+                await self._send_cancels([old])
+
     async def _execute(self, command: Any) -> None:
         assert self.client is not None and self.tracker is not None
         match command:
             case PlaceOrder():
-                if self.budget_left < BUDGET_RESERVE:
-                    self.counts["budget_refused_locally"] += 1
-                    self._send(OrderRejected(client_id=command.client_id, symbol=self.symbol, ts_ns=time.time_ns(),
-                                             reason=f"address budget: {self.budget_left} requests left"))
+                if self._budget_refuses(command):
                     return
-                if not self._quoting or self._schedule_due():
-                    self._quoting = True
-                    await self._schedule(time.time_ns() // MS + self.config.gateway.countdown_ms)
+                await self._start_quoting()
                 side = Side.BUY if command.side > 0 else Side.SELL
                 now = time.time_ns()
                 record = self.tracker.submit(self.symbol, side, command.px_tick, command.qty_lot, now)
                 self.journal.append(record)
                 cid = record.client_id
-                self.ours_to_venue[command.client_id] = cid
-                self.venue_to_ours[cid] = command.client_id
-                order = HyperliquidOrder(coin=self.symbol, is_buy=command.side > 0,
-                                         px_tick=command.px_tick * self.px_scale, qty_lot=command.qty_lot * self.qty_scale,
-                                         client_id=cid, tif="Alo" if command.post_only else "Gtc")
-                self.by_cloid[cloid_for(cid, self.client.prefix)] = cid
+                self._map(command.client_id, cid)
                 self.journal.append(self.tracker.mark_sent(cid, now))
-                self.budget_left -= 1
-                [result] = await self.client.place([order])
-                self.counts[f"place_{result.status}"] += 1
-                if result.status == "error":
-                    self._apply(VenueUpdate(cid, VenueStatus.REJECTED, self.filled.get(cid, 0), time.time_ns(),
-                                            reason=result.error))
-                elif result.status in ("resting", "filled"):  # fills themselves come from userFills
-                    self._apply(VenueUpdate(cid, VenueStatus.NEW, self.filled.get(cid, 0), time.time_ns(),
-                                            venue_order_id=result.oid or -1))
-                else:
-                    self._resync_now()
+                await self._send_place(cid, command)
             case CancelOrder():
                 cid = self.ours_to_venue.get(command.client_id)
                 if cid is None:
@@ -306,6 +413,11 @@ class HyperliquidLive(AsyncWorker):
                 sendable.append(cid)
             elif decision is CancelDecision.DROPPED:
                 self._emit(cid)
+        await self._send_cancels(sendable)
+
+    async def _send_cancels(self, sendable: list[str]) -> None:
+        """cancelByCloid for orders the tracker holds as CANCEL_PENDING."""
+        assert self.client is not None
         if not sendable:
             return
         self.budget_left -= len(sendable)

@@ -12,7 +12,7 @@ and equals ccxt's wherever ccxt's is defined (tested).
 The key comes from the environment (`MM_HYPERLIQUID_PRIVATE_KEY`), never from config; it is
 registered with `RedactSecrets` before anything else happens, and no repr holds it.
 
-`HyperliquidClient` is the async order path: `place`, `cancel`, `cancel_all_ours`, `query`. Its
+`HyperliquidClient` is the async order path: `place`, `modify`, `cancel`, `cancel_all_ours`, `query`. Its
 transport is injected (`HyperliquidTransport`: `info(body)`, `exchange(body)`); `CcxtTransport`
 sends through `ccxt.async_support.hyperliquid`'s plain `publicPostInfo` / `privatePostExchange`
 endpoints, so none of ccxt's order helpers run (they would add a builder fee, a referrer and an
@@ -24,6 +24,15 @@ failure (`{"status":"err"}`) or a single batch-wide error is fanned out to every
 or transport failure leaves each order UNKNOWN: never resent blindly, `query(cloid)` settles it.
 Client order ids are cloids derived from our client ids (`mm.hyperliquid_frames.cloid_for`), so
 cancel-all touches only cloids carrying our prefix tag, never the account's other orders.
+
+Modifies (`plan_modifies`, pure): a requote is a cancel of a resting order and a post-only place
+on the same side; the pair goes out as one `batchModify` entry (one signature, one request against
+the address budget instead of two, and no moment with neither order at the venue). The venue's
+modify is a cancel-replace: the old oid is cancelled and a new oid opened with the wire's `c`
+(HYPERLIQUID.md §3; on mainnet, with the same cloid, the stream shows `open` for the new oid, then
+`canceled` for the old one under that same cloid). We always send the replacement with its OWN new
+cloid (the tracker's successor id, `OrderTracker.replace`), so the old order's `canceled` and the
+new one's `open` name two different orders and neither can be taken for the other.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import ccxt.async_support as ccxt_async
 import msgspec
 from ccxt.static_dependencies import keccak
 
+from ipc.messages import CancelAll, CancelOrder, PlaceOrder
 from mm.hyperliquid_frames import (
     cloid_for,
     format_wire_price,
@@ -64,6 +74,7 @@ EIP712_DOMAIN = {
 USER_SIGNED_CHAIN_ID = 421614  # 0x66eee
 AGENT_TYPES = {"Agent": [{"name": "source", "type": "string"}, {"name": "connectionId", "type": "bytes32"}]}
 MIN_ORDER_VALUE_USD = 10  # perps: "Order must have minimum value of $10."
+MODIFY_GONE = "Cannot modify canceled or filled order"  # the old order had closed: nothing was replaced
 _PRIVATE_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-f]{40}")
 
@@ -267,6 +278,51 @@ def order_value_usd_below_min(asset: HyperliquidAsset, order: HyperliquidOrder) 
     return not asset.is_spot and order.px_tick * order.qty_lot < MIN_ORDER_VALUE_USD * scale
 
 
+# --- modify or cancel + place (pure) --------------------------------------------------------
+
+
+class Modify(msgspec.Struct, frozen=True):
+    """One `batchModify` entry: the resting order `cancel` names becomes the order `place` asks for."""
+
+    cancel: CancelOrder
+    place: PlaceOrder
+
+
+def plan_modifies(commands: list[Any], resting_sides: dict[str, int]) -> list[Any]:
+    """The commands of one turn, in order, with each cancel of an order that rests at the venue
+    (`resting_sides`: its client id -> side, for acknowledged open orders only) paired with the
+    first unpaired post-only place of the same side into one `Modify` at the cancel's place.
+
+    Left as they are: a cancel of an order not known to rest (not acknowledged yet, or already
+    being cancelled: the venue would refuse the modify), a place that is not post-only (a modify
+    without `a` turns a non-crossing Gtc into Alo: not what was asked), and every command of a turn
+    that holds a CancelAll (it cancels them all anyway)."""
+    if any(isinstance(c, CancelAll) for c in commands):
+        return list(commands)
+    free = [c for c in commands if isinstance(c, PlaceOrder) and c.post_only]
+    sides = dict(resting_sides)
+    planned: list[Any] = []
+    paired: set[int] = set()
+    for command in commands:
+        if isinstance(command, CancelOrder) and command.client_id in sides:
+            side = sides.pop(command.client_id)
+            place = next((p for p in free if p.side == side), None)
+            if place is not None:
+                free.remove(place)
+                paired.add(id(place))
+                planned.append(Modify(command, place))
+                continue
+        planned.append(command)
+    return [c for c in planned if id(c) not in paired]
+
+
+def modify_falls_back_to_place(error: str) -> bool:
+    """A refused modify whose old order had already closed replaced nothing: the new order is
+    then placed on its own (what cancel + place would have done). Any other refusal is the new
+    order's (price, size, margin): it is rejected like a place would be."""
+    return error.startswith(MODIFY_GONE)
+
+
 # --- outcomes -------------------------------------------------------------------------------
 
 
@@ -379,6 +435,14 @@ class HyperliquidClient:
         }
         return self._signed(action)
 
+    def build_modify_body(self, modifies: list[tuple[str, HyperliquidOrder]]) -> dict[str, Any]:
+        """`batchModify` of (old cloid, new order) pairs: entry keys `oid` then `order`, as the SDK."""
+        action = {
+            "type": "batchModify",
+            "modifies": [{"oid": old, "order": order_wire(self._asset(o.coin), o, self.prefix)} for old, o in modifies],
+        }
+        return self._signed(action)
+
     def _signed(self, action: dict[str, Any]) -> dict[str, Any]:
         nonce = self.nonces.next()
         expires = nonce + self.expires_after_ms if self.expires_after_ms is not None else None
@@ -423,6 +487,22 @@ class HyperliquidClient:
                     order, wire, status = next(sent)
                     results[i] = _place_result(order.client_id, wire["c"], status)
         return [results[i] for i in range(len(orders))]
+
+    async def modify(self, modifies: list[tuple[str, HyperliquidOrder]]) -> list[PlaceResult]:
+        """One signed `batchModify`: each of our resting orders (by old cloid) becomes its new order;
+        one result per entry, as for places (`resting` / `filled` / `error` / `unknown`)."""
+        if not modifies:
+            return []
+        for old, order in modifies:
+            if not is_our_cloid(old, self.prefix):
+                raise HyperliquidError(f"refusing to modify cloid {old!r}: not ours (prefix {self.prefix!r})")
+            if order_value_usd_below_min(self._asset(order.coin), order):
+                raise HyperliquidError(f"modify to {order.client_id}: order value below ${MIN_ORDER_VALUE_USD}")
+        body = self.build_modify_body(modifies)
+        reply, why = await self._call("exchange", body)
+        statuses = _statuses(reply, len(modifies), why)
+        return [_place_result(order.client_id, wire["order"]["c"], status)
+                for (_, order), wire, status in zip(modifies, body["action"]["modifies"], statuses)]
 
     async def cancel(self, cancels: list[tuple[str, str]]) -> list[CancelResult]:
         """Cancel our orders by (coin, cloid); a cloid without our prefix tag is refused here."""

@@ -23,6 +23,13 @@ refuses with "Too many cumulative requests sent" early, the behaviour that hurts
 
 Per-IP REST weight (§5): 1200 per minute (l2Book, orderStatus, clearinghouseState, allMids: 2;
 other info 20, userFills + 1 per 20 fills; exchange 1 + floor(n / 40)); over it HTTP 429.
+
+Test / paper only (real Hyperliquid has no such path): every body received on `POST /exchange` or
+as a websocket `post` action is kept, as received and before any check, in a bounded log
+(`HyperliquidExchange.exchange_log`, the last `EXCHANGE_LOG_KEPT`), and `GET /_mm/state` on the
+HTTP port answers `{"exchange_log": [...], "exchange_log_dropped": n, "counts": {...}}`: what the
+venue saw and did (e.g. `orders_schedule_cancelled`, `orders_modified`), so a test can check the
+signed bodies (no builder fee, no referrer) and who cancelled an order.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ EXPIRED_COST = 5  # an action refused for a stale expiresAfter costs 5 requests 
 SCHEDULE_MIN_MS = 5_000
 SCHEDULE_TRIGGERS_PER_DAY = 10
 MAX_FILLS_KEPT = 2000
+EXCHANGE_LOG_KEPT = 10_000
 _ADDRESS = re.compile(r"0x[0-9a-f]{40}")
 _CLOID = re.compile(r"0x[0-9a-f]{32}")
 _INFO_WEIGHT_2 = frozenset({"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState",
@@ -225,6 +233,8 @@ class HyperliquidExchange:
         self.book = HlBook([], [], 0)
         self.trades: deque = deque(maxlen=50)  # recent trades, for the trades subscription's first frame
         self.counts: Counter[str] = Counter()
+        self.exchange_log: deque[dict] = deque(maxlen=EXCHANGE_LOG_KEPT)  # test / paper only, see above
+        self.exchange_log_dropped = 0
         self.weights = _Weights(weight_limit)
         # callables(channel, user, data): "orderUpdates" (WsOrder list), "userFills" (fill list)
         self.listeners: list[Callable[[str, str, Any], None]] = []
@@ -270,7 +280,7 @@ class HyperliquidExchange:
                 fired_day, fired = self.schedule_fired.get(user, (day, 0))
                 self.schedule_fired[user] = (day, (fired if fired_day == day else 0) + 1)
                 self.counts["scheduled_cancels"] += 1
-                self._cancel_all(user, "scheduledCancel")
+                self.counts["orders_schedule_cancelled"] += self._cancel_all(user, "scheduledCancel")
 
     # ---- /info -----------------------------------------------------------------------------
 
@@ -393,6 +403,20 @@ class HyperliquidExchange:
                 "nRequestsSurplus": max(0, budget.cap - budget.used)}
 
     # ---- /exchange -------------------------------------------------------------------------
+
+    def record(self, body: object, via: str) -> dict:
+        """Keep one received /exchange body (as received, before any check); the caller adds
+        `answer` (HTTP status, or the fault that kept it unanswered) once it has one."""
+        if len(self.exchange_log) == self.exchange_log.maxlen:
+            self.exchange_log_dropped += 1
+        entry = {"time_ms": self.clock_ms(), "via": via, "body": body}
+        self.exchange_log.append(entry)
+        return entry
+
+    def state(self) -> dict:
+        """`GET /_mm/state` (test / paper only)."""
+        return {"exchange_log": list(self.exchange_log), "exchange_log_dropped": self.exchange_log_dropped,
+                "counts": dict(self.counts)}
 
     def exchange(self, body: object) -> tuple[int, Any]:
         """(HTTP status, reply) of one `/exchange` request."""
@@ -571,7 +595,9 @@ class HyperliquidExchange:
         if order is None or not order.is_open:
             return {"error": MODIFY_CLOSED}
         self.engine.cancel(user, {"symbol": self.coin, "orderId": str(order.order_id)}, now_ms * MS)
-        return self._place(user, modify["order"], now_ms)
+        status = self._place(user, modify["order"], now_ms)
+        self.counts["orders_modified" if isinstance(status, dict) and "error" not in status else "modifies_refused"] += 1
+        return status
 
     def _schedule_cancel(self, user: str, action: dict, now_ms: int) -> dict:
         due = action.get("time")
@@ -603,13 +629,16 @@ class HyperliquidExchange:
         order = self.engine.orders.get(oid) if oid is not None else None
         return order if order is not None and order.api_key == user else None
 
-    def _cancel_all(self, user: str, status: str) -> None:
+    def _cancel_all(self, user: str, status: str) -> int:
+        """Cancel every open order of `user` with that orderUpdates status; how many were open."""
         self._cancel_status = status
         try:
-            for order in self._open(user):
+            orders = self._open(user)
+            for order in orders:
                 self.engine.cancel(user, {"symbol": self.coin, "orderId": str(order.order_id)}, self.clock_ms() * MS)
         finally:
             self._cancel_status = "canceled"
+        return len(orders)
 
     def _px(self, order: VenueOrder) -> Decimal:
         return Decimal(order.px_tick) * self.grid.tick_size
@@ -796,11 +825,23 @@ def mount(app: web.Application, exchange: HyperliquidExchange, faults: OrderFaul
 
     async def handle(request: web.Request) -> web.Response:
         is_info = request.path == "/info"
+        raw = await request.read()
         try:
-            body = json.loads(await request.read())
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            return web.Response(status=422, text=BAD_BODY)
-        return await _faulted(body, is_info) or _answer(request, body, is_info)
+            body = None
+        entry = None if is_info else exchange.record(body if body is not None else raw.decode("utf-8", "replace"),
+                                                     "http")
+        if body is None:
+            reply = web.Response(status=422, text=BAD_BODY)
+        else:
+            reply = await _faulted(body, is_info) or _answer(request, body, is_info)
+        if entry is not None:
+            entry["answer"] = reply.status
+        return reply
+
+    async def state(request: web.Request) -> web.Response:
+        return web.json_response(exchange.state())
 
     async def _faulted(body: object, is_info: bool) -> web.Response | None:
         if injected.faults.latency_ms:
@@ -840,6 +881,7 @@ def mount(app: web.Application, exchange: HyperliquidExchange, faults: OrderFaul
 
     app.router.add_post("/info", handle)
     app.router.add_post("/exchange", handle)
+    app.router.add_get("/_mm/state", state)  # test / paper only: the exchange log and counts
     app.on_shutdown.append(on_shutdown)
 
 

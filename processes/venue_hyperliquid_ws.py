@@ -212,7 +212,9 @@ class _Connection(WSListener):
             response = ({"type": "info", "payload": {"type": payload.get("type"), "data": reply}} if status == 200
                         else {"type": "error", "payload": str(reply)})
         elif kind == "action":
+            entry = exchange.record(payload, "ws")
             status, reply = exchange.exchange(payload)
+            entry["answer"] = status
             response = {"type": "action", "payload": reply} if status == 200 else {"type": "error", "payload": str(reply)}
         else:
             response = {"type": "error", "payload": "post request type must be info or action"}

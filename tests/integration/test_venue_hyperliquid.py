@@ -21,6 +21,7 @@ from processes.venue_hyperliquid import HlBook, HyperliquidExchange, parse_walle
 from processes.venue_hyperliquid_ws import HyperliquidVenue
 from processes.venue_orders import OrderFaults
 from tests.conftest import run_async, wait_until_async
+from tests.integration.hyperliquid_bodies import action_types, body_problems
 from tests.unit.test_hyperliquid_signing import ADDRESS, L1_VECTORS, PRIVATE_KEY
 
 TIMEOUT_S = 30.0
@@ -291,6 +292,51 @@ def test_ccxt_hyperliquid_loads_reads_places_alo_finds_cancels_and_unknown_walle
     run_async(scenario, TIMEOUT_S)
 
 
+def test_exchange_log_keeps_every_body_and_the_check_catches_ccxt_defaults():
+    """The venue's test-only log of received /exchange bodies (GET /_mm/state, ws posts too), and
+    the check the pipeline test applies to it: ccxt with its default options signs an
+    approveBuilderFee and a setReferrer, which the check names; a builder on an order too."""
+    async def scenario() -> None:
+        exchange = HyperliquidExchange("BTC", 5, {ACCOUNT})
+        venue = HyperliquidVenue(exchange)
+        await venue.start()
+        client = ccxt_async.hyperliquid({"walletAddress": ADDRESS, "privateKey": PRIVATE_KEY, "enableRateLimit": False})
+        client.urls["api"] = {"public": venue.http_url, "private": venue.http_url}
+        try:
+            await wait_until_async(lambda: exchange.book.bids, 5.0, "a simulated book")
+            await client.load_markets()
+            price = float(client.price_to_precision(SYMBOL, float(exchange.book.bids[0][0]) * 0.99))
+            await client.create_order(SYMBOL, "limit", "buy", 0.001, price, {"postOnly": True})
+            async with aiohttp.ClientSession() as session:
+                async with session.post(f"{venue.http_url}/exchange", data=b"not json") as response:
+                    assert response.status == 422
+                async with session.get(f"{venue.http_url}/_mm/state") as response:
+                    state = await response.json()
+        finally:
+            await client.close()
+            await venue.stop()
+        log = state["exchange_log"]
+        assert state["exchange_log_dropped"] == 0 and log[-1] == {"time_ms": log[-1]["time_ms"], "via": "http",
+                                                                 "body": "not json", "answer": 422}
+        kinds = action_types(log)
+        assert {"approveBuilderFee", "setReferrer", "order"} <= set(kinds), kinds
+        problems = body_problems(log)
+        assert any("'approveBuilderFee' is not a trading action" in p for p in problems), problems
+        assert any("'setReferrer' is not a trading action" in p for p in problems), problems
+        assert any(p.endswith("body.action.builder") for p in problems), problems  # the approval names it
+        assert any("not a signed action body" in p for p in problems), problems
+        order = next(e for e in log if action_types([e]) == ["order"])
+        with_builder = copy.deepcopy(order)
+        with_builder["body"]["action"]["builder"] = {"b": "0x6530512a6c89c7cfcebc3ba7fcd9ada5f30827a6", "f": 0}
+        assert body_problems([with_builder]) == ["body 0: body.action.builder",
+                                                 "body 0: order wire keys ['a', 'b', 'p', 's', 'r', 't']"]
+        clean = copy.deepcopy(order)
+        clean["body"]["action"]["orders"][0]["c"] = "0x" + "01" * 16
+        assert body_problems([clean]) == []
+
+    run_async(scenario, TIMEOUT_S)
+
+
 def test_order_fault_5xx_is_applied_and_answered_500_once():
     async def scenario() -> None:
         exchange = HyperliquidExchange("BTC", 5, {ACCOUNT})
@@ -361,6 +407,7 @@ def test_websocket_subscriptions_ping_post_and_user_streams():
                 m for m in client.channel("userFills") if not m["data"].get("isSnapshot")], 5.0, "posts and a fill")
             posts = {m["data"]["id"]: m["data"]["response"] for m in client.channel("post")}
             assert posts[7]["type"] == "action" and "filled" in posts[7]["payload"]["response"]["data"]["statuses"][0]
+            assert [(e["via"], e["body"], e["answer"]) for e in exchange.exchange_log] == [("ws", body, 200)]
             assert posts[8] == {"type": "info", "payload": {"type": "meta", "data": exchange.info({"type": "meta"})[1]}}
             fill = [m for m in client.channel("userFills") if not m["data"].get("isSnapshot")][0]["data"]
             assert fill["user"] == ACCOUNT and fill["fills"][0]["cloid"] == "0x" + "01" * 16
