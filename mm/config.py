@@ -201,7 +201,11 @@ class QuoterConfig(Section):
     adverse_selection_weight: Annotated[float, Meta(ge=0, le=10)] = 1.0
     adverse_selection_horizon_s: Annotated[float, Meta(gt=0, le=60)] = 5.0  # the markout horizon priced in
     adverse_selection_halflife_fills: PositiveFloat = 50.0  # memory of the online estimate, in fills
-    adverse_selection_prior_fills: NonNegFloat = 10.0  # pseudo-fills at 0 bp before ours speak
+    adverse_selection_prior_fills: NonNegFloat = 10.0  # pseudo-fills at the prior before ours speak
+    # what those pseudo-fills earn before fees (the side stop's prior, mm/stages/quoter.py): "zero_profit" 0 bp at
+    # any price (Glosten 1994: a competitive book's every level breaks even), "quote_distance" the quote's distance
+    # from the mid (no adverse selection until our fills show it: quotes as soon as it covers the fee)
+    edge_prior: Literal["zero_profit", "quote_distance"] = "zero_profit"
     levels: Annotated[int, Meta(ge=1, le=10)] = 1
     level_spacing_ticks: Annotated[float, Meta(ge=1)] = 1.0
     size_ladder_ratio: Annotated[float, Meta(gt=0, le=10)] = 1.0  # level i size = size_lot * ratio^i

@@ -11,8 +11,11 @@ Averages weight each fill by its quantity. A fill whose horizon runs past the la
 out of that horizon (`n` counts the fills each horizon holds). Fees are not in these figures.
 
 `Markouts` is the online form (fills and mids in time order, preallocated numpy arrays that double
-when full, O(1) per mid update amortised); it also keeps, per side, an exponentially weighted
-estimate of the adverse selection at one horizon (the quoter prices it in). `markouts_offline`
+when full, O(1) per mid update amortised); it also keeps, per side, exponentially weighted
+estimates of the spread capture and the adverse selection at one horizon (the quoter prices them
+in). Both start from `prior_fills` pseudo-fills that captured nothing and lost nothing: the
+zero-profit prior of a competitive market (Glosten-Milgrom: the touch's half-spread pays for the
+adverse selection it meets, so a maker's fill earns 0 before fees until our own fills show otherwise). `markouts_offline`
 computes the same figures from whole arrays (np.searchsorted), for a tape at hand.
 """
 
@@ -53,9 +56,11 @@ class Markouts:
         self._cursor = [0] * len(self.horizons_ns)  # first fill not yet resolved at each horizon
         self.last_ts_ns = 0
         self.last_mid: float | None = None
-        # per side (index 0 = buy, 1 = sell): decayed sum of adverse bp and decayed weight (prior included)
+        # per side (index 0 = buy, 1 = sell): decayed sums of adverse and capture bp, decayed weight (prior included)
         self._est_sum = [0.0, 0.0]
+        self._cap_sum = [0.0, 0.0]
         self._est_weight = [self._prior, self._prior]
+        self._prior_weight = [self._prior, self._prior]  # the prior's share of _est_weight (it decays too)
 
     def _alloc(self, capacity: int) -> None:
         n = self._n
@@ -109,15 +114,33 @@ class Markouts:
 
     def _learn(self, i: int) -> None:
         side = int(self.side[i])
-        adverse = -side * (self.mids[i, self._estimate_k] - self.mid0[i]) / self.mid0[i] * 1e4
+        mid0 = self.mid0[i]
+        adverse = -side * (self.mids[i, self._estimate_k] - mid0) / mid0 * 1e4
         j = 0 if side > 0 else 1
         self._est_sum[j] = self._decay * self._est_sum[j] + adverse
+        self._cap_sum[j] = self._decay * self._cap_sum[j] + side * (mid0 - self.px[i]) / mid0 * 1e4
         self._est_weight[j] = self._decay * self._est_weight[j] + 1.0
+        self._prior_weight[j] *= self._decay
 
     def expected_adverse_bps(self, side: int) -> float:
         """The running estimate of the adverse selection (bp) a fill on `side` meets at the estimate's horizon."""
         j = 0 if side > 0 else 1
         return self._est_sum[j] / self._est_weight[j] if self._est_weight[j] > 0 else 0.0
+
+    def expected_capture_bps(self, side: int) -> float:
+        """The running estimate of the spread (bp from the mid) a fill on `side` captures."""
+        j = 0 if side > 0 else 1
+        return self._cap_sum[j] / self._est_weight[j] if self._est_weight[j] > 0 else 0.0
+
+    def expected_markout_bps(self, side: int, adverse_weight: float = 1.0, prior_bps: float = 0.0) -> float:
+        """What a fill on `side` is expected to earn before fees at the estimate's horizon: the
+        capture less `adverse_weight` x the adverse selection, our fills' figures weighted with the
+        prior pseudo-fills, which earn `prior_bps` each."""
+        j = 0 if side > 0 else 1
+        weight = self._est_weight[j]
+        if weight <= 0:
+            return prior_bps
+        return (self._prior_weight[j] * prior_bps + self._cap_sum[j] - adverse_weight * self._est_sum[j]) / weight
 
     def expected_adverse_bps_both(self) -> float:
         """The estimate over both sides' fills."""

@@ -70,7 +70,8 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
                 "gross": position.get("realized", 0.0) + position.get("unrealized", 0.0),
                 "net": position.get("total", 0.0)},
         "markouts": quoter.get("markouts", {}),
-        "quoting": {key: quoter[key] for key in ("quoted_s", "edge_stops", "expected_adverse_bps") if key in quoter},
+        "quoting": {key: quoter[key] for key in ("quoted_s", "edge_stops", "expected_adverse_bps", "expected_markout_bps")
+                    if key in quoter},
         "book": {
             "updates": book.get("updates", 0), "resyncs": book.get("resyncs", 0), "gaps": book.get("gaps", 0),
             "crossed": book.get("crossed", 0),

@@ -167,23 +167,32 @@ class QuoterStep:
         return [self._command(action, now_ns) for action in actions]
 
     def _edge_ok(self, bid_px: int | None, ask_px: int | None, market: dict, fee_bps: float) -> tuple[bool, bool]:
-        """Whether each side's best quote has a non-negative expected edge (None: no quote there):
-        its distance from the fair price (mid + the signal's drift) less the maker fee and the
-        side's expected adverse selection, in bp of the mid. A side that reduces our inventory is
-        kept (its cost is what the skew chose to pay to unload risk)."""
+        """Whether each side's quote has a non-negative expected edge (None: no quote there): what
+        a fill on that side is expected to earn at the markout horizon, plus the signal's drift in
+        its favour, less the maker fee, in bp of the mid. The expected earning is the online
+        per-side markout of our own fills (spread capture less adverse selection, mm.markouts)
+        weighted with `adverse_selection_prior_fills` pseudo-fills that earn the `edge_prior`:
+        0 bp ("zero_profit": in a competitive book every level breaks even before fees, Glosten
+        1994; what fixed-spread touch fills show on every Binance capture in ../shared/data, -1.5
+        to +1.3 bp at 5 s) or the quote's distance from the mid ("quote_distance"). Once fills
+        speak, the quote's distance does not count again: a fill further out is met by a larger
+        move (a sweep through the touch), so widening alone does not make a losing side pay. A side
+        that reduces our inventory is kept (its cost is what the skew chose to pay to unload risk)."""
         weight = self.config.quoter.adverse_selection_weight
         if weight <= 0.0:
             return True, True
-        mid = 0.5 * (market["best_bid_tick"] + market["best_ask_tick"])
-        drift = market["predicted_return"] * mid if market["alpha_enabled"] else 0.0
-        fair = mid + self.config.quoter.alpha_weight * drift
+        drift_bps = (self.config.quoter.alpha_weight * market["predicted_return"] * 1e4
+                     if market["alpha_enabled"] else 0.0)
         position = self.position_lot
+        mid = 0.5 * (market["best_bid_tick"] + market["best_ask_tick"])
+        distance_prior = self.config.quoter.edge_prior == "quote_distance"
         verdict = []
         for side, px in ((1, bid_px), (-1, ask_px)):
             if px is None:
                 verdict.append(True)
                 continue
-            edge = side * (fair - px) / mid * 1e4 - fee_bps - weight * self.markouts.expected_adverse_bps(side)
+            prior = side * (mid - px) / mid * 1e4 if distance_prior else 0.0
+            edge = side * drift_bps + self.markouts.expected_markout_bps(side, weight, prior) - fee_bps
             ok = edge >= 0.0 or side * position < 0
             if not ok:
                 self.edge_stops[0 if side > 0 else 1] += 1
@@ -213,6 +222,8 @@ class QuoterStep:
                 "edge_stops": {"bid": self.edge_stops[0], "ask": self.edge_stops[1]},
                 "expected_adverse_bps": {"bid": round(self.markouts.expected_adverse_bps(1), 6),
                                          "ask": round(self.markouts.expected_adverse_bps(-1), 6)},
+                "expected_markout_bps": {"bid": round(self.markouts.expected_markout_bps(1), 6),
+                                         "ask": round(self.markouts.expected_markout_bps(-1), 6)},
                 "markouts": self.markouts.summary()}
 
 

@@ -67,13 +67,27 @@ def test_every_binance_capture_identical_in_both_engines(tmp_path: Path, feed: P
 
 @pytest.mark.skipif(not (DATA_DIR / QUICK[2][0]).exists(), reason=f"captured feeds not found at {DATA_DIR}")
 def test_strategy_and_fixed_spread_both_trade_through_the_engine(tmp_path: Path):
-    report = json.loads(replay(tmp_path, DATA_DIR / QUICK[2][0], "inproc").read_text())
+    feed = DATA_DIR / QUICK[2][0]
+    report = json.loads(replay(tmp_path, feed, "inproc").read_text())
     comparison = report["comparison"]
-    for name, least in (("strategy", 5), ("fixed_spread", 50)):  # USD-M fees by default: the strategy quotes wider
+    # at USD-M's 2 bp maker fee no side's fills are expected to earn the fee: the strategy stays out
+    assert comparison["strategy"]["fills"] == 0 and comparison["fixed_spread"]["fills"] > 50
+    assert all(s < 1.0 for s in report["quoting"]["quoted_s"].values())  # only while a drift beat the fee
+    assert min(report["quoting"]["edge_stops"].values()) > 0
+    # on a zero-fee tier it quotes, and both strategies trade through the one engine
+    base = load_config()
+    zero = tmp_path / "zero_fee.toml"
+    zero.write_text(dump_toml(msgspec.structs.replace(
+        base, gateway=msgspec.structs.replace(base.gateway, maker_fee_bps=0.0, taker_fee_bps=0.0))))
+    path = tmp_path / "zero_fee.json"
+    done = run_mm("replay", str(feed), "--config", str(zero), "--report", str(path), "--quiet", timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    comparison = json.loads(path.read_text())["comparison"]
+    for name, least in (("strategy", 5), ("fixed_spread", 50)):
         assert comparison[name]["fills"] > least
         assert set(comparison[name]) >= {"pnl_quote", "pnl_per_notional_bps", "max_abs_inventory", "fills"}
     assert comparison["fixed_spread"] != comparison["strategy"]  # two strategies, one engine
-    assert comparison["settings"]["engine"] == "inproc"
+    assert comparison["settings"]["engine"] == "inproc" and comparison["settings"]["maker_fee_bps"] == 0.0
 
 
 def test_inproc_refuses_speed(tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -88,7 +89,9 @@ def test_signal_takes_trades_then_books_and_counts_unhealthy(config):
 
 
 def test_quoter_quotes_both_sides_then_tracks_fills_and_risk(config):
-    quoter = QuoterStep(config, "t", risk_position_authoritative=False)
+    # the quote-distance prior: quotes that cover the 10 bp fee go out (the zero-profit one stays out)
+    quoting = msgspec.structs.replace(config.quoter, edge_prior="quote_distance")
+    quoter = QuoterStep(msgspec.structs.replace(config, quoter=quoting), "t", risk_position_authoritative=False)
     commands = quoter.on_book(BID, ASK, (0.0, 1.0), T0)
     places = [c for c in commands if isinstance(c, Place)]
     assert {p.side for p in places} == {1, -1} and all(p.post_only for p in places)

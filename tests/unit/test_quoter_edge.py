@@ -1,0 +1,80 @@
+"""The quoter's side stop: a side is quoted only while its fills are expected to earn the maker fee
+(online per-side markouts of our own fills, from a zero-profit prior), plus the signal's drift."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from mm.config import load_config
+from mm.markouts import Markouts
+from mm.stages.commands import Place
+from mm.stages.quoter import QuoterStep
+
+MS = 1_000_000
+S = 1_000 * MS
+T0 = 1_700_000_000_000_000_000
+BID, ASK = 6_000_000, 6_000_001  # 60000.00 / 60000.01
+
+
+def quoter(fee_bps: float, **quoting: object) -> QuoterStep:
+    config = load_config(None)
+    q = msgspec.structs.replace(config.quoter, maker_fee_bps=fee_bps, **quoting)
+    return QuoterStep(msgspec.structs.replace(config, quoter=q), "t", risk_position_authoritative=False)
+
+
+def sides(commands: list) -> set[int]:
+    return {c.side for c in commands if isinstance(c, Place)}
+
+
+def test_markout_estimate_is_capture_less_adverse_weighted_with_the_prior():
+    m = Markouts(prior_fills=2.0, halflife_fills=1e9)  # no forgetting: plain weighted means
+    assert m.expected_markout_bps(1) == 0.0 and m.expected_markout_bps(1, prior_bps=5.0) == pytest.approx(5.0)
+    m.on_mid(0, 100.0)
+    m.on_fill(0, 1, 99.0, 1)  # bought 1 below the mid: 100 bp captured
+    m.on_mid(1 * S, 98.0)  # the mid fell 2: 200 bp against us at 5 s
+    m.on_mid(6 * S, 98.0)
+    assert m.expected_capture_bps(1) == pytest.approx(100.0 / 3)
+    assert m.expected_adverse_bps(1) == pytest.approx(200.0 / 3)
+    assert m.expected_markout_bps(1) == pytest.approx(-100.0 / 3)
+    assert m.expected_markout_bps(1, adverse_weight=0.5) == pytest.approx(0.0)
+    assert m.expected_markout_bps(1, prior_bps=30.0) == pytest.approx((2 * 30.0 - 100.0) / 3)
+    assert m.expected_markout_bps(-1) == 0.0  # the sell side has heard nothing yet
+
+
+def test_zero_profit_prior_stays_out_while_the_fee_is_not_covered():
+    q = quoter(2.0)
+    assert q.on_book(BID, ASK, (0.0, 1.0), T0) == []
+    assert q.edge_stops == [1, 1] and q.stats()["quoted_s"] == {"bid": 0.0, "ask": 0.0}
+    # a drift worth more than the fee opens the side it favours, and only that one
+    places = q.on_book(BID, ASK, (3e-4, 1.0), T0 + MS)
+    assert sides(places) == {1}
+
+
+def test_at_zero_fee_both_sides_quote_until_toxic_fills_stop_one():
+    q = quoter(0.0, adverse_selection_prior_fills=1.0)
+    places = [c for c in q.on_book(BID, ASK, (0.0, 1.0), T0) if isinstance(c, Place)]
+    assert sides(places) == {1, -1}
+    bid = next(p for p in places if p.side == 1)
+    ask = next(p for p in places if p.side == -1)
+    q.on_fill(bid.client_id, 1, bid.qty_lot, 0)  # bought: long now, so the ask is kept whatever it costs
+    q.on_fill(ask.client_id, -1, ask.qty_lot, 0)  # and sold: flat again
+    # the mid runs 3000 ticks (5 bp) down after the fills and holds: the bid's fill lost, the ask's earned
+    q.on_book(BID - 3000, ASK - 3000, (0.0, 1.0), T0 + S)
+    q.on_book(BID - 3000, ASK - 3000, (0.0, 1.0), T0 + 6 * S)
+    assert q.markouts.expected_markout_bps(1) < 0 < q.markouts.expected_markout_bps(-1)
+    later = q.on_book(BID - 3000, ASK - 3000, (0.0, 1.0), T0 + 7 * S)
+    assert 1 not in sides(later) and q.edge_stops[0] >= 1
+    assert any(o.side == -1 for o in q.working.values()) and not any(o.side == 1 for o in q.working.values())
+
+
+def test_the_side_that_unloads_inventory_is_kept():
+    q = quoter(2.0)
+    q.position_lot = -q.config.quoter.size_lot  # short: the bid reduces it
+    assert sides(q.on_book(BID, ASK, (0.0, 1.0), T0)) == {1}
+
+
+def test_quote_distance_prior_quotes_once_the_quote_covers_the_fee():
+    q = quoter(2.0, edge_prior="quote_distance")
+    assert sides(q.on_book(BID, ASK, (0.0, 1.0), T0)) == {1, -1}  # the half-spread priced the fee in
+    assert q.edge_stops == [0, 0]
