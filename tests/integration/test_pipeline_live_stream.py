@@ -121,6 +121,7 @@ def test_live_spot_orders_over_ws_api_fills_from_the_stream(make_config, tmp_pat
                 assert requests.get(name, 0) == 0, (name, requests)  # no REST order request on the hot path
             assert stats["stream_ups"] == 1
         met = venue_counts(venue.rest)
+        assert API_SECRET not in json.dumps(met) and API_KEY not in json.dumps(met)  # counters only
         if case == "user_data_faults":
             injected = met["user_data"]
             assert min(injected.get(f"events_{k}", 0) for k in ("dropped", "duplicated", "reordered")) > 0, injected

@@ -124,6 +124,7 @@ def test_live_usdm_orders_over_ws_fapi_events_from_the_listen_key_stream(make_co
                           "venue": stats}, indent=1))
         assert stats["market"] == "usdm" and report["orders"]["sent"] > 0 and report["orders"]["acked"] > 0
         met = venue_counts(venue.rest)
+        assert API_SECRET not in json.dumps(met) and API_KEY not in json.dumps(met)  # counters only
         if case == "ws_fapi_dropped":  # every 9th ws-fapi request drops the connection, unanswered
             assert met["ws_api"]["fault_close_request"] > 0 and met["ws_api"]["ws_api_connections"] >= 2
             assert stats["connections"]["orders_ws"]["connections"] >= 2
