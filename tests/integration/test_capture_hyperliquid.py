@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 COIN = "BTC"
 
 
-def test_a_hyperliquid_capture_reads_back_through_book_and_replay(tmp_path: Path):
+def test_a_hyperliquid_capture_reads_back_through_book_and_replay(make_config, tmp_path: Path):
     port = free_port_pair()
     venue = subprocess.Popen(mm_command("venue", "--market", "hyperliquid", "--port", str(port), "--symbol", COIN,
                                         "--speed", "5"),
@@ -51,7 +51,9 @@ def test_a_hyperliquid_capture_reads_back_through_book_and_replay(tmp_path: Path
     assert 0 < float(levels["bids"][0][0]) < float(levels["asks"][0][0])
 
     report_path = tmp_path / "report.json"
-    done = run_mm("replay", str(out), "--engine", "inproc", "--report", str(report_path), "--quiet", timeout=60)
+    _, config_path = make_config()  # the quote-distance edge prior: a few seconds of sim data must trade
+    done = run_mm("replay", str(out), "--engine", "inproc", "--config", str(config_path), "--report",
+                  str(report_path), "--quiet", timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(report_path.read_text())
     assert report["comparison"]["settings"]["market"] == "hyperliquid"
