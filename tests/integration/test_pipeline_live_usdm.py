@@ -142,6 +142,7 @@ def test_live_usdm_orders_over_ws_fapi_events_from_the_listen_key_stream(make_co
         if case in ("kept_alive", "expired"):  # a reconcile after a gap may query an order; none here
             assert requests.get("rest_query_order", 0) == 0, requests
         assert stats["events_ORDER_TRADE_UPDATE"] >= report["orders"]["sent"] - 1
+        assert report["fills"] > 0 and stats.get("fills_from_stream", 0) > 0  # fills learned from the stream
         if case == "expired":  # listenKeyExpired: a new key, a new connection, a reconcile
             assert stats["events_listenKeyExpired"] >= 1 and stats["stream_ups"] >= 2
             assert stats["reconciles"] >= 2
