@@ -23,6 +23,7 @@ ENDPOINTS: dict[str, str] = {
     "events": "gateway",   # XPUB order events -> risk, quoter
     "control": "risk",     # REP operator console
     **{f"ctl.{p}": p for p in PROCESS_NAMES},  # XPUB heartbeats and control events -> all
+    "barrier": "book",     # PULL replay lockstep: barrier cleared <- quoter
 }
 
 

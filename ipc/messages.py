@@ -78,6 +78,10 @@ class SnapshotRequest(Msg):
     ts_ns: int
 
 
+LOCKSTEP_WINDOW = 256  # replay barriers the feed may run ahead of the book (bounds what queues)
+LOCKSTEP_ACK_EVERY = 64  # the book tells the feed every this many barriers it has cleared
+
+
 class Barrier(Msg):
     """Replay lockstep: flows down both paths after the events it follows; every stage handles
     what came before it first, then passes it on (deterministic replay, see processes/feed.py)."""
@@ -298,10 +302,10 @@ class SetParam(Msg):
 
 
 FeedMsg = BookSnapshot | DepthDiff | Trade | BookTicker | Barrier | EndOfStream
-FeedControl = SnapshotRequest
+FeedControl = SnapshotRequest | BarrierDone  # BarrierDone: the book's replay lockstep progress
 BookMsg = BookChanged | Barrier | EndOfStream
-SignalMsg = SignalUpdated | EndOfStream
-ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | BarrierDone | StageReport | VenueState
+SignalMsg = SignalUpdated | Barrier | EndOfStream
+ControlMsg = Heartbeat | Drained | RiskStatus | SetParam | StageReport | VenueState
 
 
 # ---- operator console: REQ/REP on the control endpoint (JSON for humans) ----------------------

@@ -55,6 +55,7 @@ class Input:
         self.eos_from = eos_from
         self.is_zmq = isinstance(sock, zmq.Socket)  # a poll that names it proves a frame waits
         self.shm = sock if isinstance(sock, ChannelReader) else None  # drained by Actor._drain_shm
+        self.paused = False  # Actor.pause_input: out of the poll set, its drain stops at once
 
 
 class ShmFanout:
@@ -141,16 +142,33 @@ class Actor:
         self.work_cpu_ns = 0  # ... and this thread's CPU in them, poll excluded: the stage's own work
         self._cpu_at_running_s = 0.0  # CPU spent on start-up (imports, setup) is not the stage's work
         self._inputs_by_key: dict[Any, Input] = {}  # what a poll names (a socket, an fd) -> its input
+        self._resumed: list[Input] = []  # inputs resumed during this turn: drained before it decides
 
     # ---- wiring ---------------------------------------------------------------------------
 
     def add_input(self, sock: zmq.Socket, codec: Codec, handler: Callable[[bytes, Any], None],
-                  eos_from: str | None = None) -> None:
-        self.inputs.append(Input(sock, codec, handler, eos_from))
+                  eos_from: str | None = None) -> Input:
+        inp = Input(sock, codec, handler, eos_from)
+        self.inputs.append(inp)
         self.poller.register(sock, zmq.POLLIN)
         self._index_inputs()
         if eos_from is not None:
             self.eos_expected.add(eos_from)
+        return inp
+
+    def pause_input(self, inp: Input) -> None:
+        """Stop reading `inp` (the replay lockstep's gate): what waits there stays queued, in order."""
+        if not inp.paused:
+            inp.paused = True
+            self.poller.unregister(inp.sock)
+
+    def resume_input(self, inp: Input) -> None:
+        """Read `inp` again, starting with what queued while it was paused (in this turn: a shm
+        doorbell rung while paused may already be spent)."""
+        if inp.paused:
+            inp.paused = False
+            self.poller.register(inp.sock, zmq.POLLIN)
+            self._resumed.append(inp)
 
     def add_publisher(self, name: str) -> Publisher:
         pub = self.sockets.publisher(name)
@@ -195,6 +213,20 @@ class Actor:
         if not self.shm_critical:
             return self.sockets.subscriber([name], topics)
         return self._shm_reader(name, ENDPOINTS[name])
+
+    def loop_publisher(self, name: str) -> Publisher | ShmPublisher:
+        """A publisher on a replay's lockstep round trip besides the critical path (signal, risk,
+        events): each of its hops is paid once per replayed event, so a replay sends them over shm
+        like the critical path; live they stay ZeroMQ (order events for any subscriber)."""
+        if self.config.pipeline.mode == "replay":
+            return self.critical_publisher(name)
+        return self.add_publisher(name)
+
+    def loop_subscriber(self, name: str, topics: list[bytes]) -> Any:
+        """Subscribe to a `loop_publisher`."""
+        if self.config.pipeline.mode == "replay":
+            return self.critical_subscriber(name, topics)
+        return self.sockets.subscriber([name], topics)
 
     def critical_push(self, name: str, reader: str, *, linger_ms: int = 0) -> Any:
         """Send to `name` (intents, orders), which `reader` binds: a PUSH socket or a shm channel."""
@@ -383,7 +415,7 @@ class Actor:
             return 0
         for _ in range(DRAIN_BATCH):
             n += self._handle_next(inp, sock)
-            if not readable(sock):
+            if inp.paused or not readable(sock):
                 break
         if inp.eos_from is not None:
             self.msgs_in += n
@@ -420,6 +452,8 @@ class Actor:
             handler(data[:end], msg)
             if kind is not Barrier:  # replay lockstep markers are not traffic
                 n += 1
+            elif inp.paused:
+                break
         if eos_from is not None:
             self.msgs_in += n
         return n
@@ -580,7 +614,12 @@ class Actor:
                     inp = self._index_inputs().get(key)  # zmq_poll names a plain descriptor by its number
                     if inp is None:
                         continue
-                burst += self._drain(inp, polled=True) if inp.shm is None else self._drain_shm(inp)
+                if not inp.paused:
+                    burst += self._drain(inp, polled=True) if inp.shm is None else self._drain_shm(inp)
+        while self._resumed:
+            inp = self._resumed.pop()
+            if not inp.paused:
+                burst += self._drain(inp) if inp.shm is None else self._drain_shm(inp)
         self.lag = max(0, burst - 1)
         now_ns = time.monotonic_ns()
         if burst:

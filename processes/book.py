@@ -3,6 +3,11 @@ a shared-memory seqlock slot, trades into a shared-memory ring, and a small Book
 
 One notice per drained burst (the Disruptor's end-of-batch): the quoter always reads the newest
 book, never a queue of stale ones.
+
+Replay lockstep: the book is where the round trip of each event closes. At a feed `Barrier` it
+publishes, passes the barrier on, and reads no more market data until the quoter reports the
+barrier cleared (over its own `barrier` channel): by then signal, risk and gateway have handled
+every consequence of the event, and nothing of the next one has touched the shared book.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from typing import Any
 
 from ipc.endpoints import shm_name
 from ipc.messages import (
+    LOCKSTEP_ACK_EVERY,
     Barrier,
+    BarrierDone,
     BookChanged,
     BookSnapshot,
     BookTicker,
@@ -47,7 +54,7 @@ class Book(Actor):
         self.top_writer = SeqlockWriter.create(shm_name(cfg, "book", "top"), book_top_dtype(self.depth))
         self.trade_ring = RingWriter.create(shm_name(cfg, "book", "trades"), cfg.book.trade_ring_capacity, TRADE_DTYPE)
         md = self.critical_subscriber("md", [b"md."])
-        self.add_input(md, Codec(FeedMsg), self.on_market_data, eos_from="feed")
+        self.md_input = self.add_input(md, Codec(FeedMsg), self.on_market_data, eos_from="feed")
         self.pub = self.critical_publisher("book")
         self.snapshot_push = self.sockets.push("feedctl")
         self.step = BookStep(cfg, time.monotonic_ns())
@@ -59,6 +66,10 @@ class Book(Actor):
                                                       "n_bids", "n_asks")}
         self._recoveries_logged = self._mismatches_logged = 0
         self.event_time = cfg.pipeline.mode == "replay"
+        self.lockstep = self.event_time and cfg.replay.lockstep
+        self._barrier_open = 0  # lockstep: the barrier passed on and not yet cleared (0: none)
+        if self.lockstep:
+            self.add_input(self.critical_pull("barrier", "quoter"), Codec(BarrierDone), self.on_barrier_cleared)
 
     @property
     def sync(self) -> Any:
@@ -78,9 +89,12 @@ class Book(Actor):
                 step.on_trade()
             case BookTicker():
                 step.on_ticker()
-            case Barrier():  # replay lockstep: publish what came before, then pass it on
-                self.act_once(0)
+            case Barrier():  # replay lockstep: publish what came before, pass it on, wait
+                self._publish()
                 send(self.pub.sock, self.topic, msg)
+                if self.lockstep:
+                    self._barrier_open = msg.seq
+                    self.pause_input(self.md_input)
             case _:
                 log.warning("book: unexpected %s on md", type(msg).__name__)
         if step.recoveries != self._recoveries_logged:
@@ -90,11 +104,32 @@ class Book(Actor):
             self._mismatches_logged = step.shadow_mismatches
             log.error("book %s: live book differs from the REST snapshot: resync", self.symbol)
 
+    def on_barrier_cleared(self, topic: bytes, msg: Any) -> None:
+        if msg.seq != self._barrier_open:
+            log.warning("book: barrier %d cleared while %d was open", msg.seq, self._barrier_open)
+            return
+        self._barrier_open = 0
+        self.resume_input(self.md_input)
+        if msg.seq % LOCKSTEP_ACK_EVERY == 0:
+            send(self.snapshot_push, b"feedctl", msg)
+
+    def on_peer_died(self, peer: str, now_ns: int) -> None:
+        if self._barrier_open:
+            log.error("replay: %s died while barrier %d was open: stopping", peer, self._barrier_open)
+            self.clean_stop = False
+            self._barrier_open = 0
+            self.resume_input(self.md_input)
+            self.request_stop()
+
     def _clock_ns(self, msg: Any) -> int:
         """The recovery timer's clock: the capture's in replay (deterministic), else this machine's."""
         return msg.ts_recv_ns if self.event_time else time.monotonic_ns()
 
     def act_once(self, now_ns: int) -> None:
+        if not self.lockstep:  # in lockstep only a barrier publishes: what the stages see is one event's
+            self._publish()
+
+    def _publish(self) -> None:
         if not self.step.has_news():
             return
         self.top_writer.begin()  # until commit, readers retry: the levels below are written in place
@@ -136,7 +171,7 @@ class Book(Actor):
         metrics.add(metrics.book_crossed, self.sync.crossed)
 
     def send_end_of_stream(self, now_ns: int) -> None:
-        self.act_once(now_ns)
+        self._publish()
         send(self.pub.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 
     def stats(self) -> dict[str, Any]:

@@ -6,9 +6,12 @@ requests in-stream, so a snapshot is ordered with the diffs exactly as a venue's
 Starts streaming only when every peer has announced RUNNING (no slow joiner loses data).
 
 Replay lockstep (deterministic replay): after each book-changing event, and before one that
-follows trades, the feed sends a `Barrier` down both paths and waits until signal, quoter and
-risk report `BarrierDone`: every consequence of what came before (quotes, orders, fills) has
-then been handled, so the same input gives the same orders and fills at any machine speed.
+follows trades, the feed sends a `Barrier` down both paths. The book and the gateway stop reading
+market data at a barrier until every consequence of what came before (quotes, orders, fills) has
+been handled (processes/book.py), so the same input gives the same orders and fills at any machine
+speed. The feed itself runs ahead of them by at most LOCKSTEP_WINDOW barriers: the book reports
+its progress every LOCKSTEP_ACK_EVERY barriers, so the next events already wait in the channel
+when a barrier clears, and the feed is not a hop of the per-event round trip.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import msgspec
 import zmq
 
 from ipc.messages import (
+    LOCKSTEP_WINDOW,
     Barrier,
     BarrierDone,
     BookSnapshot,
@@ -41,7 +45,6 @@ from processes.actor import Actor, actor_main
 from processes.feed_stream import INPROC, StreamRunner
 from processes.replay_source import ReplaySource, replay_source
 
-BARRIER_WAITERS = ("signal", "quoter", "risk")  # the last to handle an event's consequences
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ class Feed(Actor):
         self._replay_iter: Any = None
         self._held: Any = None  # the next replay message, held back behind a barrier
         self._barrier_seq = 0
-        self._barrier_waiting: set[str] = set()
+        self._barrier_cleared = 0  # the last barrier the book reported cleared
         self._since_barrier = 0
         self.barriers = 0
         self.tickers_skipped = 0
@@ -126,17 +129,17 @@ class Feed(Actor):
                  "max speed" if self.config.replay.speed == 0 else f"{self.config.replay.speed}x")
 
     def _emit_replay(self) -> None:
-        """Send replay messages until a barrier must be waited for, pacing is due, or the file ends."""
+        """Send replay messages until the lockstep window is full, pacing is due, or the file ends."""
         lockstep = self.config.replay.lockstep
         speed = self.config.replay.speed
         sent = 0
-        while not self._barrier_waiting and sent < 256:
+        while sent < 256 and not self._window_full():
             msg = self._held if self._held is not None else next(self._replay_iter, None)
             self._held = None
             if msg is None:
                 if self._since_barrier and lockstep:
                     self._send_barrier()
-                    return
+                    continue
                 self.exhausted = True
                 log.info("replay done: %d events, %d barriers, dropped %s", self.events, self.barriers,
                          dict(self.replay.dropped) if self.replay else {})
@@ -155,35 +158,31 @@ class Feed(Actor):
                 continue
             changes_book = isinstance(msg, (DepthDiff, BookSnapshot))
             if lockstep and changes_book and self._since_barrier:
-                self._held = msg  # trades before it: their fills must land first
-                self._send_barrier()
-                return
+                self._send_barrier()  # trades before it: their fills must land first
+                if self._window_full():
+                    self._held = msg
+                    return
             self._publish(msgspec.structs.replace(msg, ts_feed_ns=time.time_ns()))
             self.events += 1
             sent += 1
             self._since_barrier += 1
             if lockstep and changes_book:
                 self._send_barrier()
-                return
+
+    def _window_full(self) -> bool:
+        return self._barrier_seq - self._barrier_cleared >= LOCKSTEP_WINDOW
 
     def _send_barrier(self) -> None:
         self._barrier_seq += 1
-        self._barrier_waiting = set(BARRIER_WAITERS)
         self._since_barrier = 0
         self.barriers += 1
         send(self.md.sock, self.topic, Barrier(seq=self._barrier_seq, ts_ns=time.time_ns()))
 
-    def on_control(self, msg: Any) -> None:
-        if isinstance(msg, BarrierDone) and msg.seq == self._barrier_seq:
-            self._barrier_waiting.discard(msg.process)
-            if not self._barrier_waiting:
-                self._emit_replay()
-
     def on_peer_died(self, peer: str, now_ns: int) -> None:
-        if peer in self._barrier_waiting:
-            log.error("replay: %s died while the feed waited for barrier %d: stopping", peer, self._barrier_seq)
+        if self.replay is not None and self._barrier_cleared < self._barrier_seq and not self.exhausted:
+            log.error("replay: %s died with barriers %d..%d not cleared: stopping", peer,
+                      self._barrier_cleared + 1, self._barrier_seq)
             self.clean_stop = False
-            self._barrier_waiting.clear()
             self.request_stop()
 
     def _send_snapshot(self, reason: str) -> None:
@@ -216,7 +215,7 @@ class Feed(Actor):
                 raise RuntimeError(f"feed stream failed: {self.stream.error}") from self.stream.error
             return
         if self.replay is not None:
-            if not self._barrier_waiting:
+            if not self._window_full():
                 self._emit_replay()
             return
         if self.ladder is not None:
@@ -263,6 +262,10 @@ class Feed(Actor):
             case SnapshotRequest():
                 if self.streaming and not self.stop_requested:
                     self._send_snapshot(f"requested: {msg.reason}")
+            case BarrierDone():  # the book's lockstep progress: the window moves on
+                self._barrier_cleared = max(self._barrier_cleared, msg.seq)
+                if self.replay is not None and not self.stop_requested:
+                    self._emit_replay()
             case _:
                 log.warning("feed control: unexpected %s", type(msg).__name__)
 
@@ -281,7 +284,7 @@ class Feed(Actor):
         if self.stream is not None:
             return None
         if self.replay is not None:
-            if self._barrier_waiting:
+            if self._window_full():
                 return None
             wall_next = self._next_event_ns if self._held is not None else time.time_ns()
         elif self.ladder is not None:

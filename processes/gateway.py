@@ -73,10 +73,11 @@ class Gateway(Actor):
         cfg = self.config
         self.symbol = cfg.instrument.symbol
         self.add_input(self.critical_pull("orders", "risk"), Codec(OrderCommand), self.on_order, eos_from="risk")
+        self.md_input = None  # the sim venue's market (a live gateway reads none)
         if self.name in md_readers(cfg):
-            self.add_input(self.critical_subscriber("md", [b"md."]), Codec(FeedMsg), self.on_market_data,
-                           eos_from="feed")
-        self.events = self.add_publisher("events")
+            self.md_input = self.add_input(self.critical_subscriber("md", [b"md."]), Codec(FeedMsg),
+                                           self.on_market_data, eos_from="feed")
+        self.events = self.loop_publisher("events")
         self.live: LiveVenue | None = None
         self.topic = f"ord.{self.symbol}".encode()
         self.step = GatewayStep(cfg)
@@ -181,6 +182,8 @@ class Gateway(Actor):
             self._barrier_passed = self._barrier_md
             self._release_held()
             send(self.events.sock, self.topic, Barrier(seq=self._barrier_passed, ts_ns=time.time_ns()))
+            if self.md_input is not None:
+                self.resume_input(self.md_input)
 
     def _release_held(self) -> None:
         for msg in self._held:
@@ -202,8 +205,10 @@ class Gateway(Actor):
                 self._emit(self.step.on_snapshot(now, msg.last_id, msg.bids, msg.asks))
             case BookTicker():
                 pass
-            case Barrier():
+            case Barrier():  # the next events wait until the order path has passed this barrier too
                 self._barrier_md = msg.seq
+                if self.lockstep and self.md_input is not None:
+                    self.pause_input(self.md_input)
                 waiting, self._orders_waiting = self._orders_waiting, []
                 for order in waiting:
                     self._on_order(order)

@@ -58,16 +58,18 @@ class Quoter(Actor):
         self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
         self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
         self.add_input(self.critical_subscriber("book", [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
-        self.add_input(self.sockets.subscriber(["events"], [b"ord."]), Codec(OrderEvent), self.on_order_event,
+        self.add_input(self.loop_subscriber("events", [b"ord."]), Codec(OrderEvent), self.on_order_event,
                        eos_from="gateway")
         self.event_time = cfg.pipeline.mode == "replay"
         self.lockstep = self.event_time and cfg.replay.lockstep
         if self.lockstep:  # deterministic replay: quote on the prediction of the same book update
-            self.add_input(self.sockets.subscriber(["signal"], [b"sig."]), Codec(SignalMsg), self.on_signal,
+            self.add_input(self.loop_subscriber("signal", [b"sig."]), Codec(SignalMsg), self.on_signal,
                            eos_from="signal")
         self._barrier: Barrier | None = None
-        self._barrier_from_gateway = self._barrier_from_risk = self._barrier_acked = 0
-        self.add_input(self.sockets.subscriber(["risk"], [b"risk."]), Codec(OrderEvent | RiskStatus),
+        self._barrier_from_gateway = self._barrier_from_risk = self._barrier_from_signal = self._barrier_acked = 0
+        if self.lockstep:  # where the round trip of a replay event closes: the book waits for it
+            self.barrier_push = self.critical_push("barrier", "book")
+        self.add_input(self.loop_subscriber("risk", [b"risk."]), Codec(OrderEvent | RiskStatus),
                        self.on_risk_event)
         self.intents = self.critical_push("intents", "risk", linger_ms=cfg.ipc.order_linger_ms)
         self.topic = f"int.{self.symbol}".encode()
@@ -87,12 +89,20 @@ class Quoter(Actor):
         match msg:
             case BookChanged():
                 self._notice = msg
-            case Barrier():
+            case Barrier():  # a barrier is not traffic (no act_once after the burst): act on it now
                 self._barrier = msg
+                self.act_once(0)
 
     def on_signal(self, topic: bytes, msg: Any) -> None:
-        if not isinstance(msg, SignalUpdated):
-            log.warning("quoter: unexpected %s on signal", type(msg).__name__)
+        match msg:
+            case SignalUpdated():
+                pass
+            case Barrier():  # the signal has read everything before it, its prediction is out
+                self._barrier_from_signal = msg.seq
+                self.act_once(0)
+                self._maybe_ack_barrier()
+            case _:
+                log.warning("quoter: unexpected %s on signal", type(msg).__name__)
 
     def on_order_event(self, topic: bytes, msg: Any) -> None:
         match msg:
@@ -115,7 +125,7 @@ class Quoter(Actor):
         match msg:
             case RiskRejected():
                 self.step.on_done(msg.client_id, rejected=True)
-            case Barrier():  # risk's rejects before it are in
+            case Barrier():  # risk has handled the gateway's answers before it; its rejects are in
                 self._barrier_from_risk = msg.seq
                 self._maybe_ack_barrier()
             case RiskStatus():
@@ -125,9 +135,11 @@ class Quoter(Actor):
                 log.warning("quoter: unexpected %s from risk", type(msg).__name__)
 
     def _maybe_ack_barrier(self) -> None:
-        if self._barrier_from_gateway == self._barrier_from_risk > self._barrier_acked:
-            self._barrier_acked = self._barrier_from_gateway
-            self.publish_control(BarrierDone(process=self.name, seq=self._barrier_acked, ts_ns=time.time_ns()))
+        """Every stage is past the barrier: risk's and the gateway's imply our orders reached them."""
+        seq = self._barrier_from_gateway
+        if seq == self._barrier_from_risk == self._barrier_from_signal > self._barrier_acked:
+            self._barrier_acked = seq
+            send(self.barrier_push, b"barrier", BarrierDone(process=self.name, seq=seq, ts_ns=time.time_ns()))
 
     # ---- decision: the step's ---------------------------------------------------------------------
 

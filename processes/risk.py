@@ -19,7 +19,6 @@ import zmq
 from ipc.endpoints import shm_name
 from ipc.messages import (
     Barrier,
-    BarrierDone,
     CancelAll,
     CancelOrder,
     EndOfStream,
@@ -64,10 +63,10 @@ class Risk(Actor):
         self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
         self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
         self.add_input(self.critical_pull("intents", "quoter"), Codec(OrderCommand), self.on_intent, eos_from="quoter")
-        self.add_input(self.sockets.subscriber(["events"], [b"ord."]), Codec(OrderEvent), self.on_order_event,
+        self.add_input(self.loop_subscriber("events", [b"ord."]), Codec(OrderEvent), self.on_order_event,
                        eos_from="gateway")
         self.orders_out = self.critical_push("orders", "gateway", linger_ms=cfg.ipc.order_linger_ms)
-        self.pub = self.add_publisher("risk")
+        self.pub = self.loop_publisher("risk")
         self.control = ControlPlane(self)
         self.metrics_server = serve(self.config) if self.metrics is not None else None
         self.poller.register(self.control.sock, zmq.POLLIN)
@@ -199,9 +198,8 @@ class Risk(Actor):
                     self._forward(commands[0] if len(commands) == 1 else OrderBatch(commands=commands))
             case CancelAll():
                 self._forward(msg)
-            case Barrier():  # replay lockstep: our rejects to the quoter precede it too
+            case Barrier():  # replay lockstep
                 self._forward(msg)
-                send(self.pub.sock, self.risk_topic, msg)
             case _:
                 log.warning("risk: unexpected %s on intents", type(msg).__name__)
 
@@ -250,8 +248,8 @@ class Risk(Actor):
                                                None if self.event_time else time.time_ns(), self.market_read()))
             case OrderCanceled() | OrderRejected():
                 self.step.on_done(msg.client_id)
-            case Barrier():  # the gateway has answered everything before it
-                self.publish_control(BarrierDone(process=self.name, seq=msg.seq, ts_ns=time.time_ns()))
+            case Barrier():  # the gateway has answered everything before it, and so have we
+                send(self.pub.sock, self.risk_topic, msg)
             case _:
                 log.warning("risk: unexpected %s on events", type(msg).__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ipc.endpoints import shm_name
-from ipc.messages import Barrier, BarrierDone, BookChanged, BookMsg, EndOfStream, SignalUpdated
+from ipc.messages import Barrier, BookChanged, BookMsg, EndOfStream, SignalUpdated
 from ipc.ring import RingReader
 from ipc.seqlock import SeqlockWriter
 from ipc.shm_layout import SIGNAL_DTYPE, TRADE_DTYPE, book_top_dtype
@@ -41,11 +41,11 @@ class Signal(Actor):
         self._trades = np.zeros(TRADE_BATCH, TRADE_DTYPE)
         self.writer = SeqlockWriter.create(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
         self.add_input(self.critical_subscriber("book", [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
-        self.pub = self.add_publisher("signal")
         self.event_time = cfg.pipeline.mode == "replay"  # stamps on the capture's clock: deterministic
-        self.step = SignalStep(cfg, keep_scored=self.event_time)
         if self.event_time and cfg.replay.lockstep:
             self.consumers = {"signal": ("quoter",)}  # the quoter waits for our notices only in lockstep
+        self.pub = self.loop_publisher("signal")
+        self.step = SignalStep(cfg, keep_scored=self.event_time)
         self.topic = f"sig.{self.symbol}".encode()
         self._pending: BookChanged | None = None
         self.trade_overruns = 0
@@ -59,7 +59,7 @@ class Signal(Actor):
                 self._pending = msg
             case Barrier():  # replay lockstep: predict on what came before, then say so
                 self.act_once(0)
-                self.publish_control(BarrierDone(process=self.name, seq=msg.seq, ts_ns=time.time_ns()))
+                send(self.pub.sock, self.topic, msg)
             case _:
                 log.warning("signal: unexpected %s", type(msg).__name__)
 
