@@ -156,11 +156,19 @@ class SignalConfig(Section):
     ic_threshold: float = 0.02  # rolling out-of-sample IC below this: alpha falls back to zero
     ic_recover_threshold: float = 0.05  # ... and comes back above this
     min_labels: NonNegInt = 600  # labels before the self-check may switch alpha off
+    # the self-check compares the IC's upper confidence bound, IC + z x its standard error (labels.RollingIC:
+    # overlapping labels count as the independent horizons they span), with the thresholds: alpha goes off
+    # only on evidence of no skill, not on the noise of ~10 independent labels; 0 = the bare IC.
+    # Chosen by leave-one-capture-out (bench/signal_loco.py)
+    ic_confidence_z: NonNegFloat = 1.0
     normalise_by_volatility: bool = False  # target = return / (volatility x sqrt(horizon)), not bps
     vol_floor_bps_per_s: PositiveFloat = 0.2  # floor of that volatility (a quiet book)
     calibrate: bool = True  # shrink predictions by their out-of-sample slope (signal.Calibration)
     calibration_halflife_labels: PositiveFloat = 1_000.0
-    calibration_prior_labels: NonNegFloat = 300.0  # pseudo-labels pulling the ratio toward 1
+    # pseudo-labels pulling the ratio toward 1, in independent labels (signal.Calibration); chosen by
+    # leave-one-capture-out (bench/signal_loco.py; 30 000 ties): the ratio moves only on hours of evidence
+    # (3 000 5 s horizons), since on the captures here a faster shrinkage cost more R2 than it saved
+    calibration_prior_labels: NonNegFloat = 3_000.0
     calibration_max_ratio: Annotated[float, Meta(ge=0, le=10)] = 1.0
     # the experts beside the RLS on `features`: RLS on them with each of these forgetting factors, an
     # RLS on `features` + `wide_features` (() = none), the imbalance line, momentum and zero

@@ -102,6 +102,10 @@ def signal_block(signal: dict[str, Any]) -> dict[str, Any]:
         "emitted": model.get("emitted", {}), "baselines": model.get("baselines", {}),
         "alpha_enabled": model.get("alpha_enabled"), "fallbacks": model.get("fallbacks", 0),
         "recoveries": model.get("recoveries", 0), "ic_rolling": model.get("ic_rolling"),
+        # the emitted prediction beside the imbalance baseline on the same labels, and the independent
+        # horizons those labels span (mm/signal.py SignalModel.versus_imbalance)
+        "ic_standard_error": model.get("ic_standard_error"), "versus_imbalance": model.get("versus_imbalance", {}),
+        "independent_labels": model.get("independent_labels", 0.0),
         **({"second_half": model["second_half"]} if "second_half" in model else {}),
         "features": model.get("features", []), "coefficients_bps": model.get("coefficients_bps", []),
         # the aggregation (mm/experts.py): each expert's figures and weight, the weights over time, the regret

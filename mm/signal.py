@@ -11,7 +11,7 @@ Per healthy book event (all on event time, no clock):
 4. at most once per `sample_interval_ms` the z-scores and predictions are queued for their label,
    so learning runs on that grid, not per book.
 
-The experts (`model = "experts"`, the default; `EXPERTS` order):
+The experts (`expert_names` order; `model = "experts"` emits their aggregate):
 - `rls`: RLS (mm/rls.py) on `features` with `forgetting`, x its `Calibration.ratio` (the out-of-sample
   slope of the realised on its raw prediction: shrinks toward 0 when it has no skill out of sample);
 - `rls_f<f>`: the same with each forgetting factor of `expert_forgetting` (a shorter memory);
@@ -19,8 +19,9 @@ The experts (`model = "experts"`, the default; `EXPERTS` order):
 - `imbalance`: an online regression on the plain top-k imbalance (the reference predictor of issue 5);
 - `momentum`: an online regression on the momentum at the lookback closest to the horizon;
 - `zero`: 0 (its r2 is 0 and hit rate 0.5 by definition, labels.Score).
-The emitted prediction is the aggregate; `model = "rls"` emits the `rls` expert alone and
-`model = "imbalance"` the fixed rule `imbalance_coef_bps` x imbalance (the experts are still scored).
+`model = "rls"` (the default, chosen by leave-one-capture-out: bench/signal_loco.py) emits the `rls`
+expert alone, `model = "experts"` the aggregate and `model = "imbalance"` the fixed rule
+`imbalance_coef_bps` x imbalance (every expert is scored whichever is emitted).
 The aggregation's loss range is `aggregation_clip_sigma` horizon sigmas (the current volatility,
 floored at `vol_floor_bps_per_s`, x sqrt(horizon)); predictions and labels beyond it are clipped
 for the aggregation only.
@@ -31,10 +32,18 @@ The imbalance and momentum experts double as the report's `baselines` (whatever 
 
 Warm start: the coefficients start at `prior_coefs_bps` (z units, the `rls` expert), the
 volatility at `vol_prior_bps_per_s`, the weights uniform, so quoting can begin at the first book.
-Self-check: when the rolling out-of-sample information coefficient (`RollingIC`) of the model's
-prediction drops below `ic_threshold` after `min_labels` labels, alpha falls back to zero
-(predicted_return 0, fair price = mid) until it climbs above `ic_recover_threshold`. The model's
-prediction stays visible in `raw_return`.
+Self-check: when the upper confidence bound of the rolling out-of-sample information coefficient
+(`RollingIC`) of the model's prediction, IC + `ic_confidence_z` x its standard error, drops below
+`ic_threshold` after `min_labels` labels, alpha falls back to zero (predicted_return 0, fair price =
+mid) until it climbs above `ic_recover_threshold`. The standard error counts overlapping labels as the
+independent horizons they span (a 1 000-label half-life at a 50 ms grid is ~30 independent 5 s
+labels, an IC noise of ~0.2): the bare IC (z = 0) switched a skilled model off and on on that noise and
+cost it out-of-sample R2 on each of the five long Binance captures; with the bound, alpha goes off
+on evidence. The model's prediction stays visible in `raw_return`.
+
+The report's `versus_imbalance` sets the emitted prediction beside the imbalance baseline on the same
+labels (all of them, and the second half with `keep_scored`), with `independent_labels`, the number
+of non-overlapping horizons those labels span: the statistical power behind the figures.
 """
 
 from __future__ import annotations
@@ -92,7 +101,12 @@ class Calibration:
     """Out-of-sample shrinkage of the model: ratio = the EW regression slope of realised on the raw
     prediction (prequential pairs only), pulled toward 1 by `prior_labels` pseudo-labels and
     clipped to [0, max_ratio]. No skill out of sample -> ratio near 0 -> the emitted drift fades;
-    an honest model keeps ~1. It is cov / var of the prediction, i.e. IC x std(realised) / std(raw)."""
+    an honest model keeps ~1. It is cov / var of the prediction, i.e. IC x std(realised) / std(raw).
+
+    Each pair counts with its `independence` (labels.RollingIC: min(1, time since the previous
+    label / horizon)), so `prior_labels` and the evidence against it are both in independent labels:
+    a thousand 5 s labels 50 ms apart are ~10 pieces of evidence, not a thousand (counted as a
+    thousand, the slope's noise, ~1 / (IC sqrt(10)), shrank skilled models at random)."""
 
     __slots__ = ("_alpha", "_prior_labels", "_max_ratio", "_mean_py", "_mean_pp", "_weight", "ratio")
 
@@ -102,12 +116,14 @@ class Calibration:
         self._max_ratio = max_ratio
         self._mean_py = 0.0
         self._mean_pp = 0.0
-        self._weight = 0.0  # effective number of labels in the EW means (<= ~1.44 x half-life)
+        self._weight = 0.0  # effective independent labels in the EW means (<= ~1.44 x half-life)
         self.ratio = min(1.0, max_ratio)
 
-    def add(self, predicted: float, realised: float) -> None:
-        self._weight = (1.0 - self._alpha) * self._weight + 1.0
-        step = 1.0 / self._weight
+    def add(self, predicted: float, realised: float, independence: float = 1.0) -> None:
+        if independence <= 0.0:
+            return
+        self._weight = (1.0 - self._alpha) * self._weight + independence
+        step = independence / self._weight
         self._mean_py += step * (predicted * realised - self._mean_py)
         self._mean_pp += step * (predicted * predicted - self._mean_pp)
         if self._mean_pp <= 1e-30:
@@ -211,6 +227,9 @@ class SignalModel:
         self.score = Score()  # the model's prediction (before the self-check)
         self.emitted_score = Score()  # what the quoter got: 0 while alpha was off
         self.ic = RollingIC(cfg.ic_halflife_labels)
+        self._horizon_ns = self.labels.horizon_ns
+        self._last_label_ns: int | None = None  # the previous scored label's sample time
+        self.independent_labels = 0.0  # sum over scored labels of min(1, time since the previous / horizon)
         self._label_variance = 0.0  # of the label in bps (the baselines' winsorisation)
         self._target_variance = 0.0  # of the RLS target (bps, or sigmas when normalised)
         self._label_count = 0
@@ -381,7 +400,11 @@ class SignalModel:
                 )
             for k, score in enumerate(scores):
                 score.add(float(expert_bps[k]), realised_bps)
-            self.ic.add(predicted_bps, realised_bps)
+            last_ns = self._last_label_ns
+            independence = 1.0 if last_ns is None else min(1.0, (sample.ts_ns - last_ns) / self._horizon_ns)
+            self._last_label_ns = sample.ts_ns
+            self.independent_labels += independence
+            self.ic.add(predicted_bps, realised_bps, independence)
             self._self_check(cfg)
             if not math.isfinite(realised_bps):
                 for expert in experts:
@@ -401,7 +424,7 @@ class SignalModel:
             target = min(max(target, -bound), bound) if bound > 0.0 else target
             z = sample.features
             for k, expert in enumerate(experts):
-                expert.calibration.add(raw_bps[k], realised_bps)
+                expert.calibration.add(raw_bps[k], realised_bps, independence)
                 expert.rls.update(z[: expert.size], target)
             self._momentum_baseline.update(momentum_z, target_bps)
             self._imbalance_baseline.update(imbalance_z, target_bps)
@@ -412,7 +435,7 @@ class SignalModel:
     def _self_check(self, cfg: SignalConfig) -> None:
         if self.ic.n < cfg.min_labels:
             return
-        ic = self.ic.value
+        ic = self.ic.value + cfg.ic_confidence_z * self.ic.standard_error  # the upper confidence bound
         if self.alpha_enabled and ic < cfg.ic_threshold:
             self.alpha_enabled = False
             self.fallbacks += 1
@@ -448,6 +471,20 @@ class SignalModel:
                 scores[name].add(row[i], realised)
         return {name: score.as_dict() for name, score in scores.items()}
 
+    def versus_imbalance(self) -> dict[str, Any]:
+        """The emitted prediction (what the quoter got) beside the imbalance baseline, scored on the
+        same labels: all of them and, with `keep_scored`, the second half; `margin` is the emitted
+        r2_oos minus the baseline's. Compare these, not one block's all-label r2 with another's
+        second-half one."""
+        imbalance = self.expert_scores[self.expert_names.index("imbalance")]
+        out = {"all": {"emitted": self.emitted_score.as_dict(), "imbalance": imbalance.as_dict(),
+                       "margin": self.emitted_score.r2_oos - imbalance.r2_oos}}
+        if self.scored is not None:
+            half = self.second_half()
+            out["second_half"] = {"emitted": half["emitted"], "imbalance": half["imbalance"],
+                                  "margin": half["emitted"]["r2_oos"] - half["imbalance"]["r2_oos"]}
+        return out
+
     def experts_report(self) -> dict[str, Any]:
         """Each expert's prequential figures, its weight now and its cumulative normalised loss."""
         aggregation = self.aggregation
@@ -475,6 +512,9 @@ class SignalModel:
             **self.score.as_dict(),
             "model": self._cfg.model,
             "ic_rolling": self.ic.value,
+            "ic_standard_error": self.ic.standard_error if self.ic.n else None,
+            "independent_labels": self.independent_labels,
+            "versus_imbalance": self.versus_imbalance(),
             "emitted": self.emitted_score.as_dict(),
             "alpha_enabled": self.alpha_enabled,
             "fallbacks": self.fallbacks,

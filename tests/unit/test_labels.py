@@ -55,6 +55,25 @@ def test_rolling_ic_perfect_and_opposite():
     assert opposite.value == pytest.approx(-1.0)
 
 
+def test_rolling_ic_standard_error_counts_independent_pairs():
+    """Pairs that overlap (independence 1/100, e.g. 5 s labels 50 ms apart) are worth 1/100 of an
+    independent pair: the IC's standard error is 1 / sqrt(EW sample size x independence)."""
+    independent, overlapping = RollingIC(1_000), RollingIC(1_000)
+    for i in range(400):
+        independent.add(math.sin(i), math.cos(i))
+        overlapping.add(math.sin(i), math.cos(i), 0.01)
+
+    assert independent.effective_n == pytest.approx(400.0)  # a plain mean so far
+    assert overlapping.effective_n == pytest.approx(4.0)
+    assert overlapping.standard_error == pytest.approx(0.5)
+    assert overlapping.value == pytest.approx(independent.value)
+    assert RollingIC(10).standard_error == math.inf
+    for i in range(20_000):
+        independent.add(math.sin(i), math.cos(i))
+    alpha = 1.0 - 2.0 ** (-1.0 / 1_000)
+    assert independent.effective_n == pytest.approx((2.0 - alpha) / alpha)  # ~2.9 half-lives of pairs
+
+
 def _books(n: int, seed: int):
     rng = np.random.default_rng(seed)
     mid = 10_000 + np.cumsum(rng.integers(-2, 3, n))

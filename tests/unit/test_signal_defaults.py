@@ -1,5 +1,6 @@
-"""The aggregation's defaults were chosen by leave-one-capture-out over every Binance capture, not
-fitted on one file: checked on the table bench/signal_loco.py stored (bench/signal_loco.json)."""
+"""The signal's free defaults (the emitted model, the self-check's confidence bound, the calibration's
+prior) were chosen by leave-one-capture-out over every Binance capture, not fitted on one file:
+checked on the table bench/signal_loco.py stored (bench/signal_loco.json)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,22 @@ def test_a_fold_does_not_see_its_held_out_capture():
             best_elsewhere = key != chosen[held_out]
             row["r2_oos"], row["hit_rate"] = (1.0, 1.0) if best_elsewhere else (-1.0, 0.0)
         assert LOCO.loco(table, names)[held_out] == chosen[held_out]
+
+
+def test_captures_too_short_to_rank_do_not_decide_the_tie_break():
+    """A capture with fewer than MIN_INDEPENDENT_LABELS independent labels counts in the passes, not in
+    the ranks: making another setting far the best there (without passing) changes no fold's choice."""
+    names = sorted(STORED["captures"])
+    chosen = LOCO.loco(STORED["table"], names)
+    short = [name for name in names
+             if STORED["table"][chosen[name]][name]["independent_labels"] < LOCO.MIN_INDEPENDENT_LABELS]
+    assert short  # the 30 s multi-symbol captures: ~6 independent 5 s labels each
+    table = copy.deepcopy(STORED["table"])
+    other = next(key for key in sorted(table) if key != chosen[names[0]])
+    for name in short:
+        table[other][name].update(r2_oos=-0.0001, imbalance_r2_oos=-0.5, hit_rate=0.0)  # margin 0.5, no pass
+
+    assert LOCO.loco(table, names) == chosen
 
 
 def test_choice_follows_the_other_captures():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -50,7 +51,9 @@ def test_signal_model_learns_planted_signal_beats_baselines():
 
 
 def test_signal_model_no_signal_self_check_falls_back_to_zero_alpha():
+    """The bare IC (ic_confidence_z = 0) below its threshold switches alpha off."""
     cfg = SignalConfig(min_labels=200, ic_threshold=0.05, ic_recover_threshold=0.2, ic_halflife_labels=1_000.0,
+                       ic_confidence_z=0.0,
                        ridge=10.0, prior_coefs_bps=(3.0, 0.0, 0.0, 0.0))  # a prior on an imbalance without skill
     model, prediction = run(cfg, planted_stream(4_000, strength=0.0, seed=3))
 
@@ -59,6 +62,36 @@ def test_signal_model_no_signal_self_check_falls_back_to_zero_alpha():
     assert prediction.predicted_return == 0.0
     assert prediction.fair_px_tick == pytest.approx(0.5 * (model.features.mid_tick * 2))
     assert model.report()["fallbacks"] == model.fallbacks
+
+
+def test_signal_model_wrong_sign_model_falls_back_with_the_default_confidence_bound():
+    """A model that predicts against the market (a prior of the wrong sign it cannot unlearn) is
+    switched off by the default self-check: its IC's upper bound is below the threshold."""
+    cfg = SignalConfig(min_labels=200, ridge=1e9, calibrate=False, prior_coefs_bps=(-3.0, 0.0, 0.0, 0.0))
+    model, prediction = run(cfg, planted_stream(6_000, strength=20.0))
+
+    assert model.ic.value < -0.3
+    assert model.ic.value + cfg.ic_confidence_z * model.ic.standard_error < cfg.ic_threshold
+    assert model.fallbacks == 1 and model.recoveries == 0
+    assert not prediction.alpha_enabled and prediction.predicted_return == 0.0
+    assert model.report()["emitted"]["r2_oos"] > model.report()["r2_oos"]  # the fallback saved r2
+
+
+def test_signal_model_skilled_model_is_not_switched_off_by_ic_noise():
+    """A weak but real signal (IC ~0.37) keeps alpha on with the default bound, where the bare IC
+    (z = 0) switches it off and on on the noise of overlapping labels (a 300-label half-life of 5 s
+    labels 100 ms apart is ~17 independent ones: an IC standard error of ~0.24) and loses r2."""
+    bare = SignalConfig(ridge=100.0, ic_confidence_z=0.0, ic_halflife_labels=300.0, min_labels=200)
+    bounded = msgspec.structs.replace(bare, ic_confidence_z=SignalConfig().ic_confidence_z)
+    model_bare, _ = run(bare, planted_stream(6_000, strength=2.0, seed=3))
+    model_bounded, _ = run(bounded, planted_stream(6_000, strength=2.0, seed=3))
+
+    assert model_bounded.ic.standard_error == pytest.approx(0.24, abs=0.01)
+    assert model_bare.fallbacks >= 3
+    assert model_bounded.fallbacks == 0
+    bounded_report = model_bounded.report()
+    assert bounded_report["emitted"]["r2_oos"] == bounded_report["r2_oos"] > 0.0
+    assert bounded_report["emitted"]["r2_oos"] > model_bare.report()["emitted"]["r2_oos"]
 
 
 def test_signal_model_warm_start_prior_gives_alpha_at_first_book():
@@ -85,6 +118,13 @@ def test_signal_model_report_has_counts_and_baselines():
     report = model.report()
     assert set(report) >= {"r2_oos", "hit_rate", "n", "baselines", "alpha_enabled", "fallbacks", "counts"}
     assert set(report["baselines"]) == {"zero", "momentum", "imbalance"}
+    # the emitted prediction beside the imbalance baseline, on the same labels
+    versus = report["versus_imbalance"]["all"]
+    assert versus["emitted"] == report["emitted"]
+    assert versus["imbalance"] == report["baselines"]["imbalance"]
+    assert versus["margin"] == report["emitted"]["r2_oos"] - report["baselines"]["imbalance"]["r2_oos"]
+    # books 100 ms apart, 5 s labels: each label adds 1 / 50 of an independent one
+    assert report["independent_labels"] == pytest.approx(1.0 + (report["n"] - 1) / 50)
     assert report["counts"]["covariance_resets"] == 0
 
 
