@@ -58,7 +58,7 @@ def run(config, events: int, profile: str | None) -> str:
     symbol = config.instrument.symbol
     topic = f"md.{symbol}".encode()
 
-    feed_out = [ChannelWriter(shm_name(config, "feed", f"md-{r}"), bell_path(rd, f"md-{r}", "feed"), full_timeout_s=None)
+    feed_out = [ChannelWriter(shm_name(config, "feed", f"md-{r}"), bell_path(rd, f"md-{r}"), full_timeout_s=None)
                 for r in ("book", "gateway")]
     actors = []
     signal_in = None
@@ -69,7 +69,7 @@ def run(config, events: int, profile: str | None) -> str:
             actor._wire_control()
             actor.setup()
             actors.append(actor)
-        signal_in = ChannelReader(shm_name(config, "book", "book-signal"), bell_path(rd, "book-signal", "book"))
+        signal_in = ChannelReader(shm_name(config, "book", "book-signal"), bell_path(rd, "book-signal"))
         for actor in actors:
             for reader in actor.shm_readers:
                 reader.check()

@@ -8,7 +8,7 @@ tie on latency; an eventfd is a counter, so nothing piles up, and a dead writer 
 hang up; a named semaphore has no descriptor to poll).
 
 Between unrelated processes: the writer creates the segment `mm.<instance>.<writer>.<what>` and
-serves its eventfd to whoever connects to the unix socket `<run_dir>/<what>.<writer>.bell`
+serves its eventfd to whoever connects to the unix socket `<run_dir>/<what>.bell`
 (SCM_RIGHTS, one small thread that only wakes on a connect). A restarted writer unlinks the old
 segment and makes a new one with a new generation; the reader notices (writer pid gone or
 generation changed, checked on its heartbeat timer), reads what the old ring still holds, and
@@ -52,6 +52,7 @@ _READ_AT = 128
 _LEN = struct.Struct("<I")
 _H_MAGIC, _H_CAPACITY, _H_WRITER, _H_GENERATION, _H_READER = range(5)
 DEFAULT_CAPACITY = 1 << 22
+UNIX_PATH_MAX = 108  # sun_path of a unix socket address on Linux, with its terminating NUL
 _FULL_SLEEP_S = 0.0002  # the bounded wait on a full ring polls read_pos this often
 _generation_lock = threading.Lock()
 _last_generation = 0
@@ -69,8 +70,9 @@ def _padded(n: int) -> int:
     return (n + 7) & ~7
 
 
-def bell_path(run_dir: str | Path, what: str, writer: str) -> Path:
-    return Path(run_dir) / f"{what}.{writer}.bell"
+def bell_path(run_dir: str | Path, what: str) -> Path:
+    """`what` names one channel (endpoint-reader has one writer): short, as a unix socket path must be."""
+    return Path(run_dir) / f"{what}.bell"
 
 
 def _new_generation() -> int:
@@ -89,6 +91,9 @@ class ChannelWriter:
         if capacity < 64 or capacity & 7:
             raise ValueError(f"channel {segment}: capacity must be a multiple of 8 >= 64, was {capacity}")
         check_memory_model(segment, False)
+        if len(os.fsencode(bell)) >= UNIX_PATH_MAX:
+            raise ValueError(f"channel {segment}: its doorbell {bell} is {len(os.fsencode(bell))} bytes, a unix "
+                             f"socket path allows {UNIX_PATH_MAX - 1}: choose a shorter [pipeline] run_dir")
         self.name = segment
         self.capacity = capacity
         self.full_timeout_s = full_timeout_s

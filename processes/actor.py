@@ -180,7 +180,7 @@ class Actor:
 
     def _channel(self, endpoint: str, writer: str, reader: str) -> tuple[str, Any]:
         cfg = self.config
-        return shm_name(cfg, writer, f"{endpoint}-{reader}"), bell_path(run_dir(cfg), f"{endpoint}-{reader}", writer)
+        return shm_name(cfg, writer, f"{endpoint}-{reader}"), bell_path(run_dir(cfg), f"{endpoint}-{reader}")
 
     def _shm_writer(self, endpoint: str, reader: str) -> ChannelWriter:
         ensure_private_dir(run_dir(self.config))

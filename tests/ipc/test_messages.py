@@ -11,7 +11,7 @@ from ipc.sockets import Codec
 
 ALL_MESSAGES = [cls for cls in vars(m).values()
                 if isinstance(cls, type) and issubclass(cls, m.Msg) and cls is not m.Msg]
-ANY_MSG = m.FeedMsg | m.SnapshotRequest | m.BookChanged | m.SignalUpdated | m.OrderCommand | m.OrderEvent \
+ANY_MSG = m.FeedMsg | m.FeedControl | m.BookChanged | m.SignalUpdated | m.OrderCommand | m.OrderEvent \
     | m.ControlMsg
 INT64 = st.integers(-(2**63), 2**63 - 1)
 LEVELS = st.lists(st.tuples(INT64, INT64), max_size=30)

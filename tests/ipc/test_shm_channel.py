@@ -54,7 +54,7 @@ def heartbeat(seq: int, pad: int = 0) -> Heartbeat:
 
 @pytest.fixture
 def channel(shm_name, tmp_path):
-    return shm_name("md-reader", writer="writer"), tmp_path / "md.writer.bell"
+    return shm_name("md-reader", writer="writer"), tmp_path / "md.bell"
 
 
 def receive(reader: ChannelReader, poller: zmq.Poller, until_eos: bool = True, timeout_s: float = 10.0) -> list:
@@ -275,3 +275,10 @@ def test_a_slow_joiner_loses_nothing_and_recv_next_drains_like_get_and_recv(chan
     finally:
         reader.close()
         writer.close()
+
+
+def test_a_doorbell_path_too_long_for_a_unix_socket_is_refused_by_name(channel, tmp_path):
+    segment, _ = channel
+    with pytest.raises(ValueError, match=r"doorbell .* a unix socket path allows 107: choose a shorter"):
+        ChannelWriter(segment, tmp_path / ("d" * 120) / "md.bell")
+    assert not os.path.exists(os.path.join(SHM_DIR, segment))  # refused before anything was made

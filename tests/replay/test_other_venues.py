@@ -18,11 +18,13 @@ CAPTURES = [("okx-multi-20220513.jsonl.gz", "BTC-USDT", "okx_spot"),
             ("hyperliquid-btc-20250126.jsonl.gz", None, "hyperliquid")]
 
 
-def replay(tmp_path: Path, feed: Path, engine: str, symbol: str | None) -> Path:
+def replay(tmp_path: Path, feed: Path, engine: str, symbol: str | None, config: Path | None = None) -> Path:
     report = tmp_path / f"{feed.name}.{engine}.json"
     args = ["replay", str(feed), "--engine", engine, "--report", str(report), "--quiet"]
     if symbol:
         args += ["--symbol", symbol]
+    if config is not None:
+        args += ["--config", str(config)]
     done = run_mm(*args, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return report
@@ -30,9 +32,11 @@ def replay(tmp_path: Path, feed: Path, engine: str, symbol: str | None) -> Path:
 
 @pytest.mark.skipif(not DATA_DIR.exists(), reason=f"captured feeds not found at {DATA_DIR}")
 @pytest.mark.parametrize("name,symbol,market", CAPTURES, ids=[c[0] for c in CAPTURES])
-def test_other_venue_captures_run_through_the_pipeline(tmp_path: Path, name: str, symbol: str | None, market: str):
-    inproc = replay(tmp_path, DATA_DIR / name, "inproc", symbol)
-    processes = replay(tmp_path, DATA_DIR / name, "processes", symbol)
+def test_other_venue_captures_run_through_the_pipeline(make_config, tmp_path: Path, name: str, symbol: str | None,
+                                                       market: str):
+    _, config = make_config()  # the quote-distance edge prior: minutes of data must trade, to check the orders
+    inproc = replay(tmp_path, DATA_DIR / name, "inproc", symbol, config)
+    processes = replay(tmp_path, DATA_DIR / name, "processes", symbol, config)
     assert inproc.read_bytes() == processes.read_bytes()
     report = json.loads(inproc.read_text())
     assert report["comparison"]["settings"]["market"] == market  # and so its fee tier
