@@ -44,7 +44,7 @@ SAMPLES.update({
     "SetParam": m.SetParam("quoter", "size_lot", "200", 1),
 })
 UNION = (m.FeedMsg | m.SnapshotRequest | m.BookChanged | m.SignalUpdated | m.OrderCommand | m.OrderEvent
-         | m.ControlMsg)
+         | m.ControlMsg | m.FeedControl)
 
 
 @pytest.mark.benchmark(group="messages")

@@ -25,7 +25,7 @@ from ipc.messages import BookSnapshot, DepthDiff
 from ipc.seqlock import SeqlockWriter
 from ipc.shm_layout import SIGNAL_DTYPE
 from ipc.endpoints import shm_name
-from ipc.shm_channel import ChannelReader, ChannelWriter, bell_path
+from ipc.shm_channel import ChannelReader, ChannelWriter
 from ipc.sockets import send
 from mm.config import PROCESS_NAMES, load_config, run_dir
 from mm.synthetic import SyntheticLadder
@@ -53,12 +53,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(config, events: int, profile: str | None) -> str:
-    rd = run_dir(config)
-    rd.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
     symbol = config.instrument.symbol
     topic = f"md.{symbol}".encode()
 
-    feed_out = [ChannelWriter(shm_name(config, "feed", f"md-{r}"), bell_path(rd, f"md-{r}"), full_timeout_s=None)
+    feed_out = [ChannelWriter(shm_name(config, "feed", f"md-{r}"), full_timeout_s=None)
                 for r in ("book", "gateway")]
     actors = []
     signal_in = None
@@ -69,7 +68,7 @@ def run(config, events: int, profile: str | None) -> str:
             actor._wire_control()
             actor.setup()
             actors.append(actor)
-        signal_in = ChannelReader(shm_name(config, "book", "book-signal"), bell_path(rd, "book-signal"))
+        signal_in = ChannelReader(shm_name(config, "book", "book-signal"))
         for actor in actors:
             for reader in actor.shm_readers:
                 reader.check()

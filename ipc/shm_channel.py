@@ -8,8 +8,9 @@ tie on latency; an eventfd is a counter, so nothing piles up, and a dead writer 
 hang up; a named semaphore has no descriptor to poll).
 
 Between unrelated processes: the writer creates the segment `mm.<instance>.<writer>.<what>` and
-serves its eventfd to whoever connects to the unix socket `<run_dir>/<what>.bell`
-(SCM_RIGHTS, one small thread that only wakes on a connect). A restarted writer unlinks the old
+serves its eventfd to whoever connects to the abstract unix socket `@<segment>.bell` (SCM_RIGHTS,
+one small thread that only wakes on a connect, and only to a peer of our own uid). Abstract, so
+no file to clean up after a crash and no path-length limit from a deep run directory. A restarted writer unlinks the old
 segment and makes a new one with a new generation; the reader notices (writer pid gone or
 generation changed, checked on its heartbeat timer), reads what the old ring still holds, and
 attaches to the new one.
@@ -38,7 +39,6 @@ import socket
 import struct
 import threading
 import time
-from pathlib import Path
 
 from ipc.shm import attach_segment, check_memory_model, create_segment, unlink_segment
 from mm.errors import MMError
@@ -52,7 +52,7 @@ _READ_AT = 128
 _LEN = struct.Struct("<I")
 _H_MAGIC, _H_CAPACITY, _H_WRITER, _H_GENERATION, _H_READER = range(5)
 DEFAULT_CAPACITY = 1 << 22
-UNIX_PATH_MAX = 108  # sun_path of a unix socket address on Linux, with its terminating NUL
+UNIX_PATH_MAX = 108  # sun_path of a unix socket address on Linux (an abstract one starts with its NUL)
 _FULL_SLEEP_S = 0.0002  # the bounded wait on a full ring polls read_pos this often
 _generation_lock = threading.Lock()
 _last_generation = 0
@@ -70,9 +70,13 @@ def _padded(n: int) -> int:
     return (n + 7) & ~7
 
 
-def bell_path(run_dir: str | Path, what: str) -> Path:
-    """`what` names one channel (endpoint-reader has one writer): short, as a unix socket path must be."""
-    return Path(run_dir) / f"{what}.bell"
+def bell_address(segment: str) -> bytes:
+    """The doorbell's abstract unix socket address (Linux): one per segment, so one per channel."""
+    address = b"\0" + os.fsencode(segment) + b".bell"
+    if len(address) >= UNIX_PATH_MAX:
+        raise ValueError(f"channel {segment}: its doorbell address is {len(address)} bytes, a unix socket "
+                         f"allows {UNIX_PATH_MAX - 1}: choose a shorter [pipeline] instance name")
+    return address
 
 
 def _new_generation() -> int:
@@ -86,14 +90,12 @@ def _new_generation() -> int:
 class ChannelWriter:
     """The single producer of one channel. `close()` unlinks the segment and the doorbell socket."""
 
-    def __init__(self, segment: str, bell: str | Path, *, capacity: int = DEFAULT_CAPACITY,
+    def __init__(self, segment: str, *, capacity: int = DEFAULT_CAPACITY,
                  full_timeout_s: float | None = 0.2) -> None:
         if capacity < 64 or capacity & 7:
             raise ValueError(f"channel {segment}: capacity must be a multiple of 8 >= 64, was {capacity}")
         check_memory_model(segment, False)
-        if len(os.fsencode(bell)) >= UNIX_PATH_MAX:
-            raise ValueError(f"channel {segment}: its doorbell {bell} is {len(os.fsencode(bell))} bytes, a unix "
-                             f"socket path allows {UNIX_PATH_MAX - 1}: choose a shorter [pipeline] run_dir")
+        address = bell_address(segment)
         self.name = segment
         self.capacity = capacity
         self.full_timeout_s = full_timeout_s
@@ -101,7 +103,6 @@ class ChannelWriter:
         self.sent = 0
         self._stalled = False
         self._stalled_drops = 0
-        self._path = Path(bell)
         self._shm = create_segment(segment, HEADER_SIZE + capacity)
         buf = self._shm.buf
         self._hdr = buf[0:40].cast("Q")
@@ -116,9 +117,7 @@ class ChannelWriter:
         self._closed = False
         self._bell_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._serving = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        self._path.unlink(missing_ok=True)  # left by a crashed writer: we are its only binder
-        self._serving.bind(str(self._path))
-        os.chmod(self._path, 0o600)
+        self._serving.bind(address)
         self._serving.listen(8)
         self._server = threading.Thread(target=self._serve_fd, name=f"bell-{segment}", daemon=True)
         self._server.start()
@@ -131,7 +130,9 @@ class ChannelWriter:
             except OSError:
                 return  # closed
             with conn, contextlib.suppress(OSError):
-                socket.send_fds(conn, [struct.pack("<Q", self.generation)], [self._bell_fd])
+                _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+                if uid == os.getuid():  # an abstract socket has no file mode: check who asks
+                    socket.send_fds(conn, [struct.pack("<Q", self.generation)], [self._bell_fd])
 
     def reader_attached(self) -> bool:
         return self._hdr[_H_READER] != 0
@@ -216,7 +217,6 @@ class ChannelWriter:
             self._serving.shutdown(socket.SHUT_RDWR)
         self._serving.close()
         self._server.join(1.0)
-        self._path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             os.close(self._bell_fd)
         for view in (self._hdr, self._wpos, self._rpos, self._data):
@@ -233,9 +233,9 @@ class ChannelReader:
     placeholder eventfd of its own; `check()`, called on the heartbeat timer, attaches, and rings
     that descriptor when it finds frames already waiting, so the next poll returns."""
 
-    def __init__(self, segment: str, bell: str | Path) -> None:
+    def __init__(self, segment: str) -> None:
         self.name = segment
-        self._path = Path(bell)
+        self._address = bell_address(segment)
         self.received = 0
         self.reattaches = 0
         self.attached = False
@@ -267,7 +267,7 @@ class ChannelReader:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
                 s.settimeout(1.0)
-                s.connect(str(self._path))
+                s.connect(self._address)
                 msg, fds, _, _ = socket.recv_fds(s, 8, 1)
         except OSError:
             fds, msg = [], b""

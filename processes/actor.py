@@ -26,7 +26,7 @@ import zmq
 
 from ipc.endpoints import ENDPOINTS, pid_path, shm_name, stats_path
 from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, StageReport
-from ipc.shm_channel import ChannelReader, ChannelWriter, RingFullError, bell_path
+from ipc.shm_channel import ChannelReader, ChannelWriter, RingFullError
 from ipc.sockets import (TOPIC_END, Codec, Publisher, SocketSet, ensure_private_dir, readable, recv_topic_payload,
                          send)
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
@@ -178,21 +178,19 @@ class Actor:
 
     # ---- the critical path: shared memory or ZeroMQ, one call either way -------------------------
 
-    def _channel(self, endpoint: str, writer: str, reader: str) -> tuple[str, Any]:
-        cfg = self.config
-        return shm_name(cfg, writer, f"{endpoint}-{reader}"), bell_path(run_dir(cfg), f"{endpoint}-{reader}")
+    def _channel(self, endpoint: str, writer: str, reader: str) -> str:
+        return shm_name(self.config, writer, f"{endpoint}-{reader}")
 
     def _shm_writer(self, endpoint: str, reader: str) -> ChannelWriter:
-        ensure_private_dir(run_dir(self.config))
         # a replay blocks on a full ring while its reader lives (lossless, hence deterministic);
         # live stages give up after a bounded wait, loudly, rather than stall on a stuck peer
-        writer = ChannelWriter(*self._channel(endpoint, self.name, reader),
+        writer = ChannelWriter(self._channel(endpoint, self.name, reader),
                                full_timeout_s=None if self.config.pipeline.mode == "replay" else 0.2)
         self.shm_writers.append(writer)
         return writer
 
     def _shm_reader(self, endpoint: str, writer: str) -> ChannelReader:
-        reader = ChannelReader(*self._channel(endpoint, writer, self.name))
+        reader = ChannelReader(self._channel(endpoint, writer, self.name))
         reader.try_attach()  # else on the heartbeat timer, once the writer is up
         self.shm_readers.append(reader)
         return reader
@@ -502,7 +500,10 @@ class Actor:
         self.heartbeat()
         self.flush_metrics()
         self._publish_stage_report(now_ns)
-        if self.state == State.STARTING:
+        if self.state == State.STARTING or self.config.pipeline.mode == "replay":
+            # a replay's result may not depend on this machine's load: a peer slow to heartbeat
+            # (decoding its capture, descheduled) is not dead; one that exits fails the replay
+            # in the launcher (processes/launcher.py), which watches the processes themselves
             return
         for peer in self.liveness.tick(now_ns):
             log.error("peer %s silent for %d heartbeats: dead", peer, self.config.ipc.liveness)

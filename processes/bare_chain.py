@@ -111,24 +111,24 @@ def _sink(address_in: str, result_path: str, events: int, core: int, ready: mult
 ATTACH_TIMEOUT_S = 30.0
 
 
-def _shm_out(channel: tuple[str, str]) -> ChannelWriter:
-    return ChannelWriter(*channel, capacity=1 << 16)
+def _shm_out(channel: str) -> ChannelWriter:
+    return ChannelWriter(channel, capacity=1 << 16)
 
 
-def _shm_in(channel: tuple[str, str]) -> tuple[ChannelReader, zmq.Poller]:
+def _shm_in(channel: str) -> tuple[ChannelReader, zmq.Poller]:
     """Attach to the upstream writer (it is made by a sibling process: wait for it, bounded)."""
-    reader = ChannelReader(*channel)
+    reader = ChannelReader(channel)
     deadline = time.monotonic() + ATTACH_TIMEOUT_S
     while not reader.try_attach():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"bare shm chain: no writer for {channel[0]} in {ATTACH_TIMEOUT_S} s")
+            raise RuntimeError(f"bare shm chain: no writer for {channel} in {ATTACH_TIMEOUT_S} s")
         time.sleep(0.001)  # start-up only: the sibling is creating its segment
     poller = zmq.Poller()
     poller.register(reader, zmq.POLLIN)
     return reader, poller
 
 
-def _shm_source(channel: tuple[str, str], events: int, rate_hz: float, core: int,
+def _shm_source(channel: str, events: int, rate_hz: float, core: int,
                 ready: multiprocessing.Event, done: multiprocessing.Event) -> None:
     _pin(core)
     out = _shm_out(channel)
@@ -146,7 +146,7 @@ def _shm_source(channel: tuple[str, str], events: int, rate_hz: float, core: int
     out.close()
 
 
-def _shm_relay(channel_in: tuple[str, str], channel_out: tuple[str, str], core: int, cpu_path: str,
+def _shm_relay(channel_in: str, channel_out: str, core: int, cpu_path: str,
                done: multiprocessing.Event) -> None:
     _pin(core)
     out = _shm_out(channel_out)
@@ -169,7 +169,7 @@ def _shm_relay(channel_in: tuple[str, str], channel_out: tuple[str, str], core: 
     out.close()
 
 
-def _shm_sink(channel_in: tuple[str, str], result_path: str, events: int, core: int,
+def _shm_sink(channel_in: str, result_path: str, events: int, core: int,
               ready: multiprocessing.Event, done: multiprocessing.Event) -> None:
     _pin(core)
     inp, poller = _shm_in(channel_in)
@@ -229,7 +229,7 @@ def run_bare_chain(directory: Path, *, events: int, rate_hz: float, cores: list[
 def _run_bare_shm_chain(directory: Path, *, events: int, rate_hz: float, cores: list[int]) -> BareChainResult:
     ctx = multiprocessing.get_context("fork")
     instance = f"bare{os.getpid()}x{time.monotonic_ns() % 1_000_000}"
-    channels = [(f"mm.{instance}.hop{i}.chain", str(directory / f"hop{i}.bell")) for i in range(4)]
+    channels = [f"mm.{instance}.hop{i}.chain" for i in range(4)]
     result = directory / "bare_shm_samples.npy"
     ready, done = ctx.Event(), ctx.Event()
     relay_cpu = [directory / f"shm_relay{i}_cpu.npy" for i in range(3)]
@@ -252,7 +252,7 @@ def _run_bare_shm_chain(directory: Path, *, events: int, rate_hz: float, cores: 
             if proc.exitcode is None:
                 proc.kill()
                 proc.join()
-        for segment, _ in channels:  # a killed process cannot remove its own
+        for segment in channels:  # a killed process cannot remove its own
             unlink_segment(segment)
     samples = np.load(result)
     result.unlink()

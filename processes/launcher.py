@@ -131,6 +131,7 @@ class Launcher:
         client = ControlClient(self.config, timeout_ms=300, retries=1)
         last_out: dict[str, int] = {}
         reported_dead: set[str] = set()
+        failed: str | None = None
         try:
             while not self._stop.wait(self.status_every_s):
                 elapsed = time.monotonic() - started
@@ -141,11 +142,16 @@ class Launcher:
                             log.info("%s finished", name)
                         else:
                             log.error("%s exited with code %s", name, proc.exitcode)
-                            if self.config.pipeline.restart_dead:
+                            if self.config.pipeline.mode == "replay":
+                                failed = name  # a restart would not replay the same stream: stop, fail
+                            elif self.config.pipeline.restart_dead:
                                 self.restarts += 1
                                 self._spawn(name)
                                 reported_dead.discard(name)
                                 log.warning("%s restarted (pid %s)", name, self.children[name].pid)
+                if failed is not None:
+                    log.error("replay stopped: %s died, so the capture cannot be replayed to its end", failed)
+                    break
                 if all(p.exitcode is not None for p in self.children.values()):
                     log.info("every process has exited")
                     break

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 
 import pytest
@@ -14,7 +15,7 @@ import zmq
 
 from ipc.messages import EndOfStream, Heartbeat
 from ipc.shm import SHM_DIR
-from ipc.shm_channel import ChannelReader, ChannelWriter, RingFullError
+from ipc.shm_channel import ChannelReader, ChannelWriter, RingFullError, bell_address
 from ipc.sockets import Codec, frame, readable, recv_topic_payload, send
 from tests.conftest import wait_until
 
@@ -28,9 +29,9 @@ import signal, sys, time
 from ipc.messages import EndOfStream, Heartbeat
 from ipc.shm_channel import ChannelWriter
 from ipc.sockets import send
-segment, bell, count, first = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+segment, count, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-writer = ChannelWriter(segment, bell, capacity=4096)
+writer = ChannelWriter(segment, capacity=4096)
 try:
     print("up", flush=True)
     deadline = time.monotonic() + 10
@@ -53,8 +54,14 @@ def heartbeat(seq: int, pad: int = 0) -> Heartbeat:
 
 
 @pytest.fixture
-def channel(shm_name, tmp_path):
-    return shm_name("md-reader", writer="writer"), tmp_path / "md.bell"
+def channel(shm_name):
+    return shm_name("md-reader", writer="writer")
+
+
+def doorbell_listening(segment: str) -> bool:
+    """Whether the writer's abstract doorbell socket is bound (/proc/net/unix shows it as @name)."""
+    with open("/proc/net/unix") as table:
+        return any(line.split()[-1] == f"@{segment}.bell" for line in table.readlines()[1:] if len(line.split()) > 7)
 
 
 def receive(reader: ChannelReader, poller: zmq.Poller, until_eos: bool = True, timeout_s: float = 10.0) -> list:
@@ -76,9 +83,9 @@ def receive(reader: ChannelReader, poller: zmq.Poller, until_eos: bool = True, t
 
 
 def test_frames_arrive_in_order_across_the_end_of_the_ring(channel):
-    segment, bell = channel
-    writer = ChannelWriter(segment, bell, capacity=512)
-    reader = ChannelReader(segment, bell)
+    segment = channel
+    writer = ChannelWriter(segment, capacity=512)
+    reader = ChannelReader(segment)
     try:
         assert reader.try_attach() and writer.reader_attached()
         sent = [heartbeat(i, pad=i % 37) for i in range(300)]  # sizes vary: records straddle the end
@@ -97,9 +104,9 @@ def test_frames_arrive_in_order_across_the_end_of_the_ring(channel):
 
 
 def test_the_doorbell_wakes_a_poll_and_is_cleared_once_drained(channel):
-    segment, bell = channel
-    writer = ChannelWriter(segment, bell, capacity=4096)
-    reader = ChannelReader(segment, bell)
+    segment = channel
+    writer = ChannelWriter(segment, capacity=4096)
+    reader = ChannelReader(segment)
     poller = zmq.Poller()
     poller.register(reader, zmq.POLLIN)
     try:
@@ -118,9 +125,9 @@ def test_the_doorbell_wakes_a_poll_and_is_cleared_once_drained(channel):
 
 
 def test_a_full_ring_fails_loudly_and_counts(channel, caplog):
-    segment, bell = channel
-    writer = ChannelWriter(segment, bell, capacity=256, full_timeout_s=0.05)
-    reader = ChannelReader(segment, bell)
+    segment = channel
+    writer = ChannelWriter(segment, capacity=256, full_timeout_s=0.05)
+    reader = ChannelReader(segment)
     try:
         assert reader.try_attach()
         payload = frame(TOPIC, heartbeat(0))
@@ -147,9 +154,9 @@ def test_a_full_ring_fails_loudly_and_counts(channel, caplog):
 
 
 def test_a_replay_writer_waits_on_a_full_ring_while_its_reader_lives(channel, caplog):
-    segment, bell = channel
-    writer = ChannelWriter(segment, bell, capacity=256, full_timeout_s=None)
-    reader = ChannelReader(segment, bell)
+    segment = channel
+    writer = ChannelWriter(segment, capacity=256, full_timeout_s=None)
+    reader = ChannelReader(segment)
     try:
         assert reader.try_attach()
         payload = frame(TOPIC, heartbeat(0))
@@ -185,12 +192,12 @@ def test_a_replay_writer_waits_on_a_full_ring_while_its_reader_lives(channel, ca
 
 
 def test_unrelated_processes_and_a_restarted_writer(channel, python_process):
-    segment, bell = channel
-    reader = ChannelReader(segment, bell)  # starts before any writer: attaches on its timer
+    segment = channel
+    reader = ChannelReader(segment)  # starts before any writer: attaches on its timer
     poller = zmq.Poller()
     poller.register(reader, zmq.POLLIN)
     try:
-        first = python_process(WRITER, segment, str(bell), "200", "0")
+        first = python_process(WRITER, segment, "200", "0")
         got = receive(reader, poller)
         assert [m.seq for m in got[:-1]] == list(range(200)) and got[-1].sent == 200
         assert first.stdout.readline() == "up\n" and first.stdout.readline() == "sent\n"
@@ -198,7 +205,7 @@ def test_unrelated_processes_and_a_restarted_writer(channel, python_process):
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
         assert not reader.writer_alive()
-        second = python_process(WRITER, segment, str(bell), "50", "1000")
+        second = python_process(WRITER, segment, "50", "1000")
         got = receive(reader, poller)
         assert [m.seq for m in got[:-1]] == list(range(1000, 1050))
         assert reader.reattaches == 1 and reader.generation != first_generation
@@ -206,23 +213,23 @@ def test_unrelated_processes_and_a_restarted_writer(channel, python_process):
         second.send_signal(signal.SIGTERM)
         assert second.wait(10) == 0
         wait_until(lambda: not reader.check(), 5, what="reader sees the writer gone")
-        assert not os.path.exists(f"{SHM_DIR}/{segment}") and not bell.exists()
+        assert not os.path.exists(f"{SHM_DIR}/{segment}") and not doorbell_listening(segment)
     finally:
         reader.close()
 
 
 def test_a_restarted_reader_goes_on_where_its_predecessor_stopped(channel):
-    segment, bell = channel
-    writer = ChannelWriter(segment, bell, capacity=4096)
+    segment = channel
+    writer = ChannelWriter(segment, capacity=4096)
     try:
-        first = ChannelReader(segment, bell)
+        first = ChannelReader(segment)
         assert first.try_attach()
         for seq in range(5):
             send(writer, TOPIC, heartbeat(seq))
         assert [CODEC.decode(recv_topic_payload(first)[1]).seq for _ in range(2)] == [0, 1]
         first.close()
         assert not writer.reader_attached()
-        second = ChannelReader(segment, bell)
+        second = ChannelReader(segment)
         assert second.try_attach() and writer.reader_attached()
         seqs = []
         while readable(second):
@@ -234,16 +241,16 @@ def test_a_restarted_reader_goes_on_where_its_predecessor_stopped(channel):
 
 
 def test_closing_leaves_no_segment_socket_file_or_descriptor(channel):
-    segment, bell = channel
+    segment = channel
     fds_before = set(os.listdir("/proc/self/fd"))
-    writer = ChannelWriter(segment, bell)
-    reader = ChannelReader(segment, bell)
+    writer = ChannelWriter(segment)
+    reader = ChannelReader(segment)
     assert reader.try_attach()
     send(writer, TOPIC, heartbeat(1))
-    assert os.path.exists(f"{SHM_DIR}/{segment}") and bell.exists()
+    assert os.path.exists(f"{SHM_DIR}/{segment}") and doorbell_listening(segment)
     reader.close()
     writer.close()
-    assert not os.path.exists(f"{SHM_DIR}/{segment}") and not bell.exists()
+    assert not os.path.exists(f"{SHM_DIR}/{segment}") and not doorbell_listening(segment)
     assert set(os.listdir("/proc/self/fd")) == fds_before
 
 
@@ -251,9 +258,9 @@ def test_a_slow_joiner_loses_nothing_and_recv_next_drains_like_get_and_recv(chan
     """A reader that attaches after the writer has published (the consumer started late) gets every
     frame from the first, woken by the doorbell its attach rings; `recv_next` (the actor's drain)
     returns them in order, then None, and leaves the doorbell cleared."""
-    segment, bell = channel
-    writer = ChannelWriter(segment, bell, capacity=4096)
-    reader = ChannelReader(segment, bell)
+    segment = channel
+    writer = ChannelWriter(segment, capacity=4096)
+    reader = ChannelReader(segment)
     poller = zmq.Poller()
     poller.register(reader, zmq.POLLIN)
     try:
@@ -277,8 +284,36 @@ def test_a_slow_joiner_loses_nothing_and_recv_next_drains_like_get_and_recv(chan
         writer.close()
 
 
-def test_a_doorbell_path_too_long_for_a_unix_socket_is_refused_by_name(channel, tmp_path):
-    segment, _ = channel
-    with pytest.raises(ValueError, match=r"doorbell .* a unix socket path allows 107: choose a shorter"):
-        ChannelWriter(segment, tmp_path / ("d" * 120) / "md.bell")
+def test_a_segment_name_too_long_for_its_doorbell_address_is_refused_by_name(channel):
+    segment = channel + "x" * 120
+    with pytest.raises(ValueError, match=r"doorbell address is 1\d\d bytes, a unix socket allows 107: choose a "
+                                         r"shorter \[pipeline\] instance"):
+        ChannelWriter(segment)
     assert not os.path.exists(os.path.join(SHM_DIR, segment))  # refused before anything was made
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to ask from another uid")
+def test_the_doorbell_is_handed_only_to_a_peer_of_our_own_uid(channel):
+    """An abstract socket has no file mode, so the writer checks the peer's credentials."""
+    segment = channel
+    writer = ChannelWriter(segment)
+    try:
+        child = os.fork()
+        if child == 0:  # another uid asks for the eventfd: it gets a closed connection, no descriptor
+            code = 1
+            try:
+                os.setuid(65534)
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(2.0)
+                    s.connect(bell_address(segment))
+                    msg, fds, _, _ = socket.recv_fds(s, 8, 1)
+                    code = 0 if (msg, fds) == (b"", []) else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        reader = ChannelReader(segment)
+        assert reader.try_attach()  # our own uid still gets it
+        reader.close()
+    finally:
+        writer.close()

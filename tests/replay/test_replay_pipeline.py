@@ -4,13 +4,17 @@ report carries the book, signal, risk blocks and the strategy comparison."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from mm.config import dump_toml, load_config
-from tests.conftest import DATA_DIR, run_mm
+from processes.launcher import live_pids
+from tests.conftest import DATA_DIR, REPO_ROOT, mm_command, run_mm, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +82,26 @@ def test_replay_futures_multi_symbol_file_picks_a_symbol(tmp_path: Path):
 def test_replay_missing_file_is_usage_error(tmp_path: Path):
     done = run_mm("replay", str(tmp_path / "nope.jsonl.gz"))
     assert done.returncode == 2 and "no such capture file" in done.stderr
+
+
+@pytest.mark.skipif(not SPOT.exists(), reason=f"captured feeds not found at {DATA_DIR}")
+def test_a_stage_dying_in_a_process_replay_fails_it_at_once_by_name(make_config, tmp_path: Path):
+    """The lockstep waits on every stage: a dead one must end the replay with an error, not hang it."""
+    config, path = make_config()
+    proc = subprocess.Popen(mm_command("replay", str(SPOT), "--engine", "processes", "--quiet", "--config", str(path),
+                                       "--report", str(tmp_path / "report.json")),
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    name = f"replay{proc.pid}"  # the replay's own pipeline, as processes/launcher.replay_config names it
+    config = msgspec.structs.replace(config, pipeline=msgspec.structs.replace(
+        config.pipeline, name=name, run_dir=str(Path(config.pipeline.run_dir) / name)))
+    try:
+        risk = wait_until(lambda: live_pids(config).get("risk"), timeout_s=60, what="risk's pid file")
+        os.kill(risk, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode != 0
+    assert "replay stopped: risk died" in stderr
+    assert not live_pids(config)  # the other five were stopped too
