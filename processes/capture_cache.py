@@ -3,8 +3,8 @@ once as one msgpack file and read back in one batch by every later replay of the
 
 The cache is keyed by the capture's content (BLAKE2b of every file's bytes), the symbol, its
 tick grid and the converter's version, so a changed capture or converter never reads an old
-cache. It sits beside the capture when that folder is writable, else under
-`$XDG_CACHE_HOME/mm/replay` (default `~/.cache/mm/replay`); a cache that cannot be read is
+cache. It lives under `$XDG_CACHE_HOME/mm/replay` (default `~/.cache/mm/replay`), never in the
+capture's own folder (a user's data stays as they left it); a cache that cannot be read is
 rebuilt, one that cannot be written is skipped, with a warning either way.
 """
 
@@ -56,10 +56,7 @@ def cache_key(paths: list[Path], symbol: str, grid: TickGrid) -> str:
 
 
 def cache_path(paths: list[Path], key: str) -> Path:
-    first = paths[0]
-    name = f"{first.name}.{key[:16]}.mmcache"
-    if os.access(first.parent, os.W_OK):
-        return first.parent / name
+    name = f"{paths[0].name}.{key[:16]}.mmcache"
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mm" / "replay"
     return base / name
 

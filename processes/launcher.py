@@ -76,7 +76,7 @@ def clean_run_dir(config: Config, *, at_start: bool = False) -> None:
     fresh_market = config.pipeline.mode in ("sim", "replay")
     if directory.exists():
         for path in directory.iterdir():
-            if path.suffix in (".sock", ".bell", ".pid", ".tmp", ".npz") or path.name.endswith(".stats.json"):
+            if path.suffix in (".sock", ".pid", ".tmp", ".npz") or path.name.endswith(".stats.json"):
                 path.unlink(missing_ok=True)
     if at_start and fresh_market:
         for process in PROCESS_NAMES:
