@@ -44,7 +44,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import msgspec
-from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSError, WSFrame, ws_connect
 
 from ipc.messages import BookSnapshot, BookTicker, DepthDiff, Trade
 from mm.capture import AggTradeFrame, BookTickerFrame, DepthSnapshot, DepthUpdate, FrameDecoder, TradeFrame
@@ -52,6 +52,7 @@ from mm.errors import MMError, OffGridError
 from mm.ticks import TickGrid, infer_grid, infer_grid_from_levels
 from processes.async_worker import backoff
 from processes.feed_convert import Drop, binance_message
+from processes.ws_connection import ClientConnection
 
 log = logging.getLogger(__name__)
 
@@ -195,59 +196,29 @@ class StreamDecoder:
         return None
 
 
-class _StreamConnection(WSListener):
+class _StreamConnection(ClientConnection):
     """One websocket connection of the client."""
 
     def __init__(self, client: BinanceStreamClient, number: int) -> None:
+        super().__init__()
         self.client = client
         self.number = number
-        self.transport: WSTransport | None = None
-        now = time.monotonic()
-        self.opened_mono = now
-        self.last_data_mono = now
-        self.data_frames = 0
+        self.opened_mono = self.ping_sent_mono = self.last_data_mono
         self.ping_payload = b""
-        self.ping_sent_mono = now
-        self.close_reason = ""
         self.synced_symbols: set[str] = set()  # rotation: symbols whose sequence this one continues
-        self.closed = asyncio.Event()
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
+    def on_text(self, payload: bytes, ts_recv_ns: int) -> None:
+        self.client._on_payload(self, payload, ts_recv_ns)
 
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.closed.set()
+    def on_ping(self) -> None:
+        self.client.counts["pongs_sent"] += 1
 
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        msg_type = frame.msg_type
-        if msg_type is WSMsgType.TEXT:
-            ts_recv_ns = time.time_ns()
-            self.last_data_mono = time.monotonic()
-            self.data_frames += 1
-            self.client._on_payload(self, frame.get_payload_as_bytes(), ts_recv_ns)
-        elif msg_type is WSMsgType.PING:
-            transport.send_pong(frame.get_payload_as_bytes())
-            self.client.counts["pongs_sent"] += 1
-        elif msg_type is WSMsgType.PONG:
-            if self.ping_payload and frame.get_payload_as_bytes() == self.ping_payload:
-                self.ping_payload = b""
-        elif msg_type is WSMsgType.CLOSE:
-            self.close_reason = self.close_reason or "server_close"
-            transport.send_close(frame.get_close_code())
-            transport.disconnect()
-        else:
-            self.client.decoder._drop("binary", f"{msg_type.name} frame of {frame.payload_size} bytes")
+    def on_pong(self, payload: bytes) -> None:
+        if self.ping_payload and payload == self.ping_payload:
+            self.ping_payload = b""
 
-    @property
-    def is_open(self) -> bool:
-        return self.transport is not None and not self.transport.is_disconnected and not self.closed.is_set()
-
-    def close(self, reason: str) -> None:
-        self.close_reason = self.close_reason or reason
-        if self.transport is not None and not self.transport.is_disconnected:
-            self.transport.disconnect(graceful=False)
-        else:
-            self.closed.set()
+    def on_other(self, frame: WSFrame) -> None:
+        self.client.decoder._drop("binary", f"{frame.msg_type.name} frame of {frame.payload_size} bytes")
 
 
 class BinanceStreamClient:

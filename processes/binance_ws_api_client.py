@@ -30,11 +30,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSError, WSMsgType, ws_connect
 
 from mm.signing import HmacSigner
 from mm.ws_api import signature_payload
 from processes.async_worker import backoff
+from processes.ws_connection import ClientConnection
 
 log = logging.getLogger(__name__)
 
@@ -64,34 +65,13 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}" + ("?listenKey=***" if "listenKey" in parts.query else "")
 
 
-class _Connection(WSListener):
+class _Connection(ClientConnection):
     def __init__(self, client: WsApiClient) -> None:
+        super().__init__()
         self.client = client
-        self.transport: WSTransport | None = None
-        self.closed = asyncio.Event()
-        self.reason = ""
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.reason = self.reason or "disconnected"
-        self.closed.set()
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        kind = frame.msg_type
-        if kind is WSMsgType.TEXT:
-            self.client._on_text(frame.get_payload_as_bytes())
-        elif kind is WSMsgType.CLOSE:
-            self.reason = "server_close"
-            transport.send_close(frame.get_close_code())
-            transport.disconnect()
-
-    def close(self, reason: str) -> None:
-        self.reason = self.reason or reason
-        if self.transport is not None and not self.transport.is_disconnected:
-            self.transport.disconnect(graceful=False)
-        self.closed.set()
+    def on_text(self, payload: bytes, ts_recv_ns: int) -> None:
+        self.client._on_text(payload)
 
 
 class WsApiClient:
@@ -162,13 +142,13 @@ class WsApiClient:
                 was_up = self.up
                 self.up = False
                 self._conn = None
-                self._fail_pending(conn.reason or "closed")
+                self._fail_pending(conn.close_reason or "disconnected")
                 if not stop.is_set():
-                    conn.close("lost")
+                    conn.close("disconnected")
                     self.counts["down"] += 1
-                    log.warning("%s: connection lost (%s), reconnecting", self.name, conn.reason)
+                    log.warning("%s: connection lost (%s), reconnecting", self.name, conn.close_reason)
                     if was_up:
-                        self.on_down(conn.reason)
+                        self.on_down(conn.close_reason)
                 else:
                     conn.close("stopped")
             if not stop.is_set():

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSError, WSMsgType, ws_connect
 
 from mm.errors import MMError
 from mm.hyperliquid_frames import grid_for
@@ -35,6 +35,7 @@ from mm.ticks import TickGrid
 from processes.async_worker import backoff
 from processes.binance_ws import FeedConnectError, check_url
 from processes.feed_convert import CheckedBookFeed, Drop
+from processes.ws_connection import ClientConnection
 
 log = logging.getLogger(__name__)
 
@@ -66,55 +67,25 @@ async def fetch_coin_grid(info_url: str, coin: str, timeout_s: float = 10.0) -> 
     return grid_for(coin, sz_decimals)
 
 
-class _Connection(WSListener):
+class _Connection(ClientConnection):
     def __init__(self, client: HyperliquidStreamClient) -> None:
+        super().__init__()
         self.client = client
-        self.transport: WSTransport | None = None
-        self.last_data_mono = self.last_sent_mono = time.monotonic()
-        self.data_frames = 0
-        self.close_reason = ""
-        self.closed = asyncio.Event()
+        self.last_sent_mono = self.last_data_mono
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
+    def on_open(self) -> None:
         for kind in ("l2Book", "trades"):
             self.send({"method": "subscribe", "subscription": {"type": kind, "coin": self.client.coin}})
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.closed.set()
 
     def send(self, message: dict | bytes) -> None:
         assert self.transport is not None
         self.transport.send(WSMsgType.TEXT, message if isinstance(message, bytes) else json.dumps(message).encode())
         self.last_sent_mono = time.monotonic()
 
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        kind = frame.msg_type
-        if kind is WSMsgType.TEXT:
-            ts_recv_ns = time.time_ns()
-            self.last_data_mono = time.monotonic()
-            self.data_frames += 1
-            payload = frame.get_payload_as_bytes()
-            if self.client.recorder is not None:
-                self.client.recorder.write_frame(ts_recv_ns, payload)
-            self.client._on_payload(payload, ts_recv_ns)
-        elif kind is WSMsgType.PING:
-            transport.send_pong(frame.get_payload_as_bytes())
-        elif kind is WSMsgType.CLOSE:
-            self.close_reason = self.close_reason or "server_close"
-            transport.send_close(frame.get_close_code())
-            transport.disconnect()
-
-    @property
-    def is_open(self) -> bool:
-        return self.transport is not None and not self.transport.is_disconnected and not self.closed.is_set()
-
-    def close(self, reason: str) -> None:
-        self.close_reason = self.close_reason or reason
-        if self.transport is not None and not self.transport.is_disconnected:
-            self.transport.disconnect(graceful=False)
-        else:
-            self.closed.set()
+    def on_text(self, payload: bytes, ts_recv_ns: int) -> None:
+        if self.client.recorder is not None:
+            self.client.recorder.write_frame(ts_recv_ns, payload)
+        self.client._on_payload(payload, ts_recv_ns)
 
 
 class HyperliquidStreamClient:
