@@ -38,10 +38,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
 
 from mm.config import SimConfig
 from mm.market_sim import MarketSim, SimDepth, SimTrade
+from processes.venue_servers import LoopbackServers
 from processes.venue_orders import OrderFaults
 from processes.venue_hyperliquid import (
     BOOK_LEVELS,
@@ -56,7 +57,6 @@ from processes.venue_hyperliquid import (
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
 BLOCK_S = 0.5  # whole-book pushes at most this often (a block at least 0.5 s after the previous)
 MAX_CONNECTIONS = 10
 MAX_SUBSCRIPTIONS = 1000
@@ -111,12 +111,12 @@ class _Connection(WSListener):
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
-        self.venue.conns.add(self)
+        self.venue._conns.add(self)
         self.venue.counts["connections"] += 1
         self.venue.has_client.set()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.venue.conns.discard(self)
+        self.venue._conns.discard(self)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type is WSMsgType.TEXT:
@@ -221,7 +221,7 @@ class _Connection(WSListener):
         self.send({"channel": "post", "data": {"id": post_id, "response": response}})
 
 
-class HyperliquidVenue:
+class HyperliquidVenue(LoopbackServers):
     """The whole local venue: exchange state, REST app, websocket server, producer."""
 
     def __init__(self, exchange: HyperliquidExchange, *, feed: Path | None = None, speed: float = 1.0,
@@ -230,11 +230,10 @@ class HyperliquidVenue:
                  sim_config: SimConfig | None = None) -> None:
         if speed < 0 or (feed is None and speed == 0):
             raise ValueError(f"'speed' must be > 0 for the simulator and >= 0 for a capture, was {speed}")
+        super().__init__(port, http_port)
         self.exchange = exchange
         self.feed = feed
         self.speed = speed
-        self._port = port
-        self._http_port = http_port
         self.idle_close_s = idle_close_s
         self.disconnect_every_s = disconnect_every_s
         self.stall_s = stall_s
@@ -242,74 +241,33 @@ class HyperliquidVenue:
         self.order_faults = order_faults
         self.stalled_until = 0.0
         self.sim_config = sim_config or SimConfig()
-        self.ws_port = 0
-        self.http_port = 0
-        self.conns: set[_Connection] = set()
         self.has_client = asyncio.Event()
         self.finished = asyncio.Event()
         self.counts: Counter[str] = Counter()
-        self._server: asyncio.Server | None = None
-        self._runner: web.AppRunner | None = None
-        self._tasks: list[asyncio.Task] = []
         self._trade_id = 1
         exchange.listeners.append(self._on_user_event)
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.ws_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{HOST}:{self.http_port}"
 
     async def start(self) -> None:
         if self.feed is not None:
             self._load_first_book()
-        self._server = await ws_create_server(self._listener_for, HOST, self._port, logger_name="venue-hl")
-        self.ws_port = self._server.sockets[0].getsockname()[1]
         app = web.Application()
         mount(app, self.exchange, self.order_faults)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        http_port = self._http_port if self._http_port else (self._port + 1 if self._port else 0)
-        site = web.TCPSite(self._runner, HOST, http_port)
-        await site.start()
-        self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self._listen(self._listener_for, app, logger_name="venue-hl")
         producer = self._produce_capture() if self.feed is not None else self._produce_sim()
         self._tasks = [asyncio.create_task(self._run(producer), name="hl-producer"),
                        asyncio.create_task(self._timers(), name="hl-timers")]
         log.info("hyperliquid venue up ws=%s/ws http=%s feed=%s", self.ws_url, self.http_url, self.feed or "sim")
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-        self._tasks = []
-        for conn in list(self.conns):
-            if conn.transport is not None:
-                conn.transport.disconnect(graceful=False)
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
     def _listener_for(self, request: WSUpgradeRequest) -> WSListener | None:
         if urlsplit(request.path.decode("latin-1")).path != "/ws":
             return None
-        if len(self.conns) >= MAX_CONNECTIONS:
+        if len(self._conns) >= MAX_CONNECTIONS:
             self.counts["connections_refused"] += 1
             return None
         return _Connection(self)
 
     def _broadcast(self, key: tuple, message: dict) -> None:
-        for conn in tuple(self.conns):
+        for conn in tuple(self._conns):
             if key in conn.subs:
                 conn.send(message)
 
@@ -328,7 +286,7 @@ class HyperliquidVenue:
             self.counts["stalls"] += 1
         coin = self.exchange.coin
         frames: dict[tuple, dict] = {}
-        for conn in tuple(self.conns):
+        for conn in tuple(self._conns):
             for key in conn.subs:
                 if key[0] == "l2Book":
                     precision = key[2:]
@@ -348,14 +306,14 @@ class HyperliquidVenue:
             await asyncio.sleep(0.1)
             self.exchange.tick()
             now = time.monotonic()
-            for conn in tuple(self.conns):
+            for conn in tuple(self._conns):
                 if now - conn.last_sent > self.idle_close_s and conn.transport is not None and not self.is_stalled():
                     self.counts["idle_closed"] += 1
                     conn.transport.send_close()
                     conn.transport.disconnect()
             if self.disconnect_every_s and now - last_drop >= self.disconnect_every_s:
                 last_drop = now
-                for conn in tuple(self.conns):
+                for conn in tuple(self._conns):
                     if conn.transport is not None:
                         self.counts["disconnects"] += 1
                         conn.transport.disconnect(graceful=False)

@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 from aiohttp import web
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
 
 from mm.book_replay import BookReplay
 from mm.book_sync import Outcome
@@ -64,10 +64,10 @@ from mm.capture import (
 from mm.config import SimConfig
 from mm.market_sim import MarketSim, SimDepth, SimTrade
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes
+from processes.venue_servers import LoopbackServers
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"  # loopback only, never configurable
 DEFAULT_WS_PORT = 9900
 MS = 1_000_000
 MAX_DEPTH_LIMIT = 5000
@@ -199,7 +199,7 @@ class _Connection(WSListener):
         return transport.underlying_transport.get_write_buffer_size()
 
 
-class VenueMarket:
+class VenueMarket(LoopbackServers):
     """The market side of the local venue. `await start()`, then `ws_url` / `http_url`; `stop()`."""
 
     sim_decimals = (SIM_DECIMALS, SIM_DECIMALS)  # (price, qty) decimals the simulator writes
@@ -224,25 +224,21 @@ class VenueMarket:
             raise ValueError(f"'speed' must be >= 0, was {speed}")
         if feed is None and speed == 0:
             raise ValueError("'speed' must be > 0 for the simulator, was 0")
+        super().__init__(port, http_port)
         self.feed = Path(feed) if feed is not None else None
         self.symbol = symbol.upper()
         self.speed = speed
         self.faults = faults or VenueFaults()
-        self._port = port
-        self._http_port = http_port
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
         self.max_connection_s = max_connection_s
         self.sim_config = sim_config or SimConfig()
         self.tick_size = tick_size
         self.lot_size = lot_size
-        self.ws_port = 0
-        self.http_port = 0
         self.counts: Counter[str] = Counter()
         self.books = BookReplay()  # the venue's own book per symbol
         self.finished = asyncio.Event()  # the capture was sent to its end
         self._decoder = FrameDecoder()
-        self._conns: set[_Connection] = set()
         self._has_client = asyncio.Event()
         self._started_symbols: set[str] = set()
         self._diffs_sent = 0
@@ -253,9 +249,6 @@ class VenueMarket:
         self._held: tuple[tuple[str, str], bytes] | None = None  # reorder: a diff sent after the next
         self._last_diff: tuple[str, int] = ("", 0)  # (symbol, u) of the last diff produced
         self._malformed_kind = 0
-        self._server: asyncio.Server | None = None
-        self._runner: web.AppRunner | None = None
-        self._tasks: list[asyncio.Task] = []
         self._sim_grid: TickGrid | None = None
         self.app_hooks: list = []  # callables(app) run on the REST app before it starts (order side)
         self.frame_listeners: list = []  # callables(symbol, frame) for every diff and trade produced
@@ -266,56 +259,19 @@ class VenueMarket:
     async def start(self) -> None:
         if self.feed is not None:
             self._load_capture_snapshots()
-        self._server = await ws_create_server(
-            self._listener_for, HOST, self._port, enable_auto_pong=False, logger_name="venue"
-        )
-        self.ws_port = self._server.sockets[0].getsockname()[1]
         app = web.Application()
         app.router.add_get("/api/v3/depth", self._on_depth)
         app.router.add_get("/api/v3/time", self._on_time)
         app.router.add_get("/api/v3/ping", self._on_ping)
         for hook in self.app_hooks:
             hook(app)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        http_port = self._http_port if self._http_port else (self._port + 1 if self._port else 0)
-        site = web.TCPSite(self._runner, HOST, http_port)
-        await site.start()
-        self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self._listen(self._listener_for, app, enable_auto_pong=False, logger_name="venue")
         produce = self._produce_capture() if self.feed is not None else self._produce_sim()
         self._tasks = [
             asyncio.create_task(self._run_producer(produce), name="venue-producer"),
             asyncio.create_task(self._run_timers(), name="venue-timers"),
         ]
         log.info("venue market up ws=%s http=%s feed=%s", self.ws_url, self.http_url, self.feed or "sim")
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-        self._tasks = []
-        for conn in list(self._conns):
-            if conn.transport is not None:
-                conn.transport.disconnect(graceful=False)
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.ws_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{HOST}:{self.http_port}"
 
     def stream_names(self, symbol: str | None = None) -> list[str]:
         """The combined-stream names this venue serves for `symbol` (default: the sim's symbol)."""
