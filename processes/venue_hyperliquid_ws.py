@@ -29,7 +29,6 @@ import gzip
 import json
 import logging
 import math
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -42,7 +41,7 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
 
 from mm.config import SimConfig
 from mm.market_sim import MarketSim, SimDepth, SimTrade
-from processes.venue_servers import LoopbackServers
+from processes.venue_servers import LoopbackServers, run_from_args
 from processes.venue_orders import OrderFaults
 from processes.venue_hyperliquid import (
     BOOK_LEVELS,
@@ -433,16 +432,4 @@ def venue_from_args(args: argparse.Namespace) -> HyperliquidVenue:
 
 
 def run(args: argparse.Namespace) -> int:
-    from processes.venue_market import serve
-
-    try:
-        venue = venue_from_args(args)
-    except ValueError as e:
-        print(f"mm venue: {e}", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(serve(venue, args.duration))  # type: ignore[arg-type]  # start/stop/ws_url/http_url
-    except (OSError, ValueError) as e:
-        print(f"mm venue: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return run_from_args(lambda: venue_from_args(args), args)

@@ -38,8 +38,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -64,7 +62,7 @@ from mm.capture import (
 from mm.config import SimConfig
 from mm.market_sim import MarketSim, SimDepth, SimTrade
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes
-from processes.venue_servers import LoopbackServers
+from processes.venue_servers import LoopbackServers, run_from_args
 
 log = logging.getLogger(__name__)
 
@@ -692,25 +690,6 @@ def venue_from_args(args: argparse.Namespace) -> VenueMarket:
     )
 
 
-async def serve(venue: VenueMarket, duration_s: float, stop: asyncio.Event | None = None) -> None:
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await venue.start()
-    print(f"venue ws={venue.ws_url} http={venue.http_url}", flush=True)
-    try:
-        if duration_s > 0:
-            try:
-                await asyncio.wait_for(stop.wait(), duration_s)
-            except asyncio.TimeoutError:
-                pass
-        else:
-            await stop.wait()
-    finally:
-        await venue.stop()
-
-
 def run_venue(args: argparse.Namespace) -> int:
     if args.market == "usdm":
         from processes.venue_usdm import run_usdm_venue
@@ -721,26 +700,16 @@ def run_venue(args: argparse.Namespace) -> int:
 
         return run_hyperliquid_venue(args)
     from processes.venue_orders import attach, build_order_side  # the order side rides on our REST app
+    from processes.venue_ws_api import ws_api_from_args  # /ws-api/v3 on the streams' port
 
-    try:
+    def build() -> VenueMarket:
         venue = venue_from_args(args)
         side = build_order_side(args, venue)
         attach(venue, side)
-        from processes.venue_ws_api import ws_api_from_args  # /ws-api/v3 on the streams' port
-
         ws_api_from_args(args, venue, side)
-    except ValueError as e:
-        print(f"mm venue: {e}", file=sys.stderr)
-        return 2
-    if args.feed is not None and not Path(args.feed).exists():
-        print(f"mm venue: --feed {args.feed}: no such file", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(serve(venue, args.duration))
-    except (OSError, ValueError) as e:
-        print(f"mm venue: {e}", file=sys.stderr)
-        return 1
-    return 0
+        return venue
+
+    return run_from_args(build, args)
 
 
 def main(argv: list[str] | None = None) -> int:

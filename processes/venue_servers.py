@@ -4,8 +4,12 @@ with the background tasks that feed them. Each market's venue subclasses it and 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import signal
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +36,9 @@ class LoopbackServers:
     @property
     def http_url(self) -> str:
         return f"http://{HOST}:{self.http_port}"
+
+    async def start(self) -> None:
+        raise NotImplementedError
 
     async def _listen(self, listener_for: Callable, app: web.Application, **ws_options: Any) -> None:
         """Bind both listeners; `ws_port` / `http_port` then hold the ports they got."""
@@ -63,3 +70,42 @@ class LoopbackServers:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def serve(venue: LoopbackServers, duration_s: float, stop: asyncio.Event | None = None) -> None:
+    """Serve until `duration_s` passes (0: forever) or SIGTERM / SIGINT."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await venue.start()
+    print(f"venue ws={venue.ws_url} http={venue.http_url}", flush=True)
+    try:
+        if duration_s > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), duration_s)
+            except asyncio.TimeoutError:
+                pass
+        else:
+            await stop.wait()
+    finally:
+        await venue.stop()
+
+
+def run_from_args(build: Callable[[], LoopbackServers], args: argparse.Namespace) -> int:
+    """`mm venue`: build the venue the arguments describe and serve it; exit 2 for bad arguments
+    (named on stderr), 1 when it cannot serve (a port taken), 0 after a clean stop."""
+    if args.feed is not None and not Path(args.feed).exists():
+        print(f"mm venue: --feed {args.feed}: no such file", file=sys.stderr)
+        return 2
+    try:
+        venue = build()
+    except ValueError as e:
+        print(f"mm venue: {e}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(venue, args.duration))
+    except (OSError, ValueError) as e:
+        print(f"mm venue: {e}", file=sys.stderr)
+        return 1
+    return 0

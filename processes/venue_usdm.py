@@ -32,11 +32,9 @@ import asyncio
 import logging
 import re
 import string
-import sys
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import msgspec
@@ -52,9 +50,9 @@ from processes.venue_market import (
     VenueFaults,
     VenueMarket,
     _Connection,
-    serve,
     streams_of_path,
 )
+from processes.venue_servers import run_from_args
 from processes.venue_orders import (
     E_CANCEL_REJECTED,
     E_NO_SUCH_ORDER,
@@ -909,17 +907,4 @@ def build_usdm(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
 
 
 def run_usdm_venue(args: argparse.Namespace) -> int:
-    try:
-        market, _, _ = build_usdm(args)
-    except ValueError as e:
-        print(f"mm venue: {e}", file=sys.stderr)
-        return 2
-    if args.feed is not None and not Path(args.feed).exists():
-        print(f"mm venue: --feed {args.feed}: no such file", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(serve(market, args.duration))
-    except (OSError, ValueError) as e:
-        print(f"mm venue: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return run_from_args(lambda: build_usdm(args)[0], args)
