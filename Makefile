@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-slow bench bench-hftbacktest lint supervise stop clean
+.PHONY: install run test test-zmq test-slow bench bench-hftbacktest lint supervise stop clean
 
 install: $(STAMP)
 
@@ -19,6 +19,12 @@ run: install
 
 test: install
 	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable -m "not slow" -n 2 --dist loadfile tests bench
+
+# the fault, restart and replay-determinism tests again over the ZeroMQ critical path (the default is shm)
+test-zmq: install
+	MM_TEST_CRITICAL_PATH=zmq $(BIN)/pytest -q -p no:cacheprovider --benchmark-disable -m "not slow" -n 2 --dist loadfile \
+		tests/integration/test_pipeline_sim.py tests/integration/test_supervisord.py tests/replay/test_engines.py \
+		tests/replay/test_replay_pipeline.py tests/integration/test_pipeline_live.py
 
 test-slow: install
 	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable -m slow tests bench
