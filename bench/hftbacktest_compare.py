@@ -23,14 +23,19 @@ virtualenv that holds hftbacktest (never a project dependency):
   hot). The hftbacktest import (numba and its Rust library load) is printed apart, in neither.
 
 With `--mm`, `mm replay FILE --max --report <tmp>` runs too (a subprocess, wall clock, whole
-process, start-up included) and the ratio mm / total is printed; with `--processes` the same
-through the six processes (`--engine processes`), ratio proc / total.
+process, start-up included), twice, on a decoded-capture cache of its own (`XDG_CACHE_HOME` a
+fresh temporary folder): `cold` is the first run, which decodes the capture and writes the cache
+(the counterpart of hftbacktest's convert), `warm` the second, which reads it back. The ratios
+hold the cold run against hftbacktest's total (convert + loop, numba's compile included): the
+fair comparison, since the cache is mm's conversion. With `--processes` the same through the six
+processes (`--engine processes`).
 
-    python bench/hftbacktest_compare.py [FILE ...] [--mm] [--processes] [--venv DIR]
+    python bench/hftbacktest_compare.py [FILE ...] [--mm] [--processes] [--rounds N] [--venv DIR]
 
 Default files: every binance-usdm-*.jsonl.gz in ../shared/data. The venv is made on first use
 (`pip install hftbacktest==2.4.4` from the package index); a shared machine's timings are noisy:
-run it twice and compare.
+`--rounds N` runs everything N times, interleaved (hftbacktest, then mm, file by file), prints each
+round and then a table of each figure's best over the rounds.
 """
 
 from __future__ import annotations
@@ -65,16 +70,31 @@ def ensure_venv(venv: Path) -> Path:
     return python
 
 
-def run_mm(path: Path, engine: str = "inproc") -> float:
+def matplotlib_dir() -> str:
+    """Where matplotlib keeps its config and font cache for this user (its own default)."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return os.environ["MPLCONFIGDIR"]
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(cache) / "matplotlib")
+
+
+def run_mm(path: Path, engine: str = "inproc") -> tuple[float, float]:
+    """(cold, warm) wall seconds of `mm replay FILE --max`: the first run on an empty cache folder
+    of its own (decode + write the cache), then the second on the cache the first wrote."""
     mm = ROOT / ".venv" / "bin" / "mm"
+    walls = []
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        done = subprocess.run([str(mm), "replay", str(path), "--max", "--engine", engine,
-                               "--report", f"{tmp}/report.json", "--quiet"], capture_output=True, text=True)
-        wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"mm replay {path} exited {done.returncode}: {done.stderr.strip()[-400:]}")
-    return wall
+        # matplotlib keeps its font cache under XDG_CACHE_HOME too: leave it where it is
+        env = {**os.environ, "XDG_CACHE_HOME": f"{tmp}/cache", "MPLCONFIGDIR": matplotlib_dir()}
+        for _ in ("cold", "warm"):
+            start = time.perf_counter()
+            done = subprocess.run([str(mm), "replay", str(path), "--max", "--engine", engine,
+                                   "--report", f"{tmp}/report.json", "--quiet"],
+                                  capture_output=True, text=True, env=env)
+            walls.append(time.perf_counter() - start)
+            if done.returncode != 0:
+                raise RuntimeError(f"mm replay {path} exited {done.returncode}: {done.stderr.strip()[-400:]}")
+    return walls[0], walls[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mm", action="store_true", help="also time `mm replay FILE --max`")
     parser.add_argument("--processes", action="store_true",
                         help="also time `mm replay FILE --max --engine processes` (the six processes)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time everything this many times, interleaved, and keep each figure's best")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -92,34 +114,55 @@ def main(argv: list[str] | None = None) -> int:
     files = args.files or sorted(DATA.glob("binance-usdm-*.jsonl.gz"))
     if not files:
         parser.error(f"no capture given and none in {DATA}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     python = ensure_venv(args.venv)
+    engines = [engine for wanted, engine in ((args.mm, "inproc"), (args.processes, "processes")) if wanted]
     cols = ["frames", "adapt s", "import s", "conv 1st s", "conv hot s", "loop 1st s", "loop hot s",
-            "compile s", "total s", "frames/s", "tot hot s", "hot fr/s"] + (["mm s", "mm/total", "mm/tot hot", "mm fr/s"] if args.mm else []) + (
-                ["proc s", "proc/total", "proc fr/s"] if args.processes else [])
-    print(f"{'file':<40}" + "".join(f"{c:>12}" for c in cols))
-    for path in files:
-        done = subprocess.run([str(python), __file__, "--worker", str(path)], capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"{path.name:<40} worker failed: {done.stderr.strip()[-600:]}")
-            continue
-        r = json.loads(done.stdout.strip().splitlines()[-1])
-        total = r["convert_s"] + r["loop_first_s"]
-        hot = r["convert_hot_s"] + r["loop_hot_s"]
-        compile_s = r["convert_s"] - r["convert_hot_s"] + r["loop_first_s"] - r["loop_hot_s"]
-        row = [r["frames"], r["adapt_s"], r["import_s"], r["convert_s"], r["convert_hot_s"], r["loop_first_s"],
-               r["loop_hot_s"], compile_s, total, r["frames"] / total, hot, r["frames"] / hot]
-        if args.mm:
-            wall = run_mm(path)
-            row += [wall, wall / total, wall / hot, r["frames"] / wall]
-        if args.processes:
-            wall = run_mm(path, "processes")
-            row += [wall, wall / total, r["frames"] / wall]
-        cells = [f"{v:>12d}" if isinstance(v, int) else f"{v:>12.0f}" if v >= 1000 else f"{v:>12.3f}"
-                 for v in row]
-        print(f"{path.name:<40}" + "".join(cells) + f"   ({r['symbol']}, {r['events']} hbt events,"
-              f" {r['fills']} fills)")
+            "compile s", "total s", "frames/s", "tot hot s", "hot fr/s"] + (
+                ["mm cold s", "mm warm s", "cold/total", "warm/total", "cold fr/s", "warm fr/s"] if args.mm else []) + (
+                ["proc cold s", "proc warm s", "pcold/total", "pwarm/total", "pcold fr/s", "pwarm fr/s"]
+                if args.processes else [])
+    header = f"{'file':<40}" + "".join(f"{c:>12}" for c in cols)
+    best: dict[Path, dict] = {}
+    for n in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {n + 1} of {args.rounds}")
+        print(header)
         sys.stdout.flush()
+        for path in files:
+            done = subprocess.run([str(python), __file__, "--worker", str(path)], capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"{path.name:<40} worker failed: {done.stderr.strip()[-600:]}")
+                continue
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            for engine in engines:
+                r[f"{engine}_cold_s"], r[f"{engine}_warm_s"] = run_mm(path, engine)
+            seen = best.setdefault(path, r)
+            for key, value in r.items():
+                if key.endswith("_s"):
+                    seen[key] = min(seen[key], value)
+            print_row(path, r, engines)
+    if args.rounds > 1:
+        print(f"best of {args.rounds} rounds (each figure its least; the ratios of those)")
+        print(header)
+        for path, r in best.items():
+            print_row(path, r, engines)
     return 0
+
+
+def print_row(path: Path, r: dict, engines: list[str]) -> None:
+    total = r["convert_s"] + r["loop_first_s"]
+    hot = r["convert_hot_s"] + r["loop_hot_s"]
+    compile_s = r["convert_s"] - r["convert_hot_s"] + r["loop_first_s"] - r["loop_hot_s"]
+    row = [r["frames"], r["adapt_s"], r["import_s"], r["convert_s"], r["convert_hot_s"], r["loop_first_s"],
+           r["loop_hot_s"], compile_s, total, r["frames"] / total, hot, r["frames"] / hot]
+    for engine in engines:
+        cold, warm = r[f"{engine}_cold_s"], r[f"{engine}_warm_s"]
+        row += [cold, warm, cold / total, warm / total, r["frames"] / cold, r["frames"] / warm]
+    cells = [f"{v:>12d}" if isinstance(v, int) else f"{v:>12.0f}" if v >= 1000 else f"{v:>12.3f}" for v in row]
+    print(f"{path.name:<40}" + "".join(cells) + f"   ({r['symbol']}, {r['events']} hbt events, {r['fills']} fills)")
+    sys.stdout.flush()
 
 
 # --- the worker: runs inside the hftbacktest venv ------------------------------------------------

@@ -88,17 +88,24 @@ def grid_from_sizes(
 
 
 def parse_price(grid: TickGrid, text: str) -> int:
-    """Price text -> px_tick; a price must be > 0."""
-    units = _to_units(grid.symbol, "price", text, grid.price_decimals)
-    if units == 0:
-        raise OffGridError(f"{grid.symbol}: price {text!r} must be > 0")
-    return _on_grid(grid.symbol, "price", text, units, grid.tick_units, grid.tick_size)
+    """Price text -> px_tick; a price must be > 0. Plain digits at the grid's decimals take one
+    `int()` (_fast_units); anything else the exact checked path, which raises naming the value."""
+    decimals = grid.price_decimals
+    units = _fast_units(text, -decimals - 1 if decimals else None)
+    if units <= 0:
+        units = _to_units(grid.symbol, "price", text, decimals)
+        if units == 0:
+            raise OffGridError(f"{grid.symbol}: price {text!r} must be > 0")
+    return units if grid.tick_units == 1 else _on_grid(grid, "price", text, units, grid.tick_units)
 
 
 def parse_qty(grid: TickGrid, text: str) -> int:
-    """Quantity text -> qty_lot; 0 is allowed (a diff's "remove this level")."""
-    units = _to_units(grid.symbol, "qty", text, grid.qty_decimals)
-    return _on_grid(grid.symbol, "qty", text, units, grid.lot_units, grid.lot_size)
+    """Quantity text -> qty_lot; 0 is allowed (a diff's "remove this level"). Fast path as in parse_price."""
+    decimals = grid.qty_decimals
+    units = _fast_units(text, -decimals - 1 if decimals else None)
+    if units < 0:
+        units = _to_units(grid.symbol, "qty", text, decimals)
+    return units if grid.lot_units == 1 else _on_grid(grid, "qty", text, units, grid.lot_units)
 
 
 def parse_levels(grid: TickGrid, levels: list[tuple[str, str]]) -> list[tuple[int, int]]:
@@ -345,12 +352,11 @@ def _to_units(symbol: str, what: str, text: str, decimals: int) -> int:
     return int(scaled)
 
 
-def _on_grid(symbol: str, what: str, text: str, units: int, step_units: int, step: Decimal) -> int:
-    if step_units == 1:
-        return units
+def _on_grid(grid: TickGrid, what: str, text: str, units: int, step_units: int) -> int:
     steps, rest = divmod(units, step_units)
     if rest:
-        raise OffGridError(f"{symbol}: {what} {text!r} is off the {step} grid")
+        step = grid.tick_size if what == "price" else grid.lot_size
+        raise OffGridError(f"{grid.symbol}: {what} {text!r} is off the {step} grid")
     return steps
 
 

@@ -122,3 +122,32 @@ def test_ticks_format_then_parse_is_identity(units, decimals):
     assert parse_levels(grid, [(format_price(grid, units or 1), format_qty(grid, units))]) == [
         (units or 1, units)
     ]
+
+
+def _checked(grid: TickGrid, what: str, text: str) -> int | str:
+    """The exact Decimal path alone (mm.ticks._to_units): units, or the error's text."""
+    from mm.ticks import _to_units
+
+    decimals = grid.price_decimals if what == "price" else grid.qty_decimals
+    step = grid.tick_units if what == "price" else grid.lot_units
+    try:
+        units = _to_units(grid.symbol, what, text, decimals)
+    except OffGridError as e:
+        return str(e)
+    if what == "price" and units == 0:
+        return f"{grid.symbol}: price {text!r} must be > 0"
+    if units % step:
+        return f"{grid.symbol}: {what} {text!r} is off the {grid.tick_size if what == 'price' else grid.lot_size} grid"
+    return units // step
+
+
+@given(st.one_of(st.from_regex(r"\A[0-9]{0,20}(\.[0-9]{0,6})?\Z"), st.text(alphabet="0123456789.-e+ ٣", max_size=24)),
+       st.integers(0, 4), st.sampled_from([1, 5]))
+def test_ticks_single_value_fast_path_equals_checked_path(text, decimals, step):
+    grid = TickGrid("P", decimals, decimals, step, step)
+    for what, parse in (("price", parse_price), ("qty", parse_qty)):
+        try:
+            got: int | str = parse(grid, text)
+        except OffGridError as e:
+            got = str(e)
+        assert got == _checked(grid, what, text)
