@@ -103,6 +103,7 @@ class Gateway(Actor):
         self._barrier_md = self._barrier_orders = self._barrier_passed = 0
         self.lockstep = self.event_time and cfg.replay.lockstep
         self._held: list[Any] = []
+        self._batch_out: list[Any] | None = None  # the answers to one OrderBatch, sent as one frame
         self._orders_waiting: list[Any] = []  # lockstep: commands that arrived before their market event
         self.tick_to_order = SampleBuffer()
         self.hops = {hop: SampleBuffer() for hop in HOPS}
@@ -151,9 +152,14 @@ class Gateway(Actor):
             case CancelOrder():
                 self._record_latency(msg, wall)
                 self._emit(self.step.on_command(now, Cancel(msg.client_id)))
-            case OrderBatch():
-                for command in msg.commands:
-                    self._on_order(command)
+            case OrderBatch():  # one decision's commands: their immediate answers leave in one frame
+                self._batch_out = []
+                try:
+                    for command in msg.commands:
+                        self._on_order(command)
+                finally:
+                    out, self._batch_out = self._batch_out, None
+                self._send_events(out)
             case CancelAll():
                 self._emit(self.step.on_command(now, CancelEverything(msg.reason)))
             case Barrier():
@@ -239,7 +245,15 @@ class Gateway(Actor):
         out = [self._message(event) for event in events]
         if self.lockstep:
             self._held.extend(out)
+        elif self._batch_out is not None:
+            self._batch_out.extend(out)
         else:
+            self._send_events(out)
+
+    def _send_events(self, out: list[Any]) -> None:
+        """One frame of order events: a lone event as itself, several as an OrderEvents (each frame
+        is a send here and a wakeup, a receive and a readiness check in risk and the quoter)."""
+        if out:
             send(self.events.sock, self.topic, out[0] if len(out) == 1 else OrderEvents(events=out))
             self.msgs_out += 1
 
