@@ -57,6 +57,12 @@ class Quoter(Actor):
         self.symbol = cfg.instrument.symbol
         self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
         self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
+        # the fields a quote reads, bound once (SlotView.field: .item(0) is a Python scalar)
+        book, sig = self.book_view.field, self.signal_view.field
+        self._top = tuple(book(name) for name in ("n_bids", "n_asks", "bid_px", "ask_px", "ts_recv_ns", "ts_feed_ns",
+                                                  "ts_book_ns"))
+        self._pred = tuple(sig(name) for name in ("healthy", "predicted_return", "volatility_bps_per_s"))
+        self._pred_update_id = sig("update_id")
         self.add_input(self.critical_subscriber("book", [b"book."]), Codec(BookMsg), self.on_book, eos_from="book")
         self.add_input(self.loop_subscriber("events", [b"ord."]), Codec(OrderEvent), self.on_order_event,
                        eos_from="gateway")
@@ -155,7 +161,7 @@ class Quoter(Actor):
             self._barrier = None
 
     def _signal_caught_up(self, notice: BookChanged) -> bool:
-        return self.signal_view.read() and int(self.signal_view.value[0]["update_id"]) >= notice.update_id
+        return self.signal_view.read() and self._pred_update_id.item(0) >= notice.update_id
 
     def _now_ns(self, notice: BookChanged) -> int:
         return notice.ts_recv_ns if self.event_time else time.monotonic_ns()
@@ -163,17 +169,17 @@ class Quoter(Actor):
     def _quote(self, notice: BookChanged) -> None:
         if self.state != State.RUNNING or self.stop_requested or not self.book_view.read(notice.seq):
             return
-        top = self.book_view.value[0]
-        if top["n_bids"] == 0 or top["n_asks"] == 0:
+        n_bids, n_asks, bid_px, ask_px, ts_recv_ns, ts_feed_ns, ts_book_ns = self._top
+        if n_bids.item(0) == 0 or n_asks.item(0) == 0:
             return
         prediction = None
         if self.signal_view.read():
-            pred = self.signal_view.value[0]
-            if pred["healthy"]:
-                prediction = (float(pred["predicted_return"]), float(pred["volatility_bps_per_s"]))
-        commands = self.step.on_book(int(top["bid_px"][0]), int(top["ask_px"][0]), prediction, self._now_ns(notice))
+            healthy, predicted_return, volatility = self._pred
+            if healthy.item(0):
+                prediction = (predicted_return.item(0), volatility.item(0))
+        commands = self.step.on_book(bid_px.item(0), ask_px.item(0), prediction, self._now_ns(notice))
         if commands:
-            self._send_commands(commands, (int(top["ts_recv_ns"]), int(top["ts_feed_ns"]), int(top["ts_book_ns"])))
+            self._send_commands(commands, (ts_recv_ns.item(0), ts_feed_ns.item(0), ts_book_ns.item(0)))
 
     def _send_commands(self, commands: list[Place | Cancel], stamps: tuple[int, int, int]) -> None:
         """One frame per decision: a lone command as itself, several as an OrderBatch."""

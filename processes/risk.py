@@ -62,6 +62,12 @@ class Risk(Actor):
         self.symbol = cfg.instrument.symbol
         self.book_view = SlotView(shm_name(cfg, "book", "top"), book_top_dtype(cfg.book.depth))
         self.signal_view = SlotView(shm_name(cfg, "signal", "prediction"), SIGNAL_DTYPE)
+        # the fields a check reads, bound once (SlotView.field: .item(0) is a Python scalar)
+        self.event_time = cfg.pipeline.mode == "replay"  # checks on the capture's clock: deterministic
+        book, sig = self.book_view.field, self.signal_view.field
+        self._top = (book("ts_recv_ns" if self.event_time else "ts_book_ns"), book("n_bids"), book("n_asks"),
+                     book("bid_px"), book("ask_px"))
+        self._pred = (sig("ts_ns"), sig("volatility_bps_per_s"))
         self.add_input(self.critical_pull("intents", "quoter"), Codec(OrderCommand), self.on_intent, eos_from="quoter")
         self.add_input(self.loop_subscriber("events", [b"ord."]), Codec(OrderEvent), self.on_order_event,
                        eos_from="gateway")
@@ -72,7 +78,6 @@ class Risk(Actor):
         self.poller.register(self.control.sock, zmq.POLLIN)
         self.order_topic = f"ord.{self.symbol}".encode()
         self.risk_topic = f"risk.{self.symbol}".encode()
-        self.event_time = cfg.pipeline.mode == "replay"  # checks on the capture's clock: deterministic
         self.step = RiskStep(cfg, f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}f{self.pid}x")
         # live: a run's first venue report settles fills our journal never saw (made while the gateway
         # was down after the last run, e.g. before a dead-man's switch fired); no order of ours is in flight yet
@@ -175,13 +180,13 @@ class Risk(Actor):
         book_ts = bid = ask = signal_ts = 0
         volatility = 0.0
         if self.book_view.read():
-            top = self.book_view.value[0]
-            book_ts = int(top["ts_recv_ns"] if self.event_time else top["ts_book_ns"])
-            if top["n_bids"] and top["n_asks"]:
-                bid, ask = int(top["bid_px"][0]), int(top["ask_px"][0])
+            ts, n_bids, n_asks, bid_px, ask_px = self._top
+            book_ts = ts.item(0)
+            if n_bids.item(0) and n_asks.item(0):
+                bid, ask = bid_px.item(0), ask_px.item(0)
         if self.signal_view.read():
-            pred = self.signal_view.value[0]
-            signal_ts, volatility = int(pred["ts_ns"]), float(pred["volatility_bps_per_s"])
+            ts, vol = self._pred
+            signal_ts, volatility = ts.item(0), vol.item(0)
         return MarketRead(book_ts, bid, ask, signal_ts, volatility)
 
     # ---- order path -----------------------------------------------------------------------------
