@@ -339,6 +339,17 @@ class OrderTracker:
         self._on_submitted(record)
         return record
 
+    def track(self, client_id: str, symbol: str, side: Side, px_tick: int, qty_lot: int, now_ns: int,
+              replaces: str = "") -> OrderSubmitted:
+        """Submit an order whose client id was made upstream (the sim venue takes the pipeline's ids
+        as the quoter and risk made them); an id already tracked raises, as a repeated submit does."""
+        if qty_lot <= 0 or px_tick <= 0:
+            raise ValueError(f"order {client_id}: px_tick and qty_lot must be > 0, were {px_tick}, {qty_lot}")
+        record = OrderSubmitted(client_id, symbol, side, px_tick, qty_lot, now_ns, replaces)
+        self.ids.observe(client_id)
+        self._on_submitted(record)
+        return record
+
     def mark_sent(self, client_id: str, now_ns: int) -> OrderSent:
         """The new-order request leaves now (first send, or a resend with the same id after UNKNOWN)."""
         record = OrderSent(client_id, now_ns)
@@ -419,6 +430,9 @@ class OrderTracker:
                 self.apply(record, record.ts_ns)
 
     # -- queries --
+
+    def view(self) -> OrdersView:
+        return OrdersView(self)
 
     def get(self, client_id: str) -> Order | None:
         return self.orders.get(client_id)
@@ -565,3 +579,38 @@ class OrderTracker:
             order.reason = "never reached the venue"
             self._move(order, OrderState.REJECTED)
         return Outcome(Applied.APPLIED, order.client_id, order.state, previous)
+
+
+class OrdersView:
+    """What a reader of our orders may see (the gateway's quote log, the shells' venue state): the
+    tracker's orders, never its commands. Safe from another thread than the tracker's writer: each
+    read takes one C-level copy of the orders first. Unattached (a live venue not connected yet),
+    it shows none."""
+
+    __slots__ = ("_tracker",)
+
+    def __init__(self, tracker: OrderTracker | None = None) -> None:
+        self._tracker = tracker
+
+    def attach(self, tracker: OrderTracker) -> None:
+        self._tracker = tracker
+
+    def get(self, client_id: str) -> Order | None:
+        return None if self._tracker is None else self._tracker.orders.get(client_id)
+
+    def open_orders(self) -> list[Order]:
+        return [] if self._tracker is None else [o for o in list(self._tracker.orders.values()) if o.is_open]
+
+    def best_working(self) -> tuple[int | None, int | None]:
+        """Our best bid and ask among orders the venue has confirmed and not yet closed (a cancel on
+        its way still rests there); None: no such order on that side."""
+        bid: int | None = None
+        ask: int | None = None
+        for o in self.open_orders():
+            if not o.is_acked:
+                continue
+            if o.side is Side.BUY:
+                bid = o.px_tick if bid is None or o.px_tick > bid else bid
+            else:
+                ask = o.px_tick if ask is None or o.px_tick < ask else ask
+        return bid, ask

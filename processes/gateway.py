@@ -48,7 +48,7 @@ from mm.stages.gateway import GatewayStep
 from mm.stats import SampleBuffer, percentiles_ns
 from mm.config import journal_path, md_readers
 from mm.journal import FillRecorded, FsyncPolicy, PositionSnapshot
-from mm.orders import Side
+from mm.orders import OrdersView, Side
 from processes.actor import Actor, actor_main
 from processes.gateway_live import INPROC as LIVE_INPROC
 from processes.gateway_live import LiveVenue
@@ -80,7 +80,8 @@ class Gateway(Actor):
         self.events = self.loop_publisher("events")
         self.live: LiveVenue | None = None
         self.topic = f"ord.{self.symbol}".encode()
-        self.step = GatewayStep(cfg)
+        # our orders: the sim venue's tracker is the step's own; a real venue's is its adapter's, read here
+        self.step = GatewayStep(cfg, orders=None if cfg.gateway.venue == "sim" else OrdersView())
         self._latency_ns = self.step.latency_ns
         self._venue_state_seq = 0
         self._in_flight_until_ns = 0
@@ -94,7 +95,8 @@ class Gateway(Actor):
             self.sockets.adopt(pull)
             self.add_input(pull, Codec(OrderEvent), self.on_venue_event)
             venue_class = HyperliquidLive if cfg.gateway.venue == "hyperliquid" else LiveVenue
-            self.live = venue_class(self.sockets.ctx, cfg, journal=self.journal, baseline=self.venue_baseline)
+            self.live = venue_class(self.sockets.ctx, cfg, journal=self.journal, baseline=self.venue_baseline,
+                                    orders=self.step.orders)
             self.live.start()
         self._observed = 0  # latency samples already exported to metrics
         self._next_report_ns = 0
@@ -357,9 +359,10 @@ class Gateway(Actor):
         if self.live is not None:
             self.live.stop()  # cancels ours at the venue, then closes
             self._drain_venue_events()
-        now = self.clock_ns()
-        self._emit(self.step.on_command(now, CancelEverything("stopping")))
-        self._emit(self.step.advance(now + self._latency_ns + 1))
+        else:
+            now = self.clock_ns()
+            self._emit(self.step.on_command(now, CancelEverything("stopping")))
+            self._emit(self.step.advance(now + self._latency_ns + 1))
         self._release_held()
         send(self.events.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 

@@ -48,7 +48,17 @@ from mm.config import Config, run_dir
 from mm.fees import config_fees
 from mm.hyperliquid_frames import cloid_for, is_our_cloid
 from mm.journal import PositionSnapshot
-from mm.orders import Applied, CancelDecision, OrderState, OrderTracker, Side, VenueStatus, VenueUpdate, instance_token
+from mm.orders import (
+    Applied,
+    CancelDecision,
+    OrdersView,
+    OrderState,
+    OrderTracker,
+    Side,
+    VenueStatus,
+    VenueUpdate,
+    instance_token,
+)
 from mm.ticks import TickGrid
 from processes.async_worker import AsyncWorker
 from processes.gateway_live import INPROC
@@ -121,9 +131,12 @@ def load_signer(config: Config, environ: dict[str, str] | None = None) -> Hyperl
 class HyperliquidLive(AsyncWorker):
     name = "gateway venue"
 
-    def __init__(self, ctx: zmq.Context, config: Config, *, journal: JournalFile, baseline: dict[str, str]) -> None:
+    def __init__(self, ctx: zmq.Context, config: Config, *, journal: JournalFile, baseline: dict[str, str],
+                 orders: OrdersView | None = None) -> None:
+        """`orders`: the view of the tracker that other threads read (attached at connect)."""
         super().__init__()
         self.ctx = ctx
+        self.orders = orders if orders is not None else OrdersView()
         self.config = config
         self.journal = journal
         self.baseline = baseline
@@ -171,11 +184,10 @@ class HyperliquidLive(AsyncWorker):
 
     def venue_state(self) -> tuple[list[list[Any]], int]:
         rows = []
-        if self.tracker is not None:
-            for order in self.tracker.open_orders():
-                ours = self.venue_to_ours.get(order.client_id, order.client_id)
-                rows.append([ours, 1 if order.side is Side.BUY else -1, order.px_tick,
-                             order.qty_lot - order.filled_qty_lot])
+        for order in self.orders.open_orders():  # the view copies first: the asyncio thread mutates the tracker
+            ours = self.venue_to_ours.get(order.client_id, order.client_id)
+            rows.append([ours, 1 if order.side is Side.BUY else -1, order.px_tick,
+                         order.qty_lot - order.filled_qty_lot])
         return sorted(rows), self.venue_position_lot
 
     # ---- the asyncio thread ----
@@ -205,6 +217,7 @@ class HyperliquidLive(AsyncWorker):
         self.px_scale, self.qty_scale = int(px_scale), int(qty_scale)
         self.tracker = OrderTracker(gw.client_id_prefix, instance_token(int(time.time()) % 26**5),
                                     query_after_ns=10 * 1_000_000_000, cancel_timeout_ns=5 * 1_000_000_000)
+        self.orders.attach(self.tracker)
         push = self.ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 1000)
         push.connect(INPROC)

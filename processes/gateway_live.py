@@ -43,7 +43,7 @@ from mm.config import Config
 from mm.fees import config_fees
 from mm.journal import PositionSnapshot
 from mm.rate_limit import Priority
-from mm.orders import Applied, FollowUp, OrderState, Outcome, Side, instance_token
+from mm.orders import Applied, FollowUp, OrdersView, OrderState, Outcome, Side, instance_token
 from mm.venue_sync import (
     OrderReport,
     ReportError,
@@ -80,9 +80,12 @@ def position_key(symbol: str) -> str:
 class LiveVenue(AsyncWorker):
     name = "gateway venue"
 
-    def __init__(self, ctx: zmq.Context, config: Config, *, journal: JournalFile, baseline: dict[str, str]) -> None:
+    def __init__(self, ctx: zmq.Context, config: Config, *, journal: JournalFile, baseline: dict[str, str],
+                 orders: OrdersView | None = None) -> None:
+        """`orders`: the view of the adapter's tracker that other threads read (attached at connect)."""
         super().__init__()
         self.ctx = ctx
+        self.orders = orders if orders is not None else OrdersView()
         self.journal = journal  # live mode: this thread is its only writer
         self.baseline = baseline  # the account's balances (USD-M: position) when the pipeline first traded here
         self.ready = False
@@ -142,6 +145,7 @@ class LiveVenue(AsyncWorker):
                                                recv_window_ms=gw.recv_window_ms), keys.api_key, keys.api_secret,
                                  journal=self.journal.append)  # order records: `mm report latency` reads them
         self.adapter = adapter
+        self.orders.attach(adapter.tracker)
         adapter.on_settled = self._emit  # an UNKNOWN new order settles beside the order flow
         push = self.ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 1000)
@@ -268,10 +272,8 @@ class LiveVenue(AsyncWorker):
 
     def venue_state(self) -> tuple[list[list[Any]], int]:
         """Our open orders at the venue, by our client ids, and the venue's position (any thread)."""
-        assert self.adapter is not None
         rows = []
-        orders = list(self.adapter.tracker.orders.values())  # one C-level copy: the asyncio thread mutates the dict
-        for order in (o for o in orders if o.is_open):
+        for order in self.orders.open_orders():  # the view copies first: the asyncio thread mutates the tracker
             ours = self.venue_to_ours.get(order.client_id, order.client_id)
             rows.append([ours, 1 if order.side is Side.BUY else -1, order.px_tick, order.qty_lot - order.filled_qty_lot])
         return sorted(rows), self.venue_position_lot

@@ -3,7 +3,13 @@ the book sees, orders after the order-entry latency) and the record of every ven
 
 `GatewayStep.record` is the one place a venue's answer (simulated or real, as mm.fill_model's
 Accepted / Rejected / Canceled / Filled) is counted, logged for the report and journaled; it
-returns the events to publish and the journal records. The sim venue's book follows the stream
+returns the events to publish and the journal records.
+
+Our orders are tracked once, by mm.orders.OrderTracker, on both paths: with the sim venue the
+step owns the tracker (each command goes in as the tracker's command, each answer as its venue
+event, by the pipeline's own client ids); with a real venue the live adapter owns it and the step
+only reads it. Either way the step reads our orders through `orders` (a read-only view). The fill
+model's own orders are the venue's book, not ours: it is the venue. The sim venue's book follows the stream
 the way the book's sync does: diffs before the first snapshot wait for it, a diff the snapshot
 already covers is dropped (applying it would resurrect levels the venue has since removed).
 """
@@ -19,10 +25,21 @@ from mm.fill_model import Accepted, Canceled, FillEvent, FillModel, Filled, Reje
 from mm.journal import FillRecorded
 from mm.latency_model import ConstantLatency, EmpiricalLatency, OrderLatency
 from mm.queue_models import queue_model
-from mm.orders import Side
+from mm.orders import (
+    CancelRejected,
+    OrdersView,
+    OrderTracker,
+    Side,
+    VenueEvent,
+    VenueStatus,
+    VenueUpdate,
+)
 from mm.stages.commands import Cancel, CancelEverything, Place
 
 QUOTE_LOG_MAX_ROWS = 500_000
+PRUNE_EVERY_NS = 60_000_000_000  # venue time between forgetting closed orders ...
+KEEP_CLOSED_NS = 60_000_000_000  # ... closed at least this long
+SIM_INSTANCE = "sim"  # the sim tracker's own id instance: it makes no ids (the pipeline's are tracked)
 
 
 def sim_latency(config: Config) -> OrderLatency:
@@ -43,10 +60,20 @@ def sim_venue(config: Config) -> FillModel:
 
 
 class GatewayStep:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, orders: OrdersView | None = None) -> None:
+        """`orders`: the live venue's view of its tracker (a real venue); None: the sim venue, whose
+        tracker this step owns."""
         self.symbol = config.instrument.symbol
         self.venue = sim_venue(config)
         self.latency_ns = sim_latency(config).max_ns  # the longest a request can be in flight
+        self.tracker: OrderTracker | None = None
+        if orders is None:
+            bound_ns = max(1, self.latency_ns)  # the sim venue answers every request within its latency
+            self.tracker = OrderTracker(config.gateway.client_id_prefix, SIM_INSTANCE, query_after_ns=bound_ns,
+                                        cancel_timeout_ns=bound_ns)
+            orders = self.tracker.view()
+        self.orders = orders
+        self._next_prune_ns = 0
         self.account_position_lot = 0  # the venue account's position: the truth risk reconciles with
         self._venue_last_id = -1  # no snapshot yet
         self._diffs_before_snapshot: list[tuple[int, list, list]] = []
@@ -55,7 +82,6 @@ class GatewayStep:
         self.reject_reasons: Counter[str] = Counter()
         self.fills: list[dict[str, Any]] = []
         self.quote_log: list[list[int | None]] = []
-        self._live: dict[str, tuple[int, int]] = {}  # our orders at the venue: side, px_tick
         self._last_quotes: tuple[int | None, int | None] = (None, None)
 
     # ---- the sim venue's market -------------------------------------------------------------------
@@ -84,18 +110,33 @@ class GatewayStep:
     # ---- orders to the sim venue ------------------------------------------------------------------
 
     def on_command(self, now_ns: int, command: Place | Cancel | CancelEverything) -> list[FillEvent]:
+        """Hand a command to the sim venue; the tracker records it first. The venue hears every
+        command, even one the tracker knows is too late (its refusal is the answer risk and the
+        quoter wait for)."""
+        tracker = self.tracker
+        assert tracker is not None, "on_command drives the sim venue only"
         match command:
             case Place():
                 self.counts["sent"] += 1
+                if (command.side in (1, -1) and command.px_tick > 0 and command.qty_lot > 0
+                        and tracker.get(command.client_id) is None):  # else the venue refuses it, untracked
+                    tracker.track(command.client_id, self.symbol, Side.BUY if command.side > 0 else Side.SELL,
+                                  command.px_tick, command.qty_lot, now_ns)
+                    tracker.mark_sent(command.client_id, now_ns)
                 return self.venue.submit(now_ns, command.client_id, command.side, command.px_tick, command.qty_lot,
                                          command.post_only)
             case Cancel():
+                tracker.request_cancel(command.client_id, now_ns)
                 return self.venue.cancel(now_ns, command.client_id)
             case CancelEverything():
+                tracker.cancel_all(now_ns)
                 return self.venue.cancel_all(now_ns)
         raise TypeError(f"gateway: unknown command {type(command).__name__}")
 
     def advance(self, now_ns: int) -> list[FillEvent]:
+        if self.tracker is not None and now_ns >= self._next_prune_ns:
+            self.tracker.prune(now_ns, KEEP_CLOSED_NS)
+            self._next_prune_ns = now_ns + PRUNE_EVERY_NS
         return self.venue.advance(now_ns)
 
     def open_orders(self) -> list[list[Any]]:
@@ -107,22 +148,24 @@ class GatewayStep:
     def record(self, events: list[FillEvent], clock_ns: int) -> list[FillRecorded]:
         """Count, log and journal the venue's answers; returns the journal records to append."""
         journal: list[FillRecorded] = []
+        tracker = self.tracker
         for event in events:
+            if tracker is not None:
+                venue_event = self._tracker_event(event)
+                if venue_event is not None:
+                    tracker.apply(venue_event, clock_ns)
             match event:
                 case Accepted():
                     self.counts["acked"] += 1
-                    self._live[event.client_id] = (event.side, event.px_tick)
                 case Rejected():
                     self.counts["rejected"] += 1
                     self.reject_reasons[reject_category(event.reason)] += 1
                 case Canceled():
                     self.counts["cancelled"] += 1
-                    self._live.pop(event.client_id, None)
                 case Filled():
                     self.counts["fills"] += 1
                     if event.leaves_lot == 0:
                         self.counts["filled"] += 1
-                        self._live.pop(event.client_id, None)
                     self.account_position_lot += event.side * event.qty_lot
                     journal.append(FillRecorded(client_id=event.client_id, symbol=self.symbol,
                                                 side=Side.BUY if event.side > 0 else Side.SELL, px_tick=event.px_tick,
@@ -136,20 +179,43 @@ class GatewayStep:
             self._log_quotes(clock_ns)
         return journal
 
+    def _tracker_event(self, event: FillEvent) -> VenueEvent | None:
+        """The sim venue's answer as the tracker's venue event (fills as cumulative quantities);
+        None: nothing for the tracker (an order it never tracked, a refused duplicate id)."""
+        tracker = self.tracker
+        assert tracker is not None
+        order = tracker.get(event.client_id)
+        if order is None:
+            return None
+        match event:
+            case Accepted():
+                venue_id = int(event.venue_order_id) if event.venue_order_id.isdigit() else -1
+                return VenueUpdate(event.client_id, VenueStatus.NEW, order.filled_qty_lot, event.ts_ns,
+                                   venue_order_id=venue_id)
+            case Filled():
+                status = VenueStatus.FILLED if event.leaves_lot == 0 else VenueStatus.PARTIALLY_FILLED
+                return VenueUpdate(event.client_id, status, order.qty_lot - event.leaves_lot, event.ts_ns,
+                                   last_px_tick=event.px_tick)
+            case Canceled():
+                return VenueUpdate(event.client_id, VenueStatus.CANCELED, order.qty_lot - event.leaves_lot,
+                                   event.ts_ns)
+            case Rejected():
+                category = reject_category(event.reason)
+                if category == "cancel_unknown_order":
+                    return CancelRejected(event.client_id, event.ts_ns, event.reason)
+                if category == "duplicate_client_id":  # the order already holding the id is untouched
+                    return None
+                return VenueUpdate(event.client_id, VenueStatus.REJECTED, 0, event.ts_ns, reason=event.reason)
+        raise TypeError(f"venue produced an unknown event {type(event).__name__}")
+
     def count_sent(self) -> None:
         """A place sent to a real venue (the sim venue counts its own in on_command)."""
         self.counts["sent"] += 1
 
     def _log_quotes(self, clock_ns: int) -> None:
         """Our best working bid / ask for the plots, on change (None: no order on that side)."""
-        bid: int | None = None
-        ask: int | None = None
-        for side, px in self._live.values():
-            if side > 0:
-                bid = px if bid is None or px > bid else bid
-            else:
-                ask = px if ask is None or px < ask else ask
-        best = (bid, ask)
+        best = self.orders.best_working()
+        bid, ask = best
         if best != self._last_quotes and len(self.quote_log) < QUOTE_LOG_MAX_ROWS:
             self.quote_log.append([clock_ns, bid, ask])
             self._last_quotes = best

@@ -14,6 +14,7 @@ from mm.orders import (
     FollowUp,
     OrderNotFound,
     OrderState,
+    OrdersView,
     OrderTracker,
     RequestTimedOut,
     Side,
@@ -327,3 +328,33 @@ def test_random_event_sequences_never_leave_an_order_stuck(steps, final_status):
     final_filled = 10 if final_status is VenueStatus.FILLED else venue_filled
     tracker.apply(update(cid, final_status, final_filled, settle_ns), settle_ns)
     assert tracker.get(cid).is_terminal
+
+
+def test_track_takes_an_upstream_id_as_new_and_never_hands_it_out_again():
+    tracker = make_tracker()
+    record = tracker.track("mm1-a5", "BTCUSDT", Side.SELL, 101, 3, 0)
+    assert record.client_id == "mm1-a5" and tracker.get("mm1-a5").state is OrderState.NEW
+    assert tracker.ids.next_id() == "mm1-a6"  # an id of our own pattern moves the counter past it
+    tracker.track("quoterX1", "BTCUSDT", Side.BUY, 100, 1, 0)  # another pattern: tracked, counter untouched
+    assert tracker.ids.next_id() == "mm1-a7" and tracker.get("quoterX1").state is OrderState.NEW
+    with pytest.raises(IllegalTransitionError, match="mm1-a5"):
+        tracker.track("mm1-a5", "BTCUSDT", Side.SELL, 101, 3, 0)
+    with pytest.raises(ValueError, match="quoterX2"):
+        tracker.track("quoterX2", "BTCUSDT", Side.BUY, 0, 1, 0)
+
+
+def test_view_reads_the_tracker_and_shows_nothing_before_it_is_attached():
+    view = OrdersView()
+    assert view.open_orders() == [] and view.get("x") is None and view.best_working() == (None, None)
+    tracker = make_tracker()
+    view.attach(tracker)
+    bid, ask = sent_order(tracker), tracker.submit("BTCUSDT", Side.SELL, 105, 1, 0).client_id
+    tracker.mark_sent(ask, 0)
+    assert view.best_working() == (None, None)  # sent, not confirmed
+    tracker.apply(update(bid, VenueStatus.NEW), 0)
+    tracker.apply(update(ask, VenueStatus.NEW), 0)
+    assert view.best_working() == (100, 105) and view.get(bid) is tracker.get(bid)
+    tracker.request_cancel(ask, 0)
+    assert view.best_working() == (100, 105)  # the cancel is on its way: the ask still rests
+    tracker.apply(update(ask, VenueStatus.CANCELED), 0)
+    assert view.best_working() == (100, None) and [o.client_id for o in view.open_orders()] == [bid]

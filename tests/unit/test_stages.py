@@ -9,7 +9,7 @@ import pytest
 from mm.config import load_config
 from mm.fill_model import Accepted, Canceled, Filled, Rejected
 from mm.journal import FillRecorded, PositionSnapshot
-from mm.orders import Side
+from mm.orders import OrdersView, OrderState, OrderTracker, RequestTimedOut, Side, VenueStatus, VenueUpdate
 from mm.risk_rules import TradingState
 from mm.stages.book import BookStep
 from mm.stages.commands import Cancel, CancelEverything, Place, Rejection
@@ -236,9 +236,101 @@ def test_gateway_orders_reach_the_sim_venue_after_the_latency_and_are_recorded(c
 
 def test_gateway_record_counts_cancels_and_reject_reasons(config):
     gateway = GatewayStep(config)
+    gateway.on_command(T0, Place("a", 1, BID, 1))
+    gateway.on_command(T0, Place("b", 1, ASK, 1))
     gateway.record([Accepted("a", "1", 1, BID, 1, T0)], T0)
     gateway.record([Canceled("a", 1, T0 + MS), Rejected("b", "post-only would cross", T0 + MS),
                     Rejected("c", "cancel: unknown order c", T0 + MS)], T0 + MS)
     assert gateway.counts["cancelled"] == 1 and gateway.counts["rejected"] == 2
     assert gateway.quote_log == [[T0, BID, None], [T0 + MS, None, None]]
     assert gateway.stats()["reject_reasons"] == {"cancel_unknown_order": 1, "post_only_would_cross": 1}
+
+
+def order_states(gateway: GatewayStep) -> dict[str, tuple[OrderState, int]]:
+    return {cid: (o.state, o.filled_qty_lot) for cid, o in gateway.tracker.orders.items()}
+
+
+def test_gateway_tracks_each_sim_order_in_the_one_tracker(config):
+    """Commands and the venue's answers (hand-made) move the tracker: sent, acked, partially filled,
+    filled, cancel pending, cancelled, rejected."""
+    gateway = GatewayStep(config)
+    for cid, side, px in (("a", 1, BID), ("b", -1, ASK), ("c", 1, BID - 1), ("d", -1, ASK)):
+        gateway.on_command(T0, Place(cid, side, px, 10))
+    assert {cid: state for cid, (state, _) in order_states(gateway).items()} == dict.fromkeys("abcd", OrderState.SENT)
+    t1 = T0 + MS
+    gateway.record([Accepted("a", "1", 1, BID, 10, t1), Accepted("b", "2", -1, ASK, 10, t1),
+                    Accepted("c", "3", 1, BID - 1, 10, t1), Rejected("d", "post-only would cross", t1)], t1)
+    assert order_states(gateway) == {"a": (OrderState.ACKED, 0), "b": (OrderState.ACKED, 0),
+                                     "c": (OrderState.ACKED, 0), "d": (OrderState.REJECTED, 0)}
+    t2 = T0 + 2 * MS
+    gateway.record([Filled("a", 1, BID, 4, 6, 0.0, True, t2), Filled("b", -1, ASK, 10, 0, 0.0, True, t2)], t2)
+    assert order_states(gateway)["a"] == (OrderState.PARTIALLY_FILLED, 4)
+    assert order_states(gateway)["b"] == (OrderState.FILLED, 10)
+    gateway.on_command(t2, Cancel("a"))
+    assert order_states(gateway)["a"] == (OrderState.CANCEL_PENDING, 4)
+    gateway.record([Filled("a", 1, BID, 4, 2, 0.0, True, t2), Canceled("a", 2, t2)], t2)  # a fill before the cancel
+    assert order_states(gateway)["a"] == (OrderState.CANCELLED, 8)
+    assert gateway.quote_log[-1] == [t2, BID - 1, None]  # c rests; a cancelled, b filled, d rejected
+    gateway.on_command(t2, CancelEverything("stop"))
+    assert order_states(gateway)["c"] == (OrderState.CANCEL_PENDING, 0)
+    assert [o.client_id for o in gateway.orders.open_orders()] == ["c"]
+
+
+def test_gateway_settles_an_order_unknown_after_a_lost_ack(config):
+    """A request whose answer was lost is UNKNOWN, not failed; the venue's later word settles it, and
+    a cancel refused while the fill report is on its way leaves it UNKNOWN until that report lands."""
+    gateway = GatewayStep(config)
+    gateway.on_command(T0, Place("a", 1, BID, 10))
+    gateway.tracker.apply(RequestTimedOut("a", T0 + MS), T0 + MS)  # the ack never came
+    assert order_states(gateway)["a"] == (OrderState.UNKNOWN, 0)
+    assert gateway.orders.best_working() == (None, None)  # not confirmed: not quoted in the log
+    gateway.record([Accepted("a", "1", 1, BID, 10, T0 + 2 * MS)], T0 + 2 * MS)
+    assert order_states(gateway)["a"] == (OrderState.ACKED, 0) and gateway.orders.best_working() == (BID, None)
+    gateway.on_command(T0 + 3 * MS, Cancel("a"))
+    gateway.record([Rejected("a", "cancel 'a': unknown or closed order id", T0 + 4 * MS)], T0 + 4 * MS)
+    assert order_states(gateway)["a"] == (OrderState.UNKNOWN, 0)
+    gateway.record([Filled("a", 1, BID, 10, 0, 0.0, True, T0 + 3 * MS)], T0 + 4 * MS)
+    assert order_states(gateway)["a"] == (OrderState.FILLED, 10)
+
+
+def test_gateway_duplicate_and_invalid_orders_leave_the_tracked_one_alone(config):
+    gateway = GatewayStep(config)
+    gateway.on_snapshot(T0, 100, [(BID, 5)], [(ASK, 3)])
+    gateway.on_command(T0, Place("a", 1, BID, 10))
+    gateway.on_command(T0, Place("a", 1, BID - 5, 10))  # the same id again: the venue refuses it
+    gateway.on_command(T0, Place("z", 1, 0, 10))  # no price: refused, never tracked
+    events = gateway.advance(T0 + gateway.latency_ns)
+    assert [type(e) for e in events] == [Accepted, Rejected, Rejected]
+    gateway.record(events, T0 + gateway.latency_ns)
+    assert order_states(gateway) == {"a": (OrderState.ACKED, 0)} and gateway.tracker.get("a").px_tick == BID
+
+
+def test_gateway_prunes_closed_orders_but_never_open_ones(config):
+    gateway = GatewayStep(config)
+    gateway.on_snapshot(T0, 100, [(BID, 5)], [(ASK, 3)])
+    gateway.on_command(T0, Place("a", 1, BID, 10))
+    gateway.on_command(T0, Place("b", 1, BID - 1, 10))
+    gateway.record(gateway.advance(T0 + gateway.latency_ns), T0 + gateway.latency_ns)
+    gateway.on_command(T0 + MS, Cancel("a"))
+    gateway.record(gateway.advance(T0 + MS + gateway.latency_ns), T0 + MS + gateway.latency_ns)
+    assert set(order_states(gateway)) == {"a", "b"}
+    gateway.advance(T0 + 200 * 1000 * MS)  # minutes later
+    assert order_states(gateway) == {"b": (OrderState.ACKED, 0)}
+
+
+def test_gateway_with_a_real_venue_only_reads_the_venue_trackers_view(config):
+    """With a real venue the adapter owns the tracker: the step keeps none and logs quotes from the view."""
+    view = OrdersView()
+    gateway = GatewayStep(config, orders=view)
+    assert gateway.tracker is None
+    gateway.record([Accepted("ours1", "7", 1, BID, 10, T0)], T0)
+    assert gateway.quote_log == []  # not connected yet: the view shows no orders
+    live = OrderTracker("mmtest", "b", query_after_ns=10 * MS, cancel_timeout_ns=10 * MS)
+    view.attach(live)
+    record = live.submit("BTCUSDT", Side.SELL, ASK, 10, T0)
+    live.mark_sent(record.client_id, T0)
+    live.apply(VenueUpdate(record.client_id, VenueStatus.NEW, 0, T0 + MS), T0 + MS)
+    gateway.record([Accepted("ours2", "8", -1, ASK, 10, T0 + MS)], T0 + MS)
+    assert gateway.quote_log == [[T0 + MS, None, ASK]] and gateway.counts["acked"] == 2
+    with pytest.raises(AssertionError):
+        gateway.on_command(T0, Place("x", 1, BID, 1))
