@@ -244,6 +244,7 @@ class ChannelReader:
         self._placeholder = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._fd = self._placeholder
         self._shm = None
+        self._inode = -1  # the attached segment's file: a restarted writer's is another one
         self._r = 0
         self._w = 0
 
@@ -282,6 +283,7 @@ class ChannelReader:
         self.capacity = int(hdr[_H_CAPACITY])
         self.writer_pid = int(hdr[_H_WRITER])
         self.generation = int(hdr[_H_GENERATION])
+        self._inode = _segment_inode(shm, self.name)
         self._wpos = buf[_WRITE_AT: _WRITE_AT + 8].cast("Q")
         self._rpos = buf[_READ_AT: _READ_AT + 8].cast("Q")
         self._data = buf[HEADER_SIZE: HEADER_SIZE + self.capacity]
@@ -381,6 +383,12 @@ class ChannelReader:
             return False
         except PermissionError:
             pass
+        # the name still names the file we mapped: one stat, not a map and unmap on every heartbeat
+        try:
+            if os.stat(f"/dev/shm/{self.name}").st_ino == self._inode:
+                return True
+        except FileNotFoundError:
+            return False
         try:
             probe = attach_segment(self.name)
         except FileNotFoundError:
@@ -430,3 +438,13 @@ class ChannelReader:
         if self._placeholder >= 0:
             os.close(self._placeholder)
             self._placeholder = self._fd = -1
+
+
+def _segment_inode(shm: object, name: str) -> int:
+    """The inode of the file `shm` maps (its descriptor's where it keeps one open; -1: unknown,
+    so `writer_alive` probes the segment itself)."""
+    fd = getattr(shm, "_fd", -1)
+    try:
+        return os.fstat(fd).st_ino if fd >= 0 else os.stat(f"/dev/shm/{name}").st_ino
+    except OSError:
+        return -1
