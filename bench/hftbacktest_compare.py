@@ -21,6 +21,7 @@ virtualenv that holds hftbacktest (never a project dependency):
 - total = conv 1st + loop 1st (what a fresh `python backtest.py` pays); `tot hot` = conv hot +
   loop hot (every numba function compiled already); frames/s = capture lines / total (or / tot
   hot). The hftbacktest import (numba and its Rust library load) is printed apart, in neither.
+  `total cpu` = the CPU seconds (process time, every thread) of conv 1st + loop 1st.
 
 With `--mm`, `mm replay FILE --max --report <tmp>` runs too (a subprocess, wall clock, whole
 process, start-up included), twice, on a decoded-capture cache of its own (`XDG_CACHE_HOME` a
@@ -28,7 +29,9 @@ fresh temporary folder): `cold` is the first run, which decodes the capture and 
 (the counterpart of hftbacktest's convert), `warm` the second, which reads it back. The ratios
 hold the cold run against hftbacktest's total (convert + loop, numba's compile included): the
 fair comparison, since the cache is mm's conversion. With `--processes` the same through the six
-processes (`--engine processes`).
+processes (`--engine processes`). `cold cpu` is the cold run's CPU seconds (user + system, its
+own and its children's: the baseline run, the six processes) and `cpu/cpu` its ratio to
+hftbacktest's `total cpu`: the figure a loaded machine disturbs least.
 
     python bench/hftbacktest_compare.py [FILE ...] [--mm] [--processes] [--rounds N] [--venv DIR]
 
@@ -44,6 +47,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -78,23 +82,26 @@ def matplotlib_dir() -> str:
     return str(Path(cache) / "matplotlib")
 
 
-def run_mm(path: Path, engine: str = "inproc") -> tuple[float, float]:
-    """(cold, warm) wall seconds of `mm replay FILE --max`: the first run on an empty cache folder
-    of its own (decode + write the cache), then the second on the cache the first wrote."""
+def run_mm(path: Path, engine: str = "inproc") -> tuple[float, float, float]:
+    """(cold, warm, cold CPU) seconds of `mm replay FILE --max`: the first run on an empty cache
+    folder of its own (decode + write the cache), then the second on the cache the first wrote;
+    the CPU (user + system) of the first and of every process it started and waited for."""
     mm = ROOT / ".venv" / "bin" / "mm"
-    walls = []
+    walls, cpus = [], []
     with tempfile.TemporaryDirectory() as tmp:
         # matplotlib keeps its font cache under XDG_CACHE_HOME too: leave it where it is
         env = {**os.environ, "XDG_CACHE_HOME": f"{tmp}/cache", "MPLCONFIGDIR": matplotlib_dir()}
         for _ in ("cold", "warm"):
-            start = time.perf_counter()
+            start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
             done = subprocess.run([str(mm), "replay", str(path), "--max", "--engine", engine,
                                    "--report", f"{tmp}/report.json", "--quiet"],
                                   capture_output=True, text=True, env=env)
             walls.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             if done.returncode != 0:
                 raise RuntimeError(f"mm replay {path} exited {done.returncode}: {done.stderr.strip()[-400:]}")
-    return walls[0], walls[1]
+    return walls[0], walls[1], cpus[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     python = ensure_venv(args.venv)
     engines = [engine for wanted, engine in ((args.mm, "inproc"), (args.processes, "processes")) if wanted]
     cols = ["frames", "adapt s", "import s", "conv 1st s", "conv hot s", "loop 1st s", "loop hot s",
-            "compile s", "total s", "frames/s", "tot hot s", "hot fr/s"] + (
-                ["mm cold s", "mm warm s", "cold/total", "warm/total", "cold fr/s", "warm fr/s"] if args.mm else []) + (
-                ["proc cold s", "proc warm s", "pcold/total", "pwarm/total", "pcold fr/s", "pwarm fr/s"]
-                if args.processes else [])
+            "compile s", "total s", "frames/s", "tot hot s", "hot fr/s", "total cpu s"] + (
+                ["mm cold s", "mm warm s", "cold/total", "warm/total", "cold fr/s", "warm fr/s", "cold cpu s",
+                 "cpu/cpu"] if args.mm else []) + (
+                ["proc cold s", "proc warm s", "pcold/total", "pwarm/total", "pcold fr/s", "pwarm fr/s",
+                 "pcold cpu s", "pcpu/cpu"] if args.processes else [])
     header = f"{'file':<40}" + "".join(f"{c:>12}" for c in cols)
     best: dict[Path, dict] = {}
     for n in range(args.rounds):
@@ -137,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = json.loads(done.stdout.strip().splitlines()[-1])
             for engine in engines:
-                r[f"{engine}_cold_s"], r[f"{engine}_warm_s"] = run_mm(path, engine)
+                r[f"{engine}_cold_s"], r[f"{engine}_warm_s"], r[f"{engine}_cold_cpu_s"] = run_mm(path, engine)
             seen = best.setdefault(path, r)
             for key, value in r.items():
                 if key.endswith("_s"):
@@ -156,10 +164,11 @@ def print_row(path: Path, r: dict, engines: list[str]) -> None:
     hot = r["convert_hot_s"] + r["loop_hot_s"]
     compile_s = r["convert_s"] - r["convert_hot_s"] + r["loop_first_s"] - r["loop_hot_s"]
     row = [r["frames"], r["adapt_s"], r["import_s"], r["convert_s"], r["convert_hot_s"], r["loop_first_s"],
-           r["loop_hot_s"], compile_s, total, r["frames"] / total, hot, r["frames"] / hot]
+           r["loop_hot_s"], compile_s, total, r["frames"] / total, hot, r["frames"] / hot, r["total_cpu_s"]]
     for engine in engines:
-        cold, warm = r[f"{engine}_cold_s"], r[f"{engine}_warm_s"]
-        row += [cold, warm, cold / total, warm / total, r["frames"] / cold, r["frames"] / warm]
+        cold, warm, cpu = r[f"{engine}_cold_s"], r[f"{engine}_warm_s"], r[f"{engine}_cold_cpu_s"]
+        row += [cold, warm, cold / total, warm / total, r["frames"] / cold, r["frames"] / warm, cpu,
+                cpu / r["total_cpu_s"]]
     cells = [f"{v:>12d}" if isinstance(v, int) else f"{v:>12.0f}" if v >= 1000 else f"{v:>12.3f}" for v in row]
     print(f"{path.name:<40}" + "".join(cells) + f"   ({r['symbol']}, {r['events']} hbt events, {r['fills']} fills)")
     sys.stdout.flush()
@@ -212,12 +221,12 @@ def worker(path: Path) -> dict:
         from hftbacktest.data.utils import binancefutures
         from numba import njit, uint64
         from numba.typed import Dict
-        t2 = time.perf_counter()
+        t2, cpu2 = time.perf_counter(), time.process_time()
         devnull = open(os.devnull, "w")
         stdout, sys.stdout = sys.stdout, devnull  # convert prints its progress
         try:
             data = binancefutures.convert(str(adapted), combined_stream=True)
-            t3 = time.perf_counter()
+            t3, cpu3 = time.perf_counter(), time.process_time()
             binancefutures.convert(str(adapted), combined_stream=True)  # its numba helpers compiled now
             t4 = time.perf_counter()
         finally:
@@ -267,8 +276,8 @@ def worker(path: Path) -> dict:
             recorder.record(hbt)
         return True
 
-    def one_loop() -> tuple[float, int]:
-        start = time.perf_counter()  # the backtest's set-up (it reads the array) included
+    def one_loop() -> tuple[float, float, int]:
+        start, cpu_start = time.perf_counter(), time.process_time()  # the backtest's set-up included
         asset = (
             BacktestAsset()
             .data([data])
@@ -284,16 +293,16 @@ def worker(path: Path) -> dict:
         hbt = HashMapMarketDepthBacktest([asset])
         recorder = Recorder(1, 10_000_000)
         gridtrading(hbt, recorder.recorder, 20, 10.0 ** -qty_dec * 1000, 10.0 ** -qty_dec * 10)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         fills = int(hbt.state_values(0).num_trades)
         hbt.close()
-        return elapsed, fills
+        return elapsed, cpu, fills
 
-    loop_first, fills = one_loop()
-    loop_hot, _ = one_loop()
+    loop_first, loop_first_cpu, fills = one_loop()
+    loop_hot, _, _ = one_loop()
     return {"frames": frames, "symbol": symbol, "events": int(len(data)), "fills": fills,
             "adapt_s": t1 - t0, "import_s": t2 - t1, "convert_s": t3 - t2, "convert_hot_s": t4 - t3,
-            "loop_first_s": loop_first, "loop_hot_s": loop_hot}
+            "loop_first_s": loop_first, "loop_hot_s": loop_hot, "total_cpu_s": cpu3 - cpu2 + loop_first_cpu}
 
 
 if __name__ == "__main__":
