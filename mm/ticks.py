@@ -92,7 +92,7 @@ def parse_price(grid: TickGrid, text: str) -> int:
     `int()` (_fast_units); anything else the exact checked path, which raises naming the value."""
     decimals = grid.price_decimals
     units = _fast_units(text, -decimals - 1 if decimals else None)
-    if units <= 0:
+    if units <= 0 or units > INT64_MAX:  # 19 digits without a dot may not fit
         units = _to_units(grid.symbol, "price", text, decimals)
         if units == 0:
             raise OffGridError(f"{grid.symbol}: price {text!r} must be > 0")
@@ -103,7 +103,7 @@ def parse_qty(grid: TickGrid, text: str) -> int:
     """Quantity text -> qty_lot; 0 is allowed (a diff's "remove this level"). Fast path as in parse_price."""
     decimals = grid.qty_decimals
     units = _fast_units(text, -decimals - 1 if decimals else None)
-    if units < 0:
+    if units < 0 or units > INT64_MAX:
         units = _to_units(grid.symbol, "qty", text, decimals)
     return units if grid.lot_units == 1 else _on_grid(grid, "qty", text, units, grid.lot_units)
 

@@ -141,7 +141,8 @@ def _checked(grid: TickGrid, what: str, text: str) -> int | str:
     return units // step
 
 
-@given(st.one_of(st.from_regex(r"\A[0-9]{0,20}(\.[0-9]{0,6})?\Z"), st.text(alphabet="0123456789.-e+ ٣", max_size=24)),
+@given(st.one_of(st.from_regex(r"\A[0-9]{0,20}(\.[0-9]{0,6})?\Z"),
+                 st.integers(0, 10**20).map(str), st.text(alphabet="0123456789.-e+ ٣", max_size=24)),
        st.integers(0, 4), st.sampled_from([1, 5]))
 def test_ticks_single_value_fast_path_equals_checked_path(text, decimals, step):
     grid = TickGrid("P", decimals, decimals, step, step)
@@ -151,3 +152,12 @@ def test_ticks_single_value_fast_path_equals_checked_path(text, decimals, step):
         except OffGridError as e:
             got = str(e)
         assert got == _checked(grid, what, text)
+
+
+@pytest.mark.parametrize("text", ["9223372036854775808", "9999999999999999999"])
+def test_ticks_single_value_beyond_int64_without_a_dot_rejected(text):
+    grid = TickGrid("P", 0, 0)
+    for parse in (parse_price, parse_qty):
+        with pytest.raises(OffGridError, match="does not fit int64"):
+            parse(grid, text)
+    assert parse_qty(grid, "9223372036854775807") == 2**63 - 1
