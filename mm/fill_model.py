@@ -23,7 +23,9 @@ Rules (every method first delivers the requests due by its `ts_ns`, in arrival o
 - Client ids are never reused: a submit with an id seen before is rejected ("duplicate client id")
   and the order already holding that id is untouched. Cancel of an unknown or closed id is rejected
   with a reason naming the id. Our own orders never trade with each other.
-Fee in quote = px * qty * tick_size * lot_size * bps / 1e4 (negative maker bps is a rebate).
+Fee = the fill's notional (mm.position.notional: px * qty * tick_size * lot_size in quote; for an
+inverse contract, contracts * contract_size / price in the base coin) * bps / 1e4 (negative maker
+bps is a rebate).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import heapq
 from msgspec import Struct
 
 from mm.latency_model import ConstantLatency, OrderLatency
+from mm.position import notional
 from mm.queue_models import QueueModel, queue_model
 
 
@@ -131,9 +134,10 @@ class FillModel:
         lot_size: float,
         queue: QueueModel | None = None,
         latency: OrderLatency | None = None,
+        contract_size: float = 0.0,
     ) -> None:
         """`queue`: the queue model (None: `ratio` with cancel_ahead_ratio); `latency`: the delay model
-        (None: the constant latency_ns)."""
+        (None: the constant latency_ns); `contract_size` > 0: an inverse contract (fees in the base coin)."""
         if latency_ns < 0:
             raise ValueError(f"'latency_ns' must be >= 0, was {latency_ns}")
         if not 0.0 <= cancel_ahead_ratio <= 1.0:
@@ -147,6 +151,7 @@ class FillModel:
         self._taker_fee_bps = taker_fee_bps
         self._tick_size = tick_size
         self._lot_size = lot_size
+        self._contract_size = contract_size
         self._queue = queue if queue is not None else queue_model("ratio", ratio=cancel_ahead_ratio)
         self._bids: dict[int, int] = {}  # px_tick -> qty_lot, our copy of the venue's book
         self._asks: dict[int, int] = {}
@@ -356,7 +361,7 @@ class FillModel:
     def _fill(self, order: _Order, qty: int, px: int, is_maker: bool, ts_ns: int, events: list[FillEvent]) -> None:
         order.leaves -= qty
         bps = self._maker_fee_bps if is_maker else self._taker_fee_bps
-        fee_quote = px * qty * self._tick_size * self._lot_size * bps / 1e4
+        fee_quote = notional(px, qty, self._tick_size, self._lot_size, self._contract_size) * bps / 1e4
         events.append(Filled(order.client_id, order.side, px, qty, order.leaves, fee_quote, is_maker, ts_ns))
         if order.leaves == 0:
             self._remove(order)

@@ -11,8 +11,11 @@ EMPTY_LATENCY = {"p50": 0, "p90": 0, "p99": 0, "max": 0, "count": 0}
 
 
 def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, pipeline: str, symbol: str,
-                 tick_size: float, lot_size: float) -> dict[str, Any]:
+                 tick_size: float, lot_size: float, contract_size: float = 0.0) -> dict[str, Any]:
     """`stats` maps process name -> what it wrote at its clean stop (missing = it did not stop cleanly).
+
+    `contract_size` > 0: an inverse contract (mm.position): quantities are contracts, and the PnL,
+    fees and traded notional are in the base coin; the instrument block says so.
 
     `duration_s` is the span of market time covered: the wall time of a live or sim run, the
     capture's own span in a replay. A replay's report holds only what the input and config decide,
@@ -45,7 +48,8 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
                                          for name, p in latency.items()}}
     return {
         "pipeline": pipeline,
-        "instrument": {"symbol": symbol, "tick_size": tick_size, "lot_size": lot_size},
+        "instrument": {"symbol": symbol, "tick_size": tick_size, "lot_size": lot_size,
+                       **({"contract_size": contract_size, "settlement": "base"} if contract_size > 0 else {})},
         "wall_s": round(wall_s, 3),
         "mode": mode,
         "events": feed.get("events", 0),

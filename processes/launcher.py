@@ -30,6 +30,7 @@ from ipc.endpoints import latency_path, pid_path, shm_prefix, stats_path
 from ipc.shm import cleanup_segments
 from mm.config import PROCESS_NAMES, Config, dump_toml, journal_path, run_dir
 from mm.errors import MMError
+from mm.position import contract_size
 from mm.report import build_report, split_wall_clock
 from processes.logsetup import setup_logging
 from processes.metrics import remove_metrics_dir
@@ -255,7 +256,8 @@ def write_outputs(config: Config, stats: dict[str, dict[str, Any]], duration_s: 
     report = build_report(stats, wall_s=duration_s, mode=mode,
                           pipeline="replay" if mode == "replay" else config.pipeline.name,
                           symbol=config.instrument.symbol, tick_size=float(config.instrument.tick_size),
-                          lot_size=float(config.instrument.lot_size))
+                          lot_size=float(config.instrument.lot_size),
+                          contract_size=contract_size(config.instrument.market, config.instrument.symbol))
     if mode == "replay":  # deterministic report; this machine's figures beside it
         wall = split_wall_clock(report, stats.get("gateway", {}).get("latency_ns", {}))
         feed = stats.get("feed", {})

@@ -24,6 +24,7 @@ from mm.fees import config_fees
 from mm.fill_model import Accepted, Canceled, FillEvent, FillModel, Filled, Rejected
 from mm.journal import FillRecorded
 from mm.latency_model import ConstantLatency, EmpiricalLatency, OrderLatency
+from mm.position import contract_size
 from mm.queue_models import queue_model
 from mm.orders import (
     CancelRejected,
@@ -51,12 +52,13 @@ def sim_latency(config: Config) -> OrderLatency:
 
 
 def sim_venue(config: Config) -> FillModel:
-    gateway, fill = config.gateway, config.fill
+    gateway, fill, instrument = config.gateway, config.fill, config.instrument
     fees = config_fees(config)
     queue = queue_model(fill.queue_model, power=fill.queue_power, ratio=gateway.queue_cancel_ahead_ratio)
     return FillModel(maker_fee_bps=fees.maker_bps, taker_fee_bps=fees.taker_bps, queue=queue,
-                     latency=sim_latency(config), tick_size=float(config.instrument.tick_size),
-                     lot_size=float(config.instrument.lot_size))
+                     latency=sim_latency(config), tick_size=float(instrument.tick_size),
+                     lot_size=float(instrument.lot_size),
+                     contract_size=contract_size(instrument.market, instrument.symbol))
 
 
 class GatewayStep:

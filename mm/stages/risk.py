@@ -19,7 +19,7 @@ import msgspec
 from mm.config import Config
 from mm.journal import FillRecorded, PositionSnapshot
 from mm.orders import Side
-from mm.position import Position
+from mm.position import Position, contract_size
 from mm.risk_rules import (
     AdjustQuotesAction,
     CancelAllAction,
@@ -77,7 +77,8 @@ class RiskStep:
         self.symbol = config.instrument.symbol
         self.tick_size = float(config.instrument.tick_size)
         self.lot_size = float(config.instrument.lot_size)
-        self.position = Position(self.tick_size, self.lot_size)
+        self.position = Position(self.tick_size, self.lot_size,  # inverse contracts: PnL in the base coin
+                                 contract_size(config.instrument.market, config.instrument.symbol))
         self.open_orders: dict[str, OpenOrder] = {}
         self.rate = RateWindow()
         self.stops = StopState()
@@ -200,7 +201,7 @@ class RiskStep:
         if self.position.fills % SNAPSHOT_EVERY_FILLS == 0:
             actions.append(self.position_snapshot(ts_event_ns))
         self.max_abs_position_lot = max(self.max_abs_position_lot, abs(self.position.position_lot))
-        self.traded_quote += px_tick * qty_lot * self.tick_size * self.lot_size
+        self.traded_quote += self.position.notional(px_tick, qty_lot)
         self.last_event_ns = max(self.last_event_ns, ts_event_ns)
         order = self.open_orders.get(client_id)
         if order is not None:
