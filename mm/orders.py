@@ -328,6 +328,9 @@ class OrderTracker:
         self.query_after_ns = query_after_ns
         self.cancel_timeout_ns = cancel_timeout_ns
         self.orders: dict[str, Order] = {}
+        # the orders not yet terminal, in submission order (a terminal order never reopens): what the
+        # queries scan, not every closed order kept until `prune` (at 1 kHz, tens of thousands)
+        self._open: dict[str, Order] = {}
 
     # -- commands (ours) --
 
@@ -382,7 +385,7 @@ class OrderTracker:
     def cancel_all(self, now_ns: int) -> list[tuple[CancelDecision, CancelRequested]]:
         """Cancel every open order of ours; returns what to journal and which cancels to send."""
         result = []
-        for client_id in [o.client_id for o in self.orders.values() if o.is_open]:
+        for client_id in list(self._open):
             decision, record = self.request_cancel(client_id, now_ns)
             if record is not None:
                 result.append((decision, record))
@@ -438,13 +441,13 @@ class OrderTracker:
         return self.orders.get(client_id)
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if o.is_open]
+        return list(self._open.values())  # one C-level copy: safe from another thread than the writer's
 
     def due_queries(self, now_ns: int) -> list[str]:
         """Orders whose fate must be asked for now: UNKNOWN once the venue can no longer accept the
         request, SENT with no answer past the same bound, CANCEL_PENDING past the cancel timeout."""
         due = []
-        for o in self.orders.values():
+        for o in list(self._open.values()):
             if o.state in (OrderState.UNKNOWN, OrderState.SENT):
                 if now_ns - max(o.sent_ns, o.queried_ns) >= self.query_after_ns:
                     due.append(o.client_id)
@@ -470,11 +473,13 @@ class OrderTracker:
 
     def _move(self, order: Order, target: OrderState) -> None:
         order.state = transition(order.client_id, order.state, target)
+        if target in TERMINAL:
+            self._open.pop(order.client_id, None)
 
     def _on_submitted(self, record: OrderSubmitted) -> None:
         if record.client_id in self.orders:
             raise IllegalTransitionError(f"order {record.client_id}: submitted twice")
-        self.orders[record.client_id] = Order(
+        self.orders[record.client_id] = self._open[record.client_id] = Order(
             client_id=record.client_id, symbol=record.symbol, side=record.side, px_tick=record.px_tick,
             qty_lot=record.qty_lot, created_ns=record.ts_ns, updated_ns=record.ts_ns, replaces=record.replaces)
 
@@ -599,7 +604,7 @@ class OrdersView:
         return None if self._tracker is None else self._tracker.orders.get(client_id)
 
     def open_orders(self) -> list[Order]:
-        return [] if self._tracker is None else [o for o in list(self._tracker.orders.values()) if o.is_open]
+        return [] if self._tracker is None else self._tracker.open_orders()
 
     def best_working(self) -> tuple[int | None, int | None]:
         """Our best bid and ask among orders the venue has confirmed and not yet closed (a cancel on
