@@ -43,6 +43,7 @@ class Reject(enum.Enum):
     PAUSED = "paused"
     REDUCE_ONLY = "reduce_only"
     PEER_DEAD = "peer_dead"
+    UNRECONCILED = "unreconciled"  # after a restart, before the venue's position is reconciled (RiskStep)
 
 
 class OrderCheck(msgspec.Struct, frozen=True):

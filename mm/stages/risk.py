@@ -32,6 +32,7 @@ from mm.risk_rules import (
     OperatorResume,
     OrderCheck,
     RateWindow,
+    Reject,
     StopEvent,
     StopState,
     TradingState,
@@ -170,12 +171,19 @@ class RiskStep:
         return market, self.mark(now_ns, market)
 
     def check(self, place: Place, now_ns: int, market: MarketView, peers_alive: bool) -> Rejection | None:
-        """A place passes every pre-trade check (None) or is refused. Cancels need no check."""
+        """A place passes every pre-trade check (None) or is refused. Cancels need no check.
+
+        After a restart (ours or the gateway's) nothing is approved until the venue's position is
+        reconciled: a fill of an order approved before that could reach us before or after the venue
+        snapshot it races (fills and snapshots come on different channels), and the difference booked
+        would then drop a fill made while we were down or count a new one twice."""
         reject = check_order(
             self.config.risk, OrderCheck(place.side, place.px_tick, place.qty_lot), self._exposure(), market,
             tick_size=self.tick_size, lot_size=self.lot_size, now_ns=now_ns, state=self.trading,
             paused=self.paused, peers_alive=peers_alive, recent_orders=self.rate,
         )
+        if reject is None and self.reconcile_position:
+            reject = Reject.UNRECONCILED
         if reject is not None:
             self.rejected_checks[reject.value] += 1
             return Rejection(place.client_id, reject.value, now_ns)
