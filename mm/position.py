@@ -44,7 +44,7 @@ class Position:
         if not (contract_size >= 0 and math.isfinite(contract_size)):
             raise ValueError(f"contract_size must be >= 0 (0: linear), was {contract_size}")
         self._is_inverse = contract_size > 0
-        self._contract_size = contract_size
+        self.contract_size = contract_size
         self._quote_per_tick_lot = lot_size * contract_size / tick_size if self._is_inverse else tick_size * lot_size
         self._tick_size = tick_size
         self._lot_size = lot_size
@@ -70,7 +70,12 @@ class Position:
 
     def notional(self, px_tick: int, qty_lot: int) -> float:
         """What a fill of qty_lot at px_tick is worth, in the settlement currency."""
-        return notional(px_tick, qty_lot, self._tick_size, self._lot_size, self._contract_size)
+        return notional(px_tick, qty_lot, self._tick_size, self._lot_size, self.contract_size)
+
+    def in_quote(self, amount: float, mark_px_tick: float) -> float:
+        """An amount of the settlement currency in quote at `mark_px_tick` (risk's limits are in
+        quote): itself for a linear instrument, coins x price for an inverse one."""
+        return amount * mark_px_tick * self._tick_size if self._is_inverse else amount
 
     def apply_fill(self, side: int, px_tick: int, qty_lot: int, fee_quote: float) -> None:
         """Add a fill (side +1 buy / -1 sell). A fill against the position realises

@@ -109,6 +109,7 @@ def check_order(
     *,
     tick_size: float,
     lot_size: float,
+    contract_size: float = 0.0,
     now_ns: int,
     state: TradingState,
     paused: bool,
@@ -123,7 +124,9 @@ def check_order(
     position - open sells - qty < -max_position_lot (an order on the other side only reduces);
     and, with max_position_equity_pct > 0, if that worst-case position valued at the mid exceeds
     that share of equity (`market.equity_quote`: capital + PnL; a NaN or a loss wiping it out fails).
-    Notional = px * qty * tick_size * lot_size (quote currency). Band: |px - mid| / mid in bps.
+    Notional = px * qty * tick_size * lot_size (quote currency); an inverse contract (contract_size
+    > 0, mm.position) is worth qty * lot_size * contract_size of quote whatever the price. Band:
+    |px - mid| / mid in bps.
     Reads `recent_orders` only: the caller records an approved order there when it sends it.
     Raises ValueError on a side other than +1 / -1 or qty <= 0 (the quoter never makes one).
     """
@@ -147,7 +150,9 @@ def check_order(
 
     if order.qty_lot > limits.max_order_lot:
         return Reject.MAX_ORDER_SIZE
-    if not (order.px_tick * order.qty_lot * tick_size * lot_size <= limits.max_notional_quote):
+    quote_per_lot = lot_size * contract_size if contract_size > 0 else 0.0  # inverse: a contract's face value
+    notional_quote = order.qty_lot * quote_per_lot if quote_per_lot else order.px_tick * order.qty_lot * tick_size * lot_size
+    if not (notional_quote <= limits.max_notional_quote):
         return Reject.MAX_NOTIONAL
     if order.side > 0:
         if exposure.position_lot + exposure.open_buy_lot + order.qty_lot > limits.max_position_lot:
@@ -158,7 +163,7 @@ def check_order(
     if limits.max_position_equity_pct > 0:  # the same worst case, valued at the mid, vs % of equity
         worst_lot = (exposure.position_lot + exposure.open_buy_lot + order.qty_lot if order.side > 0
                      else exposure.position_lot - exposure.open_sell_lot - order.qty_lot)
-        value_quote = abs(worst_lot) * mid * tick_size * lot_size
+        value_quote = abs(worst_lot) * quote_per_lot if quote_per_lot else abs(worst_lot) * mid * tick_size * lot_size
         if not (value_quote <= market.equity_quote * limits.max_position_equity_pct / 100):
             return Reject.MAX_POSITION_EQUITY
     # written so a NaN, infinite or non-positive mid fails the band (no market = no price check passes)

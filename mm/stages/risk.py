@@ -135,7 +135,8 @@ class RiskStep:
         else:
             self.touch = None
         self.last_volatility = read.volatility_bps_per_s if read.signal_ts_ns else 0.0
-        equity = self.config.risk.equity_quote + self.position.snapshot(self.last_mid_tick)["total"]
+        total = self.position.snapshot(self.last_mid_tick)["total"]
+        equity = self.config.risk.equity_quote + self.position.in_quote(total, self.last_mid_tick)
         return MarketView(mid_px_tick=self.last_mid_tick, book_ts_ns=read.book_ts_ns,
                           signal_ts_ns=read.signal_ts_ns, equity_quote=equity)
 
@@ -179,7 +180,8 @@ class RiskStep:
         would then drop a fill made while we were down or count a new one twice."""
         reject = check_order(
             self.config.risk, OrderCheck(place.side, place.px_tick, place.qty_lot), self._exposure(), market,
-            tick_size=self.tick_size, lot_size=self.lot_size, now_ns=now_ns, state=self.trading,
+            tick_size=self.tick_size, lot_size=self.lot_size, contract_size=self.position.contract_size,
+            now_ns=now_ns, state=self.trading,
             paused=self.paused, peers_alive=peers_alive, recent_orders=self.rate,
         )
         if reject is None and self.reconcile_position:
@@ -249,7 +251,8 @@ class RiskStep:
         No mark before the book gives a mid: PnL marked at 0 would be a false peak or drawdown."""
         if market.mid_px_tick <= 0:
             return []
-        return self.apply_stop(MarkEvent(self.pnl()["total"], self.last_volatility), now_ns)
+        pnl_quote = self.position.in_quote(self.pnl()["total"], market.mid_px_tick)  # the stops' limits are in quote
+        return self.apply_stop(MarkEvent(pnl_quote, self.last_volatility), now_ns)
 
     def kill(self, reason: str, now_ns: int) -> list[Action]:
         return self.apply_stop(KillSwitch(reason), now_ns)
