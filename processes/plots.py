@@ -50,6 +50,7 @@ class Units:
     tick_size: float
     lot_size: float
     is_known: bool  # False: the report has no instrument; prices in ticks, sizes in lots
+    contract_size: float = 0.0  # > 0: an inverse contract (mm.position): sizes in contracts, PnL in the base coin
 
     @property
     def price_label(self) -> str:
@@ -57,7 +58,13 @@ class Units:
 
     @property
     def size_label(self) -> str:
-        return "base units" if self.is_known else "lots"
+        if not self.is_known:
+            return "lots"
+        return "contracts" if self.contract_size > 0 else "base units"
+
+    @property
+    def money_label(self) -> str:
+        return "base coin" if self.contract_size > 0 else "quote"
 
 
 def write_plots(report: dict[str, Any], stats: dict[str, dict[str, Any]], out_prefix: Path) -> list[Path]:
@@ -98,7 +105,7 @@ def units_of(report: dict[str, Any]) -> Units:
         tick_size, lot_size = float(instrument["tick_size"]), float(instrument["lot_size"])
     except (KeyError, TypeError, ValueError):
         return Units(1.0, 1.0, is_known=False)
-    return Units(tick_size, lot_size, is_known=True)
+    return Units(tick_size, lot_size, is_known=True, contract_size=float(instrument.get("contract_size", 0.0)))
 
 
 # ---- series: copied out of the stats into arrays, all on one time origin ------------------------
@@ -170,20 +177,26 @@ def compute_inventory_lot(fills: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compute_pnl_quote(fills: np.ndarray, mid: np.ndarray, units: Units) -> tuple[np.ndarray, np.ndarray]:
-    """(ts_ns, cash + position x mid - fees) at every fill and every mid change, in quote units.
+    """(ts_ns, cash + position x mid - fees) at every fill and every mid change, in quote units
+    (an inverse contract: in the base coin, cash + contracts x contract size / price for each fill,
+    less the position's worth at the mid).
 
     Equals realized + unrealized - fees of mm/position.py; before the first mid it is NaN.
     """
     fills = fills[np.argsort(fills[:, 0], kind="stable")]
     mid = mid[np.argsort(mid[:, 0], kind="stable")]
     times = np.union1d(fills[:, 0], mid[:, 0])
-    notional = units.tick_size * units.lot_size
-    # index 0 of each running total is the state before the first fill / mid
-    cash = np.concatenate(([0.0], np.cumsum(-fills[:, 1] * fills[:, 2] * fills[:, 3] * notional - fills[:, 4])))
     position_lot = np.concatenate(([0.0], np.cumsum(fills[:, 1] * fills[:, 3])))
     mid_tick = np.concatenate(([np.nan], (mid[:, 1] + mid[:, 2]) / 2))
     done = np.searchsorted(fills[:, 0], times, side="right")  # fills at or before each time
     seen = np.searchsorted(mid[:, 0], times, side="right")
+    if units.contract_size > 0:
+        coins = units.lot_size * units.contract_size / units.tick_size  # a lot at one tick, in coins
+        cash = np.concatenate(([0.0], np.cumsum(fills[:, 1] * fills[:, 3] * coins / fills[:, 2] - fills[:, 4])))
+        return times, cash[done] - position_lot[done] * coins / mid_tick[seen]
+    notional = units.tick_size * units.lot_size
+    # index 0 of each running total is the state before the first fill / mid
+    cash = np.concatenate(([0.0], np.cumsum(-fills[:, 1] * fills[:, 2] * fills[:, 3] * notional - fills[:, 4])))
     return times, cash[done] + position_lot[done] * mid_tick[seen] * notional
 
 
@@ -251,13 +264,13 @@ def _draw_pnl(axes: Any, series: RunSeries, units: Units, skipped: dict[str, str
         axes.plot(t, realized + unrealized - fees, color="tab:purple", label="total")
         axes.plot(t, realized, color="tab:olive", linewidth=0.8, label="realized")
         axes.plot(t, -fees, color="tab:grey", linewidth=0.8, label="fees")
-        unit = "quote"
+        unit = units.money_label
     elif series.fills is not None and series.mid is not None and len(series.mid):
         if not units.is_known:
             return "no risk.pnl_log, and the report has no instrument.tick_size / lot_size to value fills"
         ts_ns, total = compute_pnl_quote(series.fills, series.mid, units)
         axes.plot(ts_ns / 1e9, total, color="tab:purple", label="total, marked to mid")
-        unit = "quote"
+        unit = units.money_label
     else:
         return "no risk.pnl_log, and not both gateway.fill_log and book.mid_log"
     axes.axhline(0.0, color="grey", linewidth=0.6)

@@ -143,3 +143,15 @@ def test_run_series_time_origin_is_the_earliest_timestamp():
     assert series.t0_ns == T0 + 2
     assert series.seconds(series.mid).tolist() == [3e-9]
     assert series.fills[0, 0] == 0.0
+
+
+def test_compute_pnl_of_an_inverse_contract_is_in_the_base_coin():
+    units = Units(0.01, 1.0, is_known=True, contract_size=10.0)  # BCHUSD_PERP
+    fills = np.array([[10, 1, 40_000, 5, 0.0], [30, -1, 50_000, 5, 0.0]])  # 5 contracts: 400.00 -> 500.00
+    mid = np.array([[5, 39_999, 40_001], [20, 44_999, 45_001]])  # mid 400, then 450
+
+    ts_ns, total = compute_pnl_quote(fills, mid, units)
+
+    assert ts_ns.tolist() == [5, 10, 20, 30]
+    assert total == pytest.approx([0.0, 0.0, 50 * (1 / 400 - 1 / 450), 50 * (1 / 400 - 1 / 500)])
+    assert units.size_label == "contracts" and units.money_label == "base coin"
