@@ -27,8 +27,7 @@ import zmq
 from ipc.endpoints import ENDPOINTS, pid_path, shm_name, stats_path
 from ipc.messages import Barrier, ControlMsg, Drained, EndOfStream, Heartbeat, SetParam, StageReport
 from ipc.shm_channel import ChannelReader, ChannelWriter, RingFullError
-from ipc.sockets import (TOPIC_END, Codec, Publisher, SocketSet, ensure_private_dir, readable, recv_topic_payload,
-                         send)
+from ipc.sockets import TOPIC_END, Codec, Publisher, SocketSet, ensure_private_dir, readable, send
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
 from mm.errors import ConfigError
 from mm.lifecycle import State, transition
@@ -42,6 +41,9 @@ STAGE_REPORT_EVERY_NS = 1_000_000_000
 DRAIN_BATCH = 1000  # messages read from one socket before deciding once (bounded drain)
 GC_THRESHOLDS = (50_000, 20, 100)  # gen0 allocations, gen0 runs per gen1, gen1 runs per gen2
 LIVE_STATES = frozenset({State.RUNNING.value, State.DEGRADED.value, State.STOPPING.value})
+_NOBLOCK = int(zmq.NOBLOCK)  # plain ints and the C poll: see ipc.sockets
+_POLLIN = int(zmq.POLLIN)
+_zmq_poll = zmq.backend.zmq_poll
 
 
 class Input:
@@ -54,6 +56,8 @@ class Input:
         self.handler = handler
         self.eos_from = eos_from
         self.is_zmq = isinstance(sock, zmq.Socket)  # a poll that names it proves a frame waits
+        # a plain zmq socket's poll item: Actor._drain asks zmq_poll(timeout 0) directly (ipc.sockets.readable)
+        self.poll_items = [(sock, _POLLIN)] if type(sock) is zmq.Socket else None
         self.shm = sock if isinstance(sock, ChannelReader) else None  # drained by Actor._drain_shm
         self.paused = False  # Actor.pause_input: out of the poll set, its drain stops at once
 
@@ -406,16 +410,42 @@ class Actor:
 
     def _drain(self, inp: Input, *, polled: bool = False) -> int:
         """Handle what waits on one input. `polled`: the poller just said a message does, so the
-        first read skips the readiness check (each check is a syscall inside libzmq)."""
+        first read skips the readiness check (each check is a syscall inside libzmq). `_handle_next`
+        inlined: per frame one receive, the decode, the handler and the readiness check."""
         n = 0
         sock = inp.sock
         if not (polled and inp.is_zmq) and not readable(sock):
             return 0
-        for _ in range(DRAIN_BATCH):
-            n += self._handle_next(inp, sock)
-            if inp.paused or not readable(sock):
+        items = inp.poll_items
+        recv = sock.recv
+        decode = inp.codec.decoder.decode
+        handler = inp.handler
+        eos_from = inp.eos_from
+        for i in range(DRAIN_BATCH):
+            if i and (inp.paused or not (_zmq_poll(items, 0) if items is not None else readable(sock))):
                 break
-        if inp.eos_from is not None:
+            data = recv(_NOBLOCK)
+            end = data.find(TOPIC_END)
+            if end <= 0:  # a frame without a topic
+                self.decode_errors += 1
+                log.warning("dropped a message of the wrong shape (no topic in a frame of %d bytes) on %s", len(data),
+                            eos_from or "control")
+                continue
+            payload = memoryview(data)[end + 1:]
+            try:
+                msg = decode(payload)
+            except (msgspec.DecodeError, UnicodeDecodeError) as e:  # see ipc.sockets.Codec
+                self.decode_errors += 1
+                log.warning("dropped undecodable frame topic=%r len=%d: %s", data[:end], len(payload), e)
+                continue
+            kind = type(msg)
+            if kind is EndOfStream and eos_from is not None:
+                self.on_end_of_stream(eos_from, msg)
+                continue
+            handler(data[:end], msg)
+            if kind is not Barrier:  # replay lockstep markers are not traffic
+                n += 1
+        if eos_from is not None:
             self.msgs_in += n
         return n
 
@@ -460,26 +490,6 @@ class Actor:
         """What a poll names -> its input: a zmq socket itself, any other object its descriptor."""
         self._inputs_by_key = {inp.sock if inp.is_zmq else inp.sock.fileno(): inp for inp in self.inputs}
         return self._inputs_by_key
-
-    def _handle_next(self, inp: Input, sock: zmq.Socket) -> int:
-        """Read, decode and hand on one message; 1 when it counts as traffic."""
-        try:
-            topic, payload = recv_topic_payload(sock)
-        except ValueError as e:  # a frame without a topic
-            self.decode_errors += 1
-            log.warning("dropped a message of the wrong shape (%s) on %s", e, inp.eos_from or "control")
-            return 0
-        try:
-            msg = inp.codec.decode(payload)
-        except msgspec.DecodeError as e:
-            self.decode_errors += 1
-            log.warning("dropped undecodable frame topic=%r len=%d: %s", topic, len(payload), e)
-            return 0
-        if isinstance(msg, EndOfStream) and inp.eos_from is not None:
-            self.on_end_of_stream(inp.eos_from, msg)
-            return 0
-        inp.handler(topic, msg)
-        return 0 if isinstance(msg, Barrier) else 1  # replay lockstep markers are not traffic
 
     def _poll_timeout_ms(self, now_ns: int) -> int:
         due = self._next_hb_ns
