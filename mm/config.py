@@ -204,16 +204,22 @@ class QuoterConfig(Section):
     arrival_intensity_per_s: PositiveFloat = 1.0  # A: fills per second at the touch
     arrival_decay_per_tick: PositiveFloat = 0.5  # k: intensity falls as A * exp(-k * distance)
     maker_fee_bps: Bps | None = None  # added to the half-spread (negative: a rebate); unset: the venue's maker fee
-    # expected adverse selection (an online estimate from the markouts of our own fills) joins the fee in the
-    # half-spread, and a side whose expected edge is negative is not quoted; 0 = off
-    adverse_selection_weight: Annotated[float, Meta(ge=0, le=10)] = 1.0
+    # this x the expected adverse selection of a fill on each side (an online estimate from the markouts of our own
+    # fills) joins the fee in that side's half-spread, and a side whose expected edge is negative is not quoted
+    # (edge_prior); 0 = the half-spread covers the fee alone, no side stop. 0 was chosen by leave-one-capture-out
+    # at the default fees (bench/quoter_loco.py): no fold's choice priced adverse selection in but the one without
+    # NEXOUSDT, where every setting that did lost to fee-only quoting (the learned estimate of sweep fills widens
+    # the quote past the sweeps that mean-revert)
+    adverse_selection_weight: Annotated[float, Meta(ge=0, le=10)] = 0.0
     adverse_selection_horizon_s: Annotated[float, Meta(gt=0, le=60)] = 5.0  # the markout horizon priced in
     adverse_selection_halflife_fills: PositiveFloat = 50.0  # memory of the online estimate, in fills
     adverse_selection_prior_fills: NonNegFloat = 10.0  # pseudo-fills at the prior before ours speak
-    # what those pseudo-fills earn before fees (the side stop's prior, mm/stages/quoter.py): "zero_profit" 0 bp at
-    # any price (Glosten 1994: a competitive book's every level breaks even), "quote_distance" the quote's distance
-    # from the mid (no adverse selection until our fills show it: quotes as soon as it covers the fee)
-    edge_prior: Literal["zero_profit", "quote_distance"] = "zero_profit"
+    # what a fill earns before fees (the side stop, mm/stages/quoter.py _edge_ok): "zero_profit" our fills' markouts
+    # from pseudo-fills earning 0 bp at any price (Glosten 1994: a competitive book's every level breaks even),
+    # "quote_distance" the same from pseudo-fills earning the quote's distance from the mid, "adverse_selection" the
+    # quote's distance less the expected adverse selection, which the half-spread covers: no side is stopped, each
+    # is quoted wider by its own adverse selection instead
+    edge_prior: Literal["zero_profit", "quote_distance", "adverse_selection"] = "zero_profit"
     levels: Annotated[int, Meta(ge=1, le=10)] = 1
     level_spacing_ticks: Annotated[float, Meta(ge=1)] = 1.0
     size_ladder_ratio: Annotated[float, Meta(gt=0, le=10)] = 1.0  # level i size = size_lot * ratio^i

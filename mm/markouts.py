@@ -142,11 +142,6 @@ class Markouts:
             return prior_bps
         return (self._prior_weight[j] * prior_bps + self._cap_sum[j] - adverse_weight * self._est_sum[j]) / weight
 
-    def expected_adverse_bps_both(self) -> float:
-        """The estimate over both sides' fills."""
-        weight = self._est_weight[0] + self._est_weight[1]
-        return (self._est_sum[0] + self._est_sum[1]) / weight if weight > 0 else 0.0
-
     def summary(self) -> dict:
         n = self._n
         return summarise(self.side[:n], self.px[:n], self.qty[:n], self.mid0[:n], self.mids[:n], self.horizons_ns)

@@ -72,9 +72,6 @@ def make_config(tmp_path: Path) -> Callable[..., tuple[Config, Path]]:
         data["metrics"]["port"] = 0
         # MM_TEST_CRITICAL_PATH=shm|zmq runs a test over either critical-path transport
         data["ipc"]["critical_path"] = os.environ.get("MM_TEST_CRITICAL_PATH", data["ipc"]["critical_path"])
-        # pipeline tests need orders: at the default 10 bp spot fee the zero-profit edge prior rightly stays
-        # out of the market, so they quote as soon as a quote covers the fee (mm/stages/quoter.py _edge_ok)
-        data["quoter"]["edge_prior"] = "quote_distance"
         for section, values in sections.items():
             data[section].update(values)
         config = msgspec.convert(data, type=Config)

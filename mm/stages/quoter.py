@@ -129,10 +129,7 @@ class QuoterStep:
             return []
         cfg = self.config.quoter
         fee_bps = cfg.maker_fee_bps or 0.0
-        weight = cfg.adverse_selection_weight
-        if weight > 0.0:  # the half-spread covers the fee and the expected adverse selection
-            cfg = msgspec.structs.replace(
-                cfg, maker_fee_bps=fee_bps + weight * max(0.0, self.markouts.expected_adverse_bps_both()))
+        covers = self.half_spread_costs_bps(fee_bps)
         predicted_return, volatility = prediction if prediction is not None else (
             0.0, self.config.signal.vol_prior_bps_per_s)
         market = dict(best_bid_tick=best_bid_tick, best_ask_tick=best_ask_tick, position_lot=self.position_lot,
@@ -142,7 +139,10 @@ class QuoterStep:
         plan = dict(tolerance_ticks=cfg.requote_tolerance_ticks, max_age_ns=int(cfg.max_order_age_s * 1e9),
                     now_ns=now_ns)
         if cfg.levels > 1:  # a ladder of N levels a side (the soft stop shrinks and widens it)
-            ladder = compute_quotes(cfg, **market, size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
+            bids, asks = (compute_quotes(msgspec.structs.replace(cfg, maker_fee_bps=cost), **market,
+                                         size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
+                          for cost in covers)
+            ladder = Ladder(bids.bids, asks.asks)
             bid_ok, ask_ok = self._edge_ok(ladder.bids[0][0] if ladder.bids else None,
                                            ladder.asks[0][0] if ladder.asks else None, market, fee_bps)
             ladder = Ladder(ladder.bids if bid_ok else (), ladder.asks if ask_ok else ())
@@ -152,7 +152,9 @@ class QuoterStep:
             if self.size_ratio != 1.0 or self.widen_ticks:
                 cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
                                               min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
-            quote = compute_quote(cfg, **market)
+            bid_quote, ask_quote = (compute_quote(msgspec.structs.replace(cfg, maker_fee_bps=cost), **market)
+                                    for cost in covers)
+            quote = Quote(bid_quote.bid_px_tick, bid_quote.bid_qty_lot, ask_quote.ask_px_tick, ask_quote.ask_qty_lot)
             bid_ok, ask_ok = self._edge_ok(quote.bid_px_tick if quote.bid_qty_lot else None,
                                            quote.ask_px_tick if quote.ask_qty_lot else None, market, fee_bps)
             if not (bid_ok and ask_ok):
@@ -166,32 +168,45 @@ class QuoterStep:
         self.quotes += 1
         return [self._command(action, now_ns) for action in actions]
 
+    def half_spread_costs_bps(self, fee_bps: float) -> tuple[float, float]:
+        """What the bid's and the ask's half-spread must cover beyond the pricing model's own, in bp of
+        the mid: the maker fee plus `adverse_selection_weight` x the expected adverse selection of a
+        fill on that side (the online per-side estimate from our own fills' markouts, mm.markouts;
+        a favourable one, < 0, does not narrow the quote)."""
+        weight = self.config.quoter.adverse_selection_weight
+        return (fee_bps + weight * max(0.0, self.markouts.expected_adverse_bps(1)),
+                fee_bps + weight * max(0.0, self.markouts.expected_adverse_bps(-1)))
+
     def _edge_ok(self, bid_px: int | None, ask_px: int | None, market: dict, fee_bps: float) -> tuple[bool, bool]:
         """Whether each side's quote has a non-negative expected edge (None: no quote there): what
         a fill on that side is expected to earn at the markout horizon, plus the signal's drift in
-        its favour, less the maker fee, in bp of the mid. The expected earning is the online
-        per-side markout of our own fills (spread capture less adverse selection, mm.markouts)
-        weighted with `adverse_selection_prior_fills` pseudo-fills that earn the `edge_prior`:
-        0 bp ("zero_profit": in a competitive book every level breaks even before fees, Glosten
-        1994; what fixed-spread touch fills show on every Binance capture in ../shared/data, -1.5
-        to +1.3 bp at 5 s) or the quote's distance from the mid ("quote_distance"). Once fills
-        speak, the quote's distance does not count again: a fill further out is met by a larger
-        move (a sweep through the touch), so widening alone does not make a losing side pay. A side
-        that reduces our inventory is kept (its cost is what the skew chose to pay to unload risk)."""
-        weight = self.config.quoter.adverse_selection_weight
-        if weight <= 0.0:
+        its favour, less the maker fee, in bp of the mid. `edge_prior` says what a fill earns:
+
+        - "zero_profit": our fills' own markouts (capture less adverse selection, mm.markouts),
+          weighted with `adverse_selection_prior_fills` pseudo-fills that earn 0 bp at any price (in
+          a competitive book every level breaks even before fees, Glosten 1994): the quote's distance
+          does not count, a fill further out is assumed met by a larger move (a sweep through the
+          touch), so widening alone never pays a fee.
+        - "quote_distance": as "zero_profit", but the pseudo-fills earn the quote's distance.
+        - "adverse_selection": the quote's own distance from the mid less the expected adverse
+          selection of a fill on that side. The half-spread covers the fee and that estimate
+          (`half_spread_costs_bps`) and the reservation price moves with the drift, so no side's
+          edge is negative: each is quoted wider by its adverse selection instead of stopped.
+
+        A side that reduces our inventory is kept (its cost is what the skew chose to pay to unload risk)."""
+        cfg = self.config.quoter
+        weight = cfg.adverse_selection_weight
+        if weight <= 0.0 or cfg.edge_prior == "adverse_selection":
             return True, True
-        drift_bps = (self.config.quoter.alpha_weight * market["predicted_return"] * 1e4
-                     if market["alpha_enabled"] else 0.0)
+        drift_bps = cfg.alpha_weight * market["predicted_return"] * 1e4 if market["alpha_enabled"] else 0.0
         position = self.position_lot
         mid = 0.5 * (market["best_bid_tick"] + market["best_ask_tick"])
-        distance_prior = self.config.quoter.edge_prior == "quote_distance"
         verdict = []
         for side, px in ((1, bid_px), (-1, ask_px)):
             if px is None:
                 verdict.append(True)
                 continue
-            prior = side * (mid - px) / mid * 1e4 if distance_prior else 0.0
+            prior = side * (mid - px) / mid * 1e4 if cfg.edge_prior == "quote_distance" else 0.0
             edge = side * drift_bps + self.markouts.expected_markout_bps(side, weight, prior) - fee_bps
             ok = edge >= 0.0 or side * position < 0
             if not ok:
