@@ -35,8 +35,8 @@ def bench_config(base: Config, directory: Path, *, events: int, rate_hz: float, 
         feed=replace(base.feed, synthetic_hz=rate_hz, synthetic_events=events, cpu=cores["feed"]),
         book=replace(base.book, cpu=cores["book"]),
         signal=replace(base.signal, cpu=cores["signal"]),
-        # edge_prior: quote on every event whatever the fee (a bench of the order path, not of the strategy)
-        quoter=replace(base.quoter, cpu=cores["quoter"], requote_tolerance_ticks=0, edge_prior="quote_distance"),
+        # no side stop: quote on every event whatever the fee (a bench of the order path, not of the strategy)
+        quoter=replace(base.quoter, cpu=cores["quoter"], requote_tolerance_ticks=0, adverse_selection_weight=0.0),
         risk=replace(base.risk, cpu=cores["risk"], max_orders_per_s=1e9, max_position_lot=10**12,
                      max_notional_quote=1e18, max_book_age_ms=60_000.0, max_signal_age_ms=60_000.0),
         gateway=replace(base.gateway, cpu=cores["gateway"]),
