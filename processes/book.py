@@ -13,9 +13,12 @@ every consequence of the event, and nothing of the next one has touched the shar
 from __future__ import annotations
 
 import logging
+import struct
 import sys
 import time
 from typing import Any
+
+import numpy as np
 
 from ipc.endpoints import shm_name
 from ipc.messages import (
@@ -59,11 +62,12 @@ class Book(Actor):
         self.snapshot_push = self.sockets.push("feedctl")
         self.step = BookStep(cfg, time.monotonic_ns())
         self.topic = f"book.{self.symbol}".encode()
-        # views into the shared slot, bound once: the book writes its top levels straight into them
-        body = self.top_writer.body
-        self._levels = (body["bid_px"][0], body["bid_qty"][0], body["ask_px"][0], body["ask_qty"][0])
-        self._stamps = {name: body[name] for name in ("update_id", "ts_recv_ns", "ts_feed_ns", "ts_book_ns",
-                                                      "n_bids", "n_asks")}
+        # the top levels as Python lists the step fills (levels past its counts keep what they held,
+        # as in the slot), then the whole body written with one struct.pack_into: a list into a
+        # numpy slice costs a conversion per array, a field store a record lookup per field
+        self._levels = tuple([0] * self.depth for _ in range(4))
+        self._body = struct.Struct(_int64_record_format(self.top_writer.body_dtype))
+        self._body_bytes = memoryview(self.top_writer.body).cast("B")
         self._recoveries_logged = self._mismatches_logged = 0
         self.event_time = cfg.pipeline.mode == "replay"
         self.lockstep = self.event_time and cfg.replay.lockstep
@@ -132,17 +136,14 @@ class Book(Actor):
     def _publish(self) -> None:
         if not self.step.has_news():
             return
-        self.top_writer.begin()  # until commit, readers retry: the levels below are written in place
-        published = self.step.publish(*self._levels)
+        levels = self._levels
+        published = self.step.publish(*levels)
         assert published is not None
-        stamps = self._stamps
         ts_book_ns = time.time_ns()
-        stamps["update_id"][0] = published.update_id
-        stamps["ts_recv_ns"][0] = published.ts_recv_ns
-        stamps["ts_feed_ns"][0] = published.ts_feed_ns
-        stamps["ts_book_ns"][0] = ts_book_ns
-        stamps["n_bids"][0] = published.n_bids
-        stamps["n_asks"][0] = published.n_asks
+        bid_px, bid_qty, ask_px, ask_qty = levels
+        self.top_writer.begin()  # until commit, readers retry
+        self._body.pack_into(self._body_bytes, 0, published.update_id, published.ts_recv_ns, published.ts_feed_ns,
+                             ts_book_ns, published.n_bids, published.n_asks, *bid_px, *bid_qty, *ask_px, *ask_qty)
         seq = self.top_writer.commit()
         send(self.pub.sock, self.topic, BookChanged(symbol=self.symbol, seq=seq, update_id=published.update_id,
                                                     ts_recv_ns=published.ts_recv_ns, ts_feed_ns=published.ts_feed_ns,
@@ -182,6 +183,24 @@ class Book(Actor):
         for writer in (getattr(self, "top_writer", None), getattr(self, "trade_ring", None)):
             if writer is not None:
                 writer.close(unlink=True)
+
+
+def _int64_record_format(dtype: np.dtype) -> str:
+    """The struct format of a record of int64 fields and int64 arrays, packed in field order (the
+    book top's layout, ipc/shm_layout.py); refused by name when the layout is anything else."""
+    codes = []
+    at = 0
+    for name in dtype.names:
+        field, offset = dtype.fields[name][:2]
+        base, shape = field.subdtype if field.subdtype else (field, ())
+        if base != np.dtype("<i8") or offset != at:
+            raise ValueError(f"book top layout {dtype}: field {name!r} is not a packed little-endian int64")
+        count = int(np.prod(shape)) if shape else 1
+        codes.append(f"{count}q")
+        at += 8 * count
+    if at != dtype.itemsize:
+        raise ValueError(f"book top layout {dtype}: {dtype.itemsize} bytes, the fields {at}")
+    return "<" + "".join(codes)
 
 
 def main(argv: list[str] | None = None) -> int:
