@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from mm.config import Config
+from mm.config import Config, QuoterConfig
 from mm.fees import config_fees
 from mm.markouts import Markouts
 from mm.quoting import (
@@ -139,9 +139,10 @@ class QuoterStep:
         plan = dict(tolerance_ticks=cfg.requote_tolerance_ticks, max_age_ns=int(cfg.max_order_age_s * 1e9),
                     now_ns=now_ns)
         if cfg.levels > 1:  # a ladder of N levels a side (the soft stop shrinks and widens it)
-            bids, asks = (compute_quotes(msgspec.structs.replace(cfg, maker_fee_bps=cost), **market,
-                                         size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
-                          for cost in covers)
+            bids = compute_quotes(_costing(cfg, covers[0]), **market, size_ratio=self.size_ratio,
+                                  extra_half_spread_ticks=self.widen_ticks)
+            asks = bids if covers[1] == covers[0] else compute_quotes(  # each side's own costs
+                _costing(cfg, covers[1]), **market, size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
             ladder = Ladder(bids.bids, asks.asks)
             bid_ok, ask_ok = self._edge_ok(ladder.bids[0][0] if ladder.bids else None,
                                            ladder.asks[0][0] if ladder.asks else None, market, fee_bps)
@@ -152,8 +153,9 @@ class QuoterStep:
             if self.size_ratio != 1.0 or self.widen_ticks:
                 cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
                                               min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
-            bid_quote, ask_quote = (compute_quote(msgspec.structs.replace(cfg, maker_fee_bps=cost), **market)
-                                    for cost in covers)
+            bid_quote = compute_quote(_costing(cfg, covers[0]), **market)
+            ask_quote = bid_quote if covers[1] == covers[0] else compute_quote(
+                _costing(cfg, covers[1]), **market)  # each side's own costs
             quote = Quote(bid_quote.bid_px_tick, bid_quote.bid_qty_lot, ask_quote.ask_px_tick, ask_quote.ask_qty_lot)
             bid_ok, ask_ok = self._edge_ok(quote.bid_px_tick if quote.bid_qty_lot else None,
                                            quote.ask_px_tick if quote.ask_qty_lot else None, market, fee_bps)
@@ -240,6 +242,11 @@ class QuoterStep:
                 "expected_markout_bps": {"bid": round(self.markouts.expected_markout_bps(1), 6),
                                          "ask": round(self.markouts.expected_markout_bps(-1), 6)},
                 "markouts": self.markouts.summary()}
+
+
+def _costing(cfg: QuoterConfig, cost_bps: float) -> QuoterConfig:
+    """`cfg` pricing `cost_bps` into the half-spread where the maker fee goes (mm.quoting)."""
+    return cfg if cost_bps == (cfg.maker_fee_bps or 0.0) else msgspec.structs.replace(cfg, maker_fee_bps=cost_bps)
 
 
 class FixedSpreadStep(QuoterStep):
