@@ -138,3 +138,20 @@ def test_without_adverse_selection_weight_the_half_spread_covers_the_fee_alone_a
     q = quoter(2.0, adverse_selection_weight=0.0)
     quotes = places_by_side(q.on_book(BID, ASK, (1e-4, 1.0), T0))
     assert set(quotes) == {1, -1} and q.edge_stops == [0, 0]
+
+
+def test_a_ladder_prices_each_side_s_own_adverse_selection_in():
+    q = quoter(2.0, edge_prior="adverse_selection", levels=3, adverse_selection_prior_fills=1.0,
+               adverse_selection_halflife_fills=1e9)
+    q.markouts.on_mid(T0, 0.5 * (BID + ASK))
+    q.markouts.on_fill(T0, -1, ASK, 1)  # sold at the ask; the mid then rises 6 bp: the ask's fills are toxic
+    q.markouts.on_mid(T0 + S, BID + 3600 + 0.5)
+    q.markouts.on_mid(T0 + 6 * S, BID + 3600 + 0.5)
+    bid, ask = BID + 3600, ASK + 3600
+    places = [c for c in q.on_book(bid, ask, (0.0, 1.0), T0 + 7 * S) if isinstance(c, Place)]
+    bids = sorted((p.px_tick for p in places if p.side == 1), reverse=True)
+    asks = sorted(p.px_tick for p in places if p.side == -1)
+    assert len(bids) == len(asks) == 3
+    adverse = q.markouts.expected_adverse_bps(-1)
+    assert adverse > 2.5 and q.markouts.expected_adverse_bps(1) == 0.0
+    assert distance_bps(asks[0], -1, bid, ask) >= 2.0 + adverse > distance_bps(bids[0], 1, bid, ask) + 2.0
