@@ -147,6 +147,7 @@ class Actor:
         self._cpu_at_running_s = 0.0  # CPU spent on start-up (imports, setup) is not the stage's work
         self._inputs_by_key: dict[Any, Input] = {}  # what a poll names (a socket, an fd) -> its input
         self._resumed: list[Input] = []  # inputs resumed during this turn: drained before it decides
+        self._on_ready: dict[Any, Callable[[], None]] = {}  # a subclass's own sockets: served when polled
 
     # ---- wiring ---------------------------------------------------------------------------
 
@@ -173,6 +174,12 @@ class Actor:
             inp.paused = False
             self.poller.register(inp.sock, zmq.POLLIN)
             self._resumed.append(inp)
+
+    def add_ready_handler(self, sock: zmq.Socket, handler: Callable[[], None]) -> None:
+        """Poll `sock` too and call `handler` in a turn whose poll named it (after the decision, before
+        the timers), not on every turn: a readiness check per turn costs a syscall inside libzmq."""
+        self._on_ready[sock] = handler
+        self.poller.register(sock, zmq.POLLIN)
 
     def add_publisher(self, name: str) -> Publisher:
         pub = self.sockets.publisher(name)
@@ -613,6 +620,7 @@ class Actor:
         woke_cpu_ns = time.thread_time_ns()
         self.wakeups += 1
         burst = 0
+        ready = None
         if events:
             if self.state is State.STARTING:
                 self._read_subscriptions()
@@ -621,7 +629,10 @@ class Actor:
                 inp = by_key.get(key)
                 if inp is None:
                     if type(key) is not int:
-                        continue  # a publisher's subscriptions, a subclass's own socket
+                        handler = self._on_ready.get(key)  # else a publisher's subscriptions
+                        if handler is not None:
+                            ready = [handler] if ready is None else [*ready, handler]
+                        continue
                     inp = self._index_inputs().get(key)  # zmq_poll names a plain descriptor by its number
                     if inp is None:
                         continue
@@ -637,6 +648,9 @@ class Actor:
             self.act_once(now_ns)
             self.work_turns += 1
             self.work_cpu_ns += time.thread_time_ns() - woke_cpu_ns
+        if ready is not None:
+            for handler in ready:
+                handler()
         self.on_timer(now_ns)
         self._on_heartbeat_timer(now_ns)
 

@@ -14,7 +14,6 @@ from collections import Counter
 from typing import Any
 
 import msgspec
-import zmq
 
 from ipc.endpoints import shm_name
 from ipc.messages import (
@@ -75,7 +74,7 @@ class Risk(Actor):
         self.pub = self.loop_publisher("risk")
         self.control = ControlPlane(self)
         self.metrics_server = serve(self.config) if self.metrics is not None else None
-        self.poller.register(self.control.sock, zmq.POLLIN)
+        self.add_ready_handler(self.control.sock, self.control.serve)  # console requests, when they come
         self.order_topic = f"ord.{self.symbol}".encode()
         self.risk_topic = f"risk.{self.symbol}".encode()
         self.step = RiskStep(cfg, f"{cfg.gateway.client_id_prefix}{cfg.pipeline.name[:8]}f{self.pid}x")
@@ -341,7 +340,6 @@ class Risk(Actor):
     # ---- loop hooks -----------------------------------------------------------------------------
 
     def on_timer(self, now_ns: int) -> None:
-        self.control.serve()
         self.journal.on_timer(now_ns)
 
     def heartbeat(self) -> None:
