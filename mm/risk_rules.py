@@ -115,10 +115,12 @@ def check_order(
     paused: bool,
     peers_alive: bool,
     recent_orders: RateWindow,
+    reconciled: bool = True,
 ) -> Reject | None:
     """None if `order` may go to the venue, else the first failed check in this order:
     halted, paused, peer dead, stale book, stale signal, reduce-only, order size, notional,
-    position, price band, self-trade, order rate.
+    position, price band, self-trade, order rate, unreconciled (after a restart, until the
+    venue's position is booked: mm.stages.risk says why).
 
     Position: a buy fails if position + open buys + qty > max_position_lot, a sell if
     position - open sells - qty < -max_position_lot (an order on the other side only reduces);
@@ -176,6 +178,8 @@ def check_order(
         return Reject.SELF_TRADE
     if not recent_orders.allow(now_ns, limits.max_orders_per_s):
         return Reject.ORDER_RATE
+    if not reconciled:
+        return Reject.UNRECONCILED
     return None
 
 

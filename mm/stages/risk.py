@@ -32,7 +32,6 @@ from mm.risk_rules import (
     OperatorResume,
     OrderCheck,
     RateWindow,
-    Reject,
     StopEvent,
     StopState,
     TradingState,
@@ -183,9 +182,8 @@ class RiskStep:
             tick_size=self.tick_size, lot_size=self.lot_size, contract_size=self.position.contract_size,
             now_ns=now_ns, state=self.trading,
             paused=self.paused, peers_alive=peers_alive, recent_orders=self.rate,
+            reconciled=not self.reconcile_position,
         )
-        if reject is None and self.reconcile_position:
-            reject = Reject.UNRECONCILED
         if reject is not None:
             self.rejected_checks[reject.value] += 1
             return Rejection(place.client_id, reject.value, now_ns)

@@ -259,6 +259,7 @@ BASE = dict(
     paused=False,
     peers_alive=True,
     recent=(),
+    reconciled=True,
 )
 CASES: dict[Reject, dict] = {
     Reject.HALTED: dict(state=TradingState.HALTED),
@@ -275,6 +276,7 @@ CASES: dict[Reject, dict] = {
     Reject.PRICE_BAND: dict(order=OrderCheck(1, 5_900_000, 100)),
     Reject.SELF_TRADE: dict(exposure=Exposure(0, 0, 100, None, 6_000_000)),
     Reject.ORDER_RATE: dict(recent=(NOW - 10 * MS, NOW - 5 * MS)),
+    Reject.UNRECONCILED: dict(reconciled=False),
 }
 
 
@@ -301,6 +303,7 @@ def test_check_order_every_reject_reachable(reason):
         paused=case["paused"],
         peers_alive=case["peers_alive"],
         recent_orders=window,
+        reconciled=case["reconciled"],
     )
 
     assert result is reason
