@@ -17,6 +17,12 @@ It is the same schedule the six processes follow in a lockstep replay, written o
 
 Every stage's counters (messages in and out, as the processes count them) and stats come out as
 the processes write them, so both engines give the same report, byte for byte.
+
+The book and the signal read only the capture, never an order: what they publish at each barrier
+is the same whatever the strategy. `MarketTape` records it once (the market side run alone over
+the messages), and `InprocReplay.run(..., tape=)` then runs a strategy's quoter, risk and gateway
+on the record instead of running the book and the signal again: the pipeline and the fixed-spread
+baseline (a forked child) share one market pass, with the same result as each running its own.
 """
 
 from __future__ import annotations
@@ -53,78 +59,34 @@ class Counts:
         self.msgs_in = self.msgs_out = 0
 
 
-class InprocReplay:
-    def __init__(self, config: Config, quoter: Any | None = None) -> None:
-        """`quoter`: a quoter step to run in place of the configured strategy (a baseline), with the
-        same interface as mm.stages.quoter.QuoterStep."""
-        self.config = config
-        depth = config.book.depth
+AFTER_TRADES, AFTER_BOOK = 0, 1  # the barriers of the schedule (lockstep), in its message stream
+
+
+class MarketSide:
+    """The book and the signal steps: each market message into the book (trades into the signal's
+    buffer), and at a barrier the book's top, if it changed, published and predicted on."""
+
+    def __init__(self, config: Config) -> None:
         self.book = BookStep(config)
         self.signal = SignalStep(config, keep_scored=True)
-        prefix = f"{config.gateway.client_id_prefix}{config.pipeline.name[:8]}r"
-        self.quoter = quoter if quoter is not None else QuoterStep(config, prefix, risk_position_authoritative=False)
-        self.risk = RiskStep(config, f"{config.gateway.client_id_prefix}{config.pipeline.name[:8]}f0x")
-        self.gateway = GatewayStep(config)
-        self.counts = {name: Counts() for name in ("feed", "book", "signal", "quoter", "risk", "gateway")}
-        self.top = np.zeros(1, book_top_dtype(depth))[0]  # the book slot
+        self.book_counts, self.signal_counts = Counts(), Counts()
+        self.top = np.zeros(1, book_top_dtype(config.book.depth))[0]  # the book slot
         self._levels = (self.top["bid_px"], self.top["bid_qty"], self.top["ask_px"], self.top["ask_qty"])
         self.prediction = np.zeros(1, SIGNAL_DTYPE)[0]  # the prediction slot
-        self.has_prediction = False
         self.trades = np.zeros(TRADE_BATCH, TRADE_DTYPE)
         self.n_trades = 0
-        self.market_ts_ns = 0
-        self.held: list[Any] = []  # the venue's answers of this interval
-        self.events = self.barriers = self.tickers_skipped = 0
-        self.since_barrier = 0
-        self.tick_to_order = SampleBuffer()
-        self.hops = {hop: SampleBuffer() for hop in HOPS}
-        self.wall_by_stage_ns = dict.fromkeys(self.counts, 0)
-        self._perf = time.perf_counter_ns
 
-    # ---- the schedule -----------------------------------------------------------------------------
-
-    def run(self, messages: Any, progress: Any = None) -> None:
-        """Replay `messages` (feed messages in order) to the end, then shut down as the processes do."""
-        feed = self.counts["feed"]
-        for msg in messages:
-            if type(msg) is BookTicker:
-                self.tickers_skipped += 1
-                continue
-            changes_book = type(msg) is DepthDiff or type(msg) is BookSnapshot
-            if changes_book and self.since_barrier:
-                self._barrier(0)  # the trades before it: their fills land first
-            self._market(msg)
-            feed.msgs_out += 1
-            self.events += 1
-            self.since_barrier += 1
-            if changes_book:
-                self._barrier(time.time_ns())
-            if progress is not None and not self.events & 0x3FF:
-                progress(self.events)
-        if self.since_barrier:
-            self._barrier(0)
-        self._shutdown()
-
-    def _market(self, msg: Any) -> None:
-        """One feed message into the book and the sim venue."""
-        self.counts["book"].msgs_in += 1
-        self.counts["gateway"].msgs_in += 1
-        if msg.ts_recv_ns > self.market_ts_ns:
-            self.market_ts_ns = msg.ts_recv_ns
-        now = self.market_ts_ns
-        book, venue = self.book, self.gateway
-        t = type(msg)
+    def on_message(self, msg: Any, t: type) -> None:
+        self.book_counts.msgs_in += 1
+        book = self.book
         if t is DepthDiff:
             book.on_diff(msg.first_id, msg.final_id, msg.prev_final_id, msg.bids, msg.asks, msg.ts_recv_ns,
                          msg.ts_feed_ns, msg.ts_recv_ns)
-            self.held.extend(venue.on_diff(now, msg.final_id, msg.bids, msg.asks))
         elif t is Trade:
             book.on_trade()
             self._push_trade(msg)
-            self.held.extend(venue.on_trade(now, msg.px_tick, msg.qty_lot, msg.taker_side))
         elif t is BookSnapshot:
             book.on_snapshot(msg.last_id, msg.bids, msg.asks, msg.ts_recv_ns, msg.ts_feed_ns, msg.ts_recv_ns)
-            self.held.extend(venue.on_snapshot(now, msg.last_id, msg.bids, msg.asks))
 
     def _push_trade(self, msg: Trade) -> None:
         if self.n_trades == TRADE_BATCH:
@@ -135,45 +97,168 @@ class InprocReplay:
             msg.ts_event_ns, msg.px_tick, msg.qty_lot, msg.taker_side)
         self.n_trades += 1
 
-    def _barrier(self, ts_feed_ns: int) -> None:
-        """The end of an interval: every consequence of its messages, in the lockstep's order."""
-        self.barriers += 1
-        self.since_barrier = 0
+    def at_barrier(self) -> bool:
+        """Publish the top and predict on it if the book changed since the last barrier: True if so."""
+        if not self.book.has_news():
+            return False
+        published = self.book.publish(*self._levels)
+        assert published is not None
+        top = self.top
+        top["update_id"], top["ts_recv_ns"], top["ts_feed_ns"] = (
+            published.update_id, published.ts_recv_ns, published.ts_feed_ns)
+        top["n_bids"], top["n_asks"] = published.n_bids, published.n_asks
+        self.book_counts.msgs_out += 1
+        self.signal_counts.msgs_in += 1
+        signal = self.signal
+        if self.n_trades:
+            signal.on_trades(self.trades[:self.n_trades])
+            self.n_trades = 0
+        pred = signal.on_book(int(top["ts_recv_ns"]), top["bid_px"], top["bid_qty"], top["ask_px"], top["ask_qty"],
+                              int(top["n_bids"]), int(top["n_asks"]))
+        slot = self.prediction
+        slot["ts_ns"], slot["update_id"] = int(top["ts_recv_ns"]), published.update_id
+        slot["predicted_return"], slot["fair_px_tick"] = pred.predicted_return, pred.fair_px_tick
+        slot["volatility_bps_per_s"], slot["imbalance"] = pred.volatility_bps_per_s, pred.imbalance
+        slot["healthy"] = int(pred.healthy)
+        self.signal_counts.msgs_out += 1
+        return True
+
+
+class Schedule:
+    """The lockstep order of a replay's messages: book tickers skipped (counted), a barrier
+    (AFTER_TRADES) before a book change that follows other messages, one (AFTER_BOOK) after every
+    book change, and one at the end after any messages left."""
+
+    def __init__(self) -> None:
+        self.events = self.barriers = self.tickers_skipped = 0
+
+    def steps(self, messages: Any) -> Any:
+        since_barrier = 0
+        for msg in messages:
+            t = type(msg)
+            if t is BookTicker:
+                self.tickers_skipped += 1
+                continue
+            changes_book = t is DepthDiff or t is BookSnapshot
+            if changes_book and since_barrier:
+                since_barrier = 0
+                self.barriers += 1
+                yield AFTER_TRADES  # the trades before it: their fills land first
+            self.events += 1
+            since_barrier += 1
+            yield msg
+            if changes_book:
+                since_barrier = 0
+                self.barriers += 1
+                yield AFTER_BOOK
+        if since_barrier:
+            self.barriers += 1
+            yield AFTER_TRADES
+
+
+class MarketTape:
+    """The market side of a replay run once over its messages: at each barrier of the schedule,
+    None (the book did not change) or copies of the book and prediction slots as published."""
+
+    def __init__(self, config: Config, messages: Any) -> None:
+        side = self.side = MarketSide(config)
+        self.records: list[tuple[Any, Any] | None] = []
+        record = self.records.append
+        on_message, at_barrier = side.on_message, side.at_barrier
+        for step in Schedule().steps(messages):
+            if type(step) is int:
+                record((side.top.copy(), side.prediction.copy()) if at_barrier() else None)
+            else:
+                on_message(step, type(step))
+
+
+class InprocReplay:
+    def __init__(self, config: Config, quoter: Any | None = None) -> None:
+        """`quoter`: a quoter step to run in place of the configured strategy (a baseline), with the
+        same interface as mm.stages.quoter.QuoterStep."""
+        self.config = config
+        prefix = f"{config.gateway.client_id_prefix}{config.pipeline.name[:8]}r"
+        self.quoter = quoter if quoter is not None else QuoterStep(config, prefix, risk_position_authoritative=False)
+        self.risk = RiskStep(config, f"{config.gateway.client_id_prefix}{config.pipeline.name[:8]}f0x")
+        self.gateway = GatewayStep(config)
+        self.counts = {name: Counts() for name in ("feed", "book", "signal", "quoter", "risk", "gateway")}
+        self.market_side: MarketSide | None = None  # run here, or read off a MarketTape (run())
+        self.top: Any = None  # the book and prediction slots, as last published
+        self.prediction: Any = None
+        self.has_prediction = False
+        self.market_ts_ns = 0
+        self.held: list[Any] = []  # the venue's answers of this interval
+        self.schedule = Schedule()
+        self.tick_to_order = SampleBuffer()
+        self.hops = {hop: SampleBuffer() for hop in HOPS}
+        self.wall_by_stage_ns = dict.fromkeys(self.counts, 0)
+        self._perf = time.perf_counter_ns
+
+    # ---- the schedule -----------------------------------------------------------------------------
+
+    def run(self, messages: Any, progress: Any = None, tape: MarketTape | None = None) -> None:
+        """Replay `messages` (feed messages in order) to the end, then shut down as the processes do;
+        with `tape` (a MarketTape of the same messages and config) the book and the signal are
+        read off it instead of run here."""
+        if tape is None:
+            market = self.market_side = MarketSide(self.config)
+            self.top, self.prediction = market.top, market.prediction  # written in place at each barrier
+            on_market = market.on_message
+        else:
+            market = self.market_side = tape.side
+            self.top, self.prediction = (np.zeros(1, market.top.dtype)[0],
+                                         np.zeros(1, market.prediction.dtype)[0])  # as a fresh book's
+            on_market = None
+        self.counts["book"], self.counts["signal"] = market.book_counts, market.signal_counts
+        records = iter(tape.records) if tape is not None else None
+        feed = self.counts["feed"]
+        gateway_in = self.counts["gateway"]
+        venue = self.gateway
+        held = self.held
+        schedule = self.schedule
+        for step in schedule.steps(messages):
+            t = type(step)
+            if t is int:
+                if records is None:
+                    news = market.at_barrier()
+                else:
+                    record = next(records)
+                    news = record is not None
+                    if news:
+                        self.top, self.prediction = record
+                self._barrier(news, time.time_ns() if step == AFTER_BOOK else 0)
+                held = self.held
+                continue
+            if on_market is not None:
+                on_market(step, t)
+            gateway_in.msgs_in += 1
+            if step.ts_recv_ns > self.market_ts_ns:
+                self.market_ts_ns = step.ts_recv_ns
+            now = self.market_ts_ns
+            if t is DepthDiff:
+                held.extend(venue.on_diff(now, step.final_id, step.bids, step.asks))
+            elif t is Trade:
+                held.extend(venue.on_trade(now, step.px_tick, step.qty_lot, step.taker_side))
+            elif t is BookSnapshot:
+                held.extend(venue.on_snapshot(now, step.last_id, step.bids, step.asks))
+            feed.msgs_out += 1
+            if progress is not None and not schedule.events & 0x3FF:
+                progress(schedule.events)
+        self._shutdown()
+
+    def _barrier(self, news: bool, ts_feed_ns: int) -> None:
+        """The end of an interval: every consequence of its messages, in the lockstep's order;
+        `news`: the book published a changed top (and the signal predicted on it)."""
         self.counts["risk"].msgs_out += 1  # risk forwards each barrier on its order socket (and counts it)
         commands: list[Place | Cancel] = []
-        if self.book.has_news():
-            published = self.book.publish(*self._levels)
-            assert published is not None
-            top = self.top
-            top["update_id"], top["ts_recv_ns"], top["ts_feed_ns"] = (
-                published.update_id, published.ts_recv_ns, published.ts_feed_ns)
-            top["n_bids"], top["n_asks"] = published.n_bids, published.n_asks
-            self.counts["book"].msgs_out += 1
-            self.counts["signal"].msgs_in += 1
-            self.counts["quoter"].msgs_in += 1
-            self._predict(published.update_id)
+        if news:
+            self.counts["quoter"].msgs_in += 2  # the book's notice, and the signal's (read in lockstep)
+            self.has_prediction = True
             commands = self._quote()
         if commands:
             self._check_and_send(commands, ts_feed_ns)
         self.held.extend(self.gateway.advance(self.market_ts_ns))
         self._release()
-
-    def _predict(self, update_id: int) -> None:
-        signal = self.signal
-        if self.n_trades:
-            signal.on_trades(self.trades[:self.n_trades])
-            self.n_trades = 0
-        top = self.top
-        pred = signal.on_book(int(top["ts_recv_ns"]), top["bid_px"], top["bid_qty"], top["ask_px"], top["ask_qty"],
-                              int(top["n_bids"]), int(top["n_asks"]))
-        slot = self.prediction
-        slot["ts_ns"], slot["update_id"] = int(top["ts_recv_ns"]), update_id
-        slot["predicted_return"], slot["fair_px_tick"] = pred.predicted_return, pred.fair_px_tick
-        slot["volatility_bps_per_s"], slot["imbalance"] = pred.volatility_bps_per_s, pred.imbalance
-        slot["healthy"] = int(pred.healthy)
-        self.has_prediction = True
-        self.counts["signal"].msgs_out += 1
-        self.counts["quoter"].msgs_in += 1  # the quoter reads the signal's notices in lockstep
 
     def _quote(self) -> list[Place | Cancel]:
         top = self.top
@@ -301,12 +386,13 @@ class InprocReplay:
 
         self.risk.market_view(self._market_read())  # PnL marked at the final book, as risk does at its stop
         stats = {
-            "feed": {**base("feed"), "events": self.events, "snapshots": 0, "barriers": self.barriers,
-                     "tickers_skipped": self.tickers_skipped, "dropped": dict(source.dropped),
+            "feed": {**base("feed"), "events": self.schedule.events, "snapshots": 0,
+                     "barriers": self.schedule.barriers, "tickers_skipped": self.schedule.tickers_skipped,
+                     "dropped": dict(source.dropped),
                      "capture": source.capture_stats.as_dict(), "first_ts_ns": source.first_ts_ns,
                      "last_ts_ns": source.last_ts_ns},
-            "book": {**base("book"), **self.book.stats()},
-            "signal": {**base("signal"), **self.signal.stats(), "trade_overruns": 0},
+            "book": {**base("book"), **self.market_side.book.stats()},
+            "signal": {**base("signal"), **self.market_side.signal.stats(), "trade_overruns": 0},
             "quoter": {**base("quoter"), **self.quoter.stats()},
             "risk": {**base("risk"), **self.risk.stats(), "journal_tail": Tail.EMPTY.value},
             "gateway": {**base("gateway"), **self.gateway.stats(),

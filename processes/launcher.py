@@ -355,6 +355,8 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
     log.info("replay of %s: tick %s, lot %s (%s engine)", config.instrument.symbol, config.instrument.tick_size,
              config.instrument.lot_size, engine)
     decoded = DecodedInput(config, files)
+    if engine == "inproc":  # the pipeline and the baseline read one market pass (the six processes run their own)
+        decoded.record_market(config)
     with tempfile.TemporaryDirectory(prefix="mm-baseline-") as baseline_dir:
         baseline = BaselineRun(config, decoded, Path(baseline_dir)) if report_path is not None else None
         code, interrupted = _run_engine(engine, config, files, decoded, report_path, quiet)
@@ -428,6 +430,17 @@ class DecodedInput:
         self.source = replay_source(config)  # config.replay.files: these files, resolved
         self.messages = list(self.source.messages())
         self.decode_s = time.monotonic() - started  # the capture's frames, or the cache, to messages
+        self.tape: Any = None  # the book's and the signal's side, run once for every strategy (record_market)
+        self.tape_s = 0.0
+
+    def record_market(self, config: Config) -> None:
+        """Run the book and the signal over the messages once (processes/inproc.py MarketTape): the
+        in-process runs of the pipeline and of the baseline then share it."""
+        from processes.inproc import MarketTape
+
+        started = time.monotonic()
+        self.tape = MarketTape(config, self.messages)
+        self.tape_s = time.monotonic() - started
 
 
 def run_inproc(config: Config, decoded: DecodedInput, report_path: Path | None, *, quiet: bool,
@@ -440,13 +453,13 @@ def run_inproc(config: Config, decoded: DecodedInput, report_path: Path | None, 
                                            unit="frames")
     started = time.monotonic()
     try:
-        engine.run(decoded.messages, progress.update if progress is not None else None)
+        engine.run(decoded.messages, progress.update if progress is not None else None, tape=decoded.tape)
     except KeyboardInterrupt:
         return 1, True
     finally:
         if progress is not None:
             progress.close()
-    duration = time.monotonic() - started
+    duration = time.monotonic() - started + decoded.tape_s  # the market side's pass is the engine's work too
     stats = engine.stats(decoded.source)
     samples = {"tick_to_order": engine.tick_to_order.values()}
     report = write_outputs(config, stats, duration, report_path, samples, plots=plots, decode_s=decoded.decode_s)
