@@ -160,16 +160,21 @@ class MarketTape:
     """The market side of a replay run once over its messages: at each barrier of the schedule,
     None (the book did not change) or copies of the book and prediction slots as published."""
 
-    def __init__(self, config: Config, messages: Any) -> None:
+    def __init__(self, config: Config, messages: Any, progress: Any = None) -> None:
         side = self.side = MarketSide(config)
         self.records: list[tuple[Any, Any] | None] = []
         record = self.records.append
         on_message, at_barrier = side.on_message, side.at_barrier
-        for step in Schedule().steps(messages):
+        schedule = Schedule()
+        for step in schedule.steps(messages):
             if type(step) is int:
                 record((side.top.copy(), side.prediction.copy()) if at_barrier() else None)
             else:
                 on_message(step, type(step))
+                if progress is not None and not schedule.events & 0x3FF:
+                    progress(schedule.events + schedule.tickers_skipped)  # messages read
+        if progress is not None:
+            progress(schedule.events + schedule.tickers_skipped)
 
 
 class InprocReplay:
@@ -243,7 +248,9 @@ class InprocReplay:
                 held.extend(venue.on_snapshot(now, step.last_id, step.bids, step.asks))
             feed.msgs_out += 1
             if progress is not None and not schedule.events & 0x3FF:
-                progress(schedule.events)
+                progress(schedule.events + schedule.tickers_skipped)  # messages read, of len(messages)
+        if progress is not None:
+            progress(schedule.events + schedule.tickers_skipped)
         self._shutdown()
 
     def _barrier(self, news: bool, ts_feed_ns: int) -> None:

@@ -356,7 +356,7 @@ def run_replay(base: Config, files: list[Path], *, symbol: str | None, speed: fl
              config.instrument.lot_size, engine)
     decoded = DecodedInput(config, files)
     if engine == "inproc":  # the pipeline and the baseline read one market pass (the six processes run their own)
-        decoded.record_market(config)
+        decoded.record_market(config, quiet=quiet)
     with tempfile.TemporaryDirectory(prefix="mm-baseline-") as baseline_dir:
         baseline = BaselineRun(config, decoded, Path(baseline_dir)) if report_path is not None else None
         code, interrupted = _run_engine(engine, config, files, decoded, report_path, quiet)
@@ -433,13 +433,19 @@ class DecodedInput:
         self.tape: Any = None  # the book's and the signal's side, run once for every strategy (record_market)
         self.tape_s = 0.0
 
-    def record_market(self, config: Config) -> None:
+    def record_market(self, config: Config, *, quiet: bool) -> None:
         """Run the book and the signal over the messages once (processes/inproc.py MarketTape): the
         in-process runs of the pipeline and of the baseline then share it."""
         from processes.inproc import MarketTape
 
+        progress = None if quiet else Progress(len(self.messages), label=f"book+signal {config.instrument.symbol}",
+                                               unit="frames")
         started = time.monotonic()
-        self.tape = MarketTape(config, self.messages)
+        try:
+            self.tape = MarketTape(config, self.messages, progress.update if progress is not None else None)
+        finally:
+            if progress is not None:
+                progress.close()
         self.tape_s = time.monotonic() - started
 
 
