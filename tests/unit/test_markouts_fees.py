@@ -69,10 +69,9 @@ def test_standard_tiers_and_overrides():
     fees = resolve_fees("binance_usdm", -0.5, 3.0, None)
     assert (fees.maker_bps, fees.taker_bps, fees.quoter_maker_bps, fees.source) == (-0.5, 3.0, -0.5, "config")
     config = load_config()
-    assert config.gateway.maker_fee_bps is None and config_fees(config).maker_bps == 2.0  # the BTCUSDT perpetual default
-    assert config_fees(config).taker_bps == 5.0
-    spot = msgspec.structs.replace(config, instrument=msgspec.structs.replace(config.instrument, market="binance_spot"))
-    assert (config_fees(spot).maker_bps, config_fees(spot).taker_bps) == (10.0, 10.0)
+    assert config.gateway.maker_fee_bps is None and config_fees(config).maker_bps == 10.0  # BTCUSDT spot default
+    usdm = msgspec.structs.replace(config, instrument=msgspec.structs.replace(config.instrument, market="binance_usdm"))
+    assert config_fees(usdm).taker_bps == 5.0
     assert market_of_capture(b'1 {"rest": "/fapi/v1/depth?symbol=X", "data": {}}') == "binance_usdm"
     assert market_of_capture(b'1 {"rest":"/api/v3/depth?symbol=X","data":{}}') == "binance_spot"
     assert market_of_capture(b'1 {"channel":"l2Book","data":{}}') == "hyperliquid"
