@@ -31,7 +31,7 @@ from ipc.shm_channel import ChannelWriter
 from ipc.sockets import send
 segment, count, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-writer = ChannelWriter(segment, capacity=4096)
+writer = ChannelWriter(segment, capacity=4096, full_timeout_s=None)  # waits while the reader lives: a loaded CI box
 try:
     print("up", flush=True)
     deadline = time.monotonic() + 10
