@@ -18,6 +18,17 @@ from picows import ws_create_server
 HOST = "127.0.0.1"  # loopback only, never configurable
 
 
+async def cancel_all(tasks: list[asyncio.Task]) -> None:
+    """Cancel the tasks and wait until each has ended."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
 class LoopbackServers:
     def __init__(self, port: int, http_port: int) -> None:
         self._port = port
@@ -52,13 +63,7 @@ class LoopbackServers:
         self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_all(self._tasks)
         self._tasks = []
         for conn in list(self._conns):
             if conn.transport is not None:

@@ -52,7 +52,7 @@ from processes.venue_market import (
     _Connection,
     streams_of_path,
 )
-from processes.venue_servers import run_from_args
+from processes.venue_servers import cancel_all, run_from_args
 from processes.venue_orders import (
     E_CANCEL_REJECTED,
     E_NO_SUCH_ORDER,
@@ -758,13 +758,7 @@ class UsdmMarket(VenueMarket):
                 self._broadcast((lower, kind), msgspec.json.encode({"stream": f"{lower}@{kind}", "data": data}))
 
     async def stop(self) -> None:
-        for task in self._timer_tasks:
-            task.cancel()
-        for task in self._timer_tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_all(self._timer_tasks)
         self._timer_tasks = []
         await super().stop()
 
