@@ -332,9 +332,11 @@ class Actor:
     def _on_control_frame(self, topic: bytes, msg: Any) -> None:
         peer = topic[4:].decode("ascii", "replace")  # b"ctl.<peer>"
         now_ns = time.monotonic_ns()
+        seen_before = self.liveness.was_seen(peer)
         if self.liveness.on_frame(peer, now_ns) and self.state != State.STARTING:
             log.info("peer %s alive", peer)
-            self.on_peer_revived(peer, now_ns)
+            if seen_before:  # back after being declared dead; a first word after our start is no revival
+                self.on_peer_revived(peer, now_ns)
         match msg:
             case Heartbeat():
                 self.peer_heartbeats[peer] = msg
