@@ -44,9 +44,16 @@ class AlreadyRunningError(MMError):
 
 
 def _child(process: str, config_path: str | None) -> None:
+    launcher_pid = os.getppid()
     module = importlib.import_module(f"processes.{process}")
     argv = ["--config", config_path] if config_path else []
-    sys.exit(module.actor_main(getattr(module, process.capitalize()), argv, inherit_logging=True))
+    code = module.actor_main(getattr(module, process.capitalize()), argv, inherit_logging=True)
+    if os.getppid() != launcher_pid:  # the launcher died: no one reads our log queue, and its feeder
+        for handler in logging.getLogger().handlers:  # thread would hold our exit forever on a full pipe
+            queue = getattr(handler, "queue", None)
+            if queue is not None:
+                queue.cancel_join_thread()
+    sys.exit(code)
 
 
 def live_pids(config: Config) -> dict[str, int]:
