@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import signal
@@ -21,6 +22,14 @@ from mm.config import Config, dump_toml, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+
+def bench_module(name: str) -> Any:
+    """bench/<name>.py, imported by path (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _checked(condition: Callable[[], Any], deadline: float, timeout_s: float, what: str) -> Any:

@@ -5,25 +5,15 @@ capture at the default fees, not fitted on one file: checked on the table bench/
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from collections import Counter
-from pathlib import Path
 
+from tests.conftest import DATA_DIR, bench_module
 from mm.config import QuoterConfig
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data"
 
 
-def _loco_module():
-    spec = importlib.util.spec_from_file_location("quoter_loco", ROOT / "bench" / "quoter_loco.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-LOCO = _loco_module()
+LOCO = bench_module("quoter_loco")
 STORED = json.loads(LOCO.TABLE.read_text())
 NAMES = sorted(STORED["captures"])
 DEFAULT_KEY = LOCO.key_of({key: getattr(QuoterConfig(), key) for key in LOCO.CANDIDATES})
@@ -35,8 +25,8 @@ def test_table_covers_every_binance_capture_and_candidate():
     assert all(sorted(k for k in rows if k not in ("symbol", "maker_fee_bps", "fixed_spread")) == keys
                for rows in STORED["table"].values())
     assert {key: list(values) for key, values in LOCO.CANDIDATES.items()} == STORED["candidates"]
-    if DATA.is_dir():  # the captures the table was computed on are the ones there, unchanged
-        assert STORED["captures"] == {p.name: p.stat().st_size for p in LOCO.binance_captures(DATA)}
+    if DATA_DIR.is_dir():  # the captures the table was computed on are the ones there, unchanged
+        assert STORED["captures"] == {p.name: p.stat().st_size for p in LOCO.binance_captures(DATA_DIR)}
 
 
 def test_the_default_is_what_the_folds_choose():

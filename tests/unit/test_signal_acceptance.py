@@ -3,24 +3,17 @@ tool's experiment option extends the candidates without touching the stored sele
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import bench_module
 
 
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-ACCEPTANCE = _module("signal_acceptance")
-LOCO = _module("signal_loco")
+ACCEPTANCE = bench_module("signal_acceptance")
+LOCO = bench_module("signal_loco")
 
 
 def _report(emitted_r2: float, imbalance_r2: float, hit_rate: float, independent: float) -> dict:

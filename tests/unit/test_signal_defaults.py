@@ -5,26 +5,16 @@ checked on the table bench/signal_loco.py stored (bench/signal_loco.json)."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import DATA_DIR, bench_module
 from mm.config import SignalConfig
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data"
 
 
-def _loco_module():
-    spec = importlib.util.spec_from_file_location("signal_loco", ROOT / "bench" / "signal_loco.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-LOCO = _loco_module()
+LOCO = bench_module("signal_loco")
 STORED = json.loads(LOCO.TABLE.read_text())
 
 
@@ -32,8 +22,8 @@ def test_table_covers_every_binance_capture():
     names = sorted(STORED["captures"])
     assert len(names) >= 2
     assert all(set(row) == set(names) for row in STORED["table"].values())
-    if DATA.is_dir():  # the captures the table was computed on are the ones there, unchanged
-        present = {path.name: path.stat().st_size for path in LOCO.binance_captures(DATA)}
+    if DATA_DIR.is_dir():  # the captures the table was computed on are the ones there, unchanged
+        present = {path.name: path.stat().st_size for path in LOCO.binance_captures(DATA_DIR)}
         assert STORED["captures"] == present
 
 
@@ -96,8 +86,8 @@ def test_choice_follows_the_other_captures():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATA.is_dir(), reason="no captures")
+@pytest.mark.skipif(not DATA_DIR.is_dir(), reason="no captures")
 def test_script_still_chooses_the_defaults(tmp_path):
     """Re-run the whole selection (every capture, every setting, the model as it is now): every fold
     still chooses the config's defaults."""
-    assert LOCO.main(["--data", str(DATA), "--cache", str(tmp_path)]) == 0
+    assert LOCO.main(["--data", str(DATA_DIR), "--cache", str(tmp_path)]) == 0
