@@ -240,18 +240,40 @@ def test_a_restarted_reader_goes_on_where_its_predecessor_stopped(channel):
         writer.close()
 
 
-def test_closing_leaves_no_segment_socket_file_or_descriptor(channel):
+# run alone in a fresh process: another test's threads in a pytest worker open and close
+# descriptors of their own while this one counts
+CLOSE_CHECK = r"""
+import os, sys
+from ipc.messages import Heartbeat
+from ipc.shm_channel import ChannelReader, ChannelWriter
+from ipc.sockets import send
+segment = sys.argv[1]
+warm = ChannelWriter(segment + "-warm")  # what a process opens once (shared memory's resource tracker)
+warm.close()
+fds_before = set(os.listdir("/proc/self/fd"))
+writer = ChannelWriter(segment)
+reader = ChannelReader(segment)
+assert reader.try_attach()
+send(writer, b"ctl.test", Heartbeat(process="w", pid=0, seq=1, state="running", ts_ns=1, core=-1, msgs_in=0,
+                                    msgs_out=0))
+print("open", flush=True)
+sys.stdin.readline()
+reader.close()
+writer.close()
+left = set(os.listdir("/proc/self/fd")) - fds_before
+print("closed", sorted(left), flush=True)
+"""
+
+
+def test_closing_leaves_no_segment_socket_file_or_descriptor(channel, python_process):
     segment = channel
-    fds_before = set(os.listdir("/proc/self/fd"))
-    writer = ChannelWriter(segment)
-    reader = ChannelReader(segment)
-    assert reader.try_attach()
-    send(writer, TOPIC, heartbeat(1))
+    proc = python_process(CLOSE_CHECK, segment)
+    assert proc.stdout.readline().strip() == "open", proc.stderr.read()
     assert os.path.exists(f"{SHM_DIR}/{segment}") and doorbell_listening(segment)
-    reader.close()
-    writer.close()
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "closed []", proc.stderr.read()  # no descriptor left open
     assert not os.path.exists(f"{SHM_DIR}/{segment}") and not doorbell_listening(segment)
-    assert set(os.listdir("/proc/self/fd")) == fds_before
 
 
 def test_a_slow_joiner_loses_nothing_and_recv_next_drains_like_get_and_recv(channel):
