@@ -73,6 +73,18 @@ def run(config, events: int, profile: str | None) -> str:
             for reader in actor.shm_readers:
                 reader.check()
         assert signal_in.try_attach()
+        # as a run starts: RUNNING once every consumer subscribed (a ZeroMQ subscription arrives
+        # through the I/O threads; events published before it are dropped, and the quoter would
+        # hold cancels it never sees confirmed)
+        deadline = time.monotonic() + 10.0
+        built = {actor.name for actor in actors}
+        while missing := {(actor.name, name) for actor in actors for name, who in actor._missing_consumers().items()
+                          if set(who) & built}:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no subscribers after 10 s: {sorted(missing)}")
+            for actor in actors:
+                actor._read_subscriptions()
+            time.sleep(0.001)
         for actor in actors:
             actor._enter_running()
         ladder = SyntheticLadder(mid_tick=int(round(config.sim.start_px / float(config.instrument.tick_size))))
