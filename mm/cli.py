@@ -105,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from processes.launcher import run_pipeline
 
     config = _config(args.config)
-    if args.duration is not None and args.duration <= 0:
+    if args.duration is not None and not args.duration > 0:  # NaN too: it would never end
         raise UsageError(f"--duration must be > 0, was {args.duration}")
     return run_pipeline(config, args.config, duration_s=args.duration, report_path=args.report, quiet=args.quiet)
 
@@ -135,6 +135,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     from processes.console import run_console
 
+    if args.timeout_ms <= 0:  # zmq polls forever on a negative timeout: the console must never hang
+        raise UsageError(f"--timeout-ms must be > 0, was {args.timeout_ms}")
     return run_console(_config(args.config), args.words, as_json=args.json, timeout_ms=args.timeout_ms)
 
 

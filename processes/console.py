@@ -116,10 +116,11 @@ def execute(client: ControlClient, config: Config, words: list[str], as_json: bo
             return 1
         status = fallback_status(config)
         print(json.dumps(status) if as_json else format_status(status) + f"\n(control endpoint unreachable: {e})")
+        print(f"mm console: {e}", file=sys.stderr)  # the one line that says why, --json or not
         return 1
     if not reply.ok:
         print(f"mm console {command}: {reply.error}", file=sys.stderr)
-        return 2 if command == "set" or reply.error.startswith("unknown command") else 1
+        return 2 if command == "set" or reply.error.startswith(("unknown command", "usage:")) else 1
     print(json.dumps(reply.result) if as_json else format_reply(command, reply.result))
     return 0
 

@@ -115,8 +115,7 @@ class ControlPlane:
         self.risk.audit(command, before, after)
 
     def audit(self, args: list[str]) -> dict[str, Any]:
-        limit = int(args[0]) if args and args[0].isdigit() else 50
-        return {"entries": self.risk.audit_log(limit)}
+        return {"entries": self.risk.audit_log(_count_arg("audit", args, 50))}
 
     def pause(self, args: list[str]) -> dict[str, Any]:
         before = self.risk.paused
@@ -162,7 +161,7 @@ class ControlPlane:
         return self.risk.pnl()
 
     def book(self, args: list[str]) -> dict[str, Any]:
-        depth = int(args[0]) if args else 5
+        depth = _count_arg("book", args, 5)
         view = self.risk.book_view
         if not view.read():
             return {"bids": [], "asks": []}
@@ -222,6 +221,20 @@ def venue_summary(state: VenueState | None) -> dict[str, Any]:
     if state is None:
         return {}
     return {"open_orders": len(state.orders), "position_lot": state.position_lot, "seq": state.seq}
+
+
+def _count_arg(command: str, args: list[str], default: int) -> int:
+    """The optional N of `book [N]` / `audit [N]`. Operator input: a bad one is a usage error in the
+    reply (it used to raise ValueError in risk's loop, and `book abc` killed risk)."""
+    if not args:
+        return default
+    try:
+        count = int(args[0]) if len(args) == 1 else 0
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"usage: {command} [N], N a positive integer; got {' '.join(args)!r}")
+    return count
 
 
 def _core(core: int) -> int | None:

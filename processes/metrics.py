@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from mm.config import Config, run_dir
+from mm.risk_rules import Reject
 
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS_S = (25e-6, 50e-6, 100e-6, 200e-6, 300e-6, 500e-6, 750e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3, 0.25)
 TRADING_STATE_CODE = {"active": 0, "reducing": 1, "halted": 2}
+ORDER_STATES = ("sent", "acked", "filled", "cancelled", "rejected")  # the gateway's mm_orders_total states
 
 
 def metrics_dir(config: Config) -> Path:
@@ -71,6 +73,18 @@ class StageMetrics:
         for direction in ("in", "out"):
             self.messages.labels(stage, direction)
         self.decode_errors.labels(stage)
+        # so do the counters a stage owns (a labelled counter is absent until its first inc(): a
+        # dashboard or an alert on resyncs, rejects or restarts saw no series at all in a quiet run)
+        self.restarts.labels(stage)
+        if stage == "book":
+            for counter in (self.book_resyncs, self.book_gaps, self.book_crossed):
+                counter.labels(stage)
+        elif stage == "gateway":
+            for state in ORDER_STATES:
+                self.orders.labels(stage, state)
+        elif stage == "risk":
+            for reject in Reject:
+                self.risk_rejects.labels(stage, reject.value)
 
     def add(self, counter: Any, total: float, *labels: str) -> None:
         """Advance a counter to `total` (a running total kept by the process)."""
