@@ -161,7 +161,16 @@ def test_console_without_a_pipeline_says_so_in_one_line(make_config):
 
 def test_run_refuses_a_duration_that_never_ends(make_config):
     _, path = make_config()
-    assert_one_clear_line(run_mm("run", "--config", str(path), "--duration", "nan", timeout=30), 2, "--duration")
+    # its own session: if it does start a pipeline, the whole process group is stopped, none orphaned
+    proc = subprocess.Popen(mm_command("run", "--config", str(path), "--duration", "nan", "--quiet"), cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=30)
+        raise AssertionError("mm run --duration nan started a pipeline that does not end") from None
+    assert_one_clear_line(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), 2, "--duration")
 
 
 def _pids(sup) -> dict[str, int]:
