@@ -86,6 +86,12 @@ class RateWindow:
         self._evict(now_ns)
         return len(self._sent_ns)
 
+    def count_without_evicting(self, now_ns: int) -> int:
+        """`count` for an observer (metrics): evicting on its clock could drop an order a later check,
+        on event time that may lag it, still counts."""
+        horizon_ns = now_ns - _NS_PER_S
+        return sum(1 for sent_ns in self._sent_ns if sent_ns > horizon_ns)
+
     def allow(self, now_ns: int, max_per_s: float) -> bool:
         """True when one more order now keeps the count over the last second <= max_per_s."""
         return self.count(now_ns) + 1 <= max_per_s

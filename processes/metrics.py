@@ -63,6 +63,8 @@ class StageMetrics:
         self.pnl = Gauge("mm_pnl", "PnL (quote units)", ["stage", "kind"], multiprocess_mode="mostrecent")
         self.risk_state = Gauge("mm_risk_state", "0 active, 1 reducing, 2 halted", ["stage"],
                                 multiprocess_mode="mostrecent")
+        self.rate_limit_tokens = Gauge("mm_rate_limit_tokens", "Orders the rate limit still allows now",
+                                       ["stage", "limiter"], multiprocess_mode="mostrecent")
         self.paused = Gauge("mm_paused", "1 when an operator paused quoting", ["stage"], multiprocess_mode="mostrecent")
         self.heartbeat_age = Gauge("mm_heartbeat_age_seconds", "Age of the last heartbeat seen by risk", ["stage"],
                                    multiprocess_mode="mostrecent")

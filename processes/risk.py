@@ -356,6 +356,10 @@ class Risk(Actor):
             metrics.pnl.labels(self.name, kind).set(pnl[kind])
         metrics.risk_state.labels(self.name).set(TRADING_STATE_CODE[self.step.trading.value])
         metrics.paused.labels(self.name).set(int(self.step.paused))
+        # the order-rate check's budget: orders still allowed in the sliding second, on the check's clock
+        max_per_s = self.config.risk.max_orders_per_s
+        metrics.rate_limit_tokens.labels(self.name, "order_rate").set(
+            max(0, int(max_per_s - self.step.rate.count_without_evicting(self.now_ns()))))
         now = time.monotonic_ns()
         for peer in self.peers:
             age = self.liveness.age_ns(peer, now)

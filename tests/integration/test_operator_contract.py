@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 METRIC_NAMES = ("mm_stage_messages_total", "mm_tick_to_order_seconds", "mm_hop_seconds", "mm_book_resyncs_total",
                 "mm_book_gaps_total", "mm_book_crossed_total", "mm_orders_total", "mm_risk_rejects_total",
                 "mm_position", "mm_pnl", "mm_risk_state", "mm_paused", "mm_heartbeat_age_seconds",
-                "mm_process_restarts_total", "mm_decode_errors_total", "mm_up")
+                "mm_process_restarts_total", "mm_decode_errors_total", "mm_up",
+                "mm_rate_limit_tokens")  # DESIGN.md's "rate-limit tokens"
 API_KEY = "operatorContractKey0123456789"
 API_SECRET = "operatorContractSecret-never-printed-4c3b"
 
@@ -77,7 +78,7 @@ def sim_pipeline(make_config):
 
 
 def test_metrics_one_endpoint_every_named_series_finite_and_counting(sim_pipeline):
-    _, path, port, proc = sim_pipeline
+    config, path, port, proc = sim_pipeline
     first = wait_until(lambda: (s := scrape(port)) and s.get(("mm_tick_to_order_seconds_count", (("stage", "gateway"),)))
                        and s, 30, interval_s=0.2, what="a first order on /metrics")
     second = wait_until(lambda: (s := scrape(port))[("mm_tick_to_order_seconds_count", (("stage", "gateway"),))]
@@ -100,6 +101,8 @@ def test_metrics_one_endpoint_every_named_series_finite_and_counting(sim_pipelin
     assert ("mm_risk_rejects_total", (("reason", "order_rate"), ("stage", "risk"))) in second
     for state in ("sent", "acked", "filled", "cancelled", "rejected"):
         assert ("mm_orders_total", (("stage", "gateway"), ("state", state))) in second, state
+    tokens = second[("mm_rate_limit_tokens", (("limiter", "order_rate"), ("stage", "risk")))]
+    assert 0 <= tokens <= config.risk.max_orders_per_s
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert API_KEY not in body and API_SECRET not in body
 
@@ -207,3 +210,15 @@ def test_supervisorctl_status_restart_of_one_program_and_stop_start_restart_of_t
     restarted = wait_until(sup.all_running, 30, interval_s=0.1, what="group restarted")
     assert all(restarted[n]["pid"] != before[n] for n in PROCESS_NAMES)
     wait_until(lambda: all_alive(path), 15, interval_s=0.1, what="all six alive after the group's restart")
+
+
+def test_rate_window_count_for_metrics_agrees_with_the_check_and_evicts_nothing():
+    from mm.risk_rules import RateWindow
+
+    window = RateWindow()
+    for sent_ns in (1, 500_000_000, 1_000_000_000, 2_000_000_000):
+        window.record(sent_ns)
+    seen = window.count_without_evicting(1_000_000_001)
+    # an observer on a clock ahead of the checks' leaves every order for a check at an earlier time
+    assert window.count(1_000_000_000) == 4
+    assert seen == window.count(1_000_000_001) == 3
