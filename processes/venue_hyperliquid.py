@@ -21,6 +21,13 @@ Faults: the Binance side's order faults (`--order-latency-ms`, `--error-5xx-rati
 `--drop-ratio`, `--fault-seed`, see `Faults`) and `--hl-address-budget` (a small budget: the venue
 refuses with "Too many cumulative requests sent" early, the behaviour that hurts a maker most).
 
+Info also answers what ccxt's unified methods ask: `historicalOrders` (every order's last status,
+refused ones included), `userFillsByTime`, `userFees` (the venue's one tier), `exchangeStatus`,
+`fundingHistory` / `userFunding` (empty: the venue pays no funding). `updateLeverage` sets the
+cross leverage (1..maxLeverage); isolated margin (`updateLeverage` with `isCross: false`,
+`updateIsolatedMargin`) is refused: positions are cross only. Not served (422 as for any unknown
+type): `candleSnapshot`, `approveBuilderFee`, `setReferrer`, transfers, TWAP, vaults.
+
 Per-IP REST weight (§5): 1200 per minute (l2Book, orderStatus, clearinghouseState, allMids: 2;
 other info 20, userFills + 1 per 20 fills; exchange 1 + floor(n / 40)); over it HTTP 429.
 
@@ -83,6 +90,7 @@ NO_MARGIN = "Insufficient margin to place order."
 MODIFY_CLOSED = "Cannot modify canceled or filled order"
 SCHEDULE_EARLY = "Scheduled cancel time too early, must be at least 5 seconds from now."
 BAD_BODY = "Failed to deserialize the JSON body into the target type"
+ISOLATED = "Isolated margin is not offered by this venue: positions are cross margin only."
 
 
 def parse_wallets(text: str) -> set[str]:
@@ -227,6 +235,7 @@ class HyperliquidExchange:
         self.meta: dict[int, _Meta] = {}
         self.by_cloid: dict[tuple[str, str], int] = {}
         self.rejected: dict[tuple[str, str], dict] = {}  # (user, cloid) -> orderStatus of a refused order
+        self.refused: dict[str, deque] = {w: deque(maxlen=MAX_FILLS_KEPT) for w in self.wallets}  # historicalOrders
         self.fills: dict[str, deque] = {w: deque(maxlen=MAX_FILLS_KEPT) for w in self.wallets}
         self.schedule: dict[str, int] = {}  # user -> scheduled cancel time (ms)
         self.schedule_fired: dict[str, tuple[int, int]] = {}  # user -> (UTC day, triggers that day)
@@ -306,7 +315,7 @@ class HyperliquidExchange:
                 return 422, BAD_BODY
             body = dict(body, user=user.lower())
         reply = handler(self, body)
-        if kind == "l2Book" and isinstance(reply, str):
+        if kind in ("l2Book", "userFillsByTime") and isinstance(reply, str):
             return 422, reply
         return 200, reply
 
@@ -316,7 +325,7 @@ class HyperliquidExchange:
                 "marginTables": [[self.max_leverage, {"description": "", "marginTiers": [
                     {"lowerBound": "0.0", "maxLeverage": self.max_leverage}]}]]}
 
-    def _asset_ctx(self) -> dict:
+    def asset_ctx(self) -> dict:
         mid = self.book.mid()
         mid_text = wire(Decimal(repr(mid))) if mid is not None else None
         mark = mid_text or "0.0"
@@ -326,7 +335,7 @@ class HyperliquidExchange:
                 "dayBaseVlm": "0.0"}
 
     def _meta_and_ctxs(self, body: dict) -> list:
-        return [self._meta(), [self._asset_ctx()]]
+        return [self._meta(), [self.asset_ctx()]]
 
     def _spot_meta(self, body: dict | None = None) -> dict:
         return {"universe": [], "tokens": [{"name": "USDC", "szDecimals": 8, "weiDecimals": 8, "index": 0,
@@ -401,6 +410,39 @@ class HyperliquidExchange:
             return {"cumVlm": "0.0", "nRequestsUsed": 0, "nRequestsCap": 10_000, "nRequestsSurplus": 0}
         return {"cumVlm": wire(budget.cum_volume), "nRequestsUsed": budget.used, "nRequestsCap": budget.cap,
                 "nRequestsSurplus": max(0, budget.cap - budget.used)}
+
+    def _user_fills_by_time(self, body: dict) -> list | str:
+        """Fills with startTime <= time <= endTime (default now), oldest first, at most 2000."""
+        start, end = body.get("startTime"), body.get("endTime")
+        if type(start) is not int or (end is not None and type(end) is not int):
+            return BAD_BODY
+        end = self.clock_ms() if end is None else end
+        return [f for f in self.fills.get(body["user"], ()) if start <= f["time"] <= end][:2000]
+
+    def _historical_orders(self, body: dict) -> list:
+        """The user's orders (open, closed, refused), newest first, at most 2000, each with its
+        last status (frontend order fields, as orderStatus)."""
+        user = body["user"]
+        rows = []
+        for oid, meta in self.meta.items():
+            order = self.engine.orders.get(oid)
+            if order is not None and order.api_key == user:
+                rows.append({"order": self._order_json(order, frontend=True), "status": meta.status,
+                             "statusTimestamp": meta.status_ms})
+        rows += self.refused.get(user, ())
+        rows.sort(key=lambda r: (r["statusTimestamp"], r["order"]["oid"]), reverse=True)
+        return rows[:2000]
+
+    def _user_fees(self, body: dict) -> dict:
+        """The fee rates the venue charges (fractions, not bps): one tier for everyone."""
+        add, cross = wire(Decimal(repr(self.engine.maker_fee_bps)) / 10_000), wire(
+            Decimal(repr(self.engine.taker_fee_bps)) / 10_000)
+        return {"dailyUserVlm": [], "feeSchedule": {"cross": cross, "add": add, "spotCross": cross, "spotAdd": add,
+                                                     "tiers": {"vip": [], "mm": []}, "referralDiscount": "0.0",
+                                                     "stakingDiscountTiers": []},
+                "userCrossRate": cross, "userAddRate": add, "userSpotCrossRate": cross, "userSpotAddRate": add,
+                "activeReferralDiscount": "0.0", "trial": None, "feeTrialReward": "0.0",
+                "nextTrialAvailableTimestamp": None, "stakingLink": None, "activeStakingDiscount": None}
 
     # ---- /exchange -------------------------------------------------------------------------
 
@@ -557,8 +599,11 @@ class HyperliquidExchange:
         record = {"coin": self.coin, "side": "B" if order.get("b") else "A", "limitPx": str(order.get("p")),
                   "sz": str(order.get("s")), "oid": oid, "timestamp": now_ms, "origSz": str(order.get("s")),
                   "cloid": order.get("c") if isinstance(order.get("c"), str) else None}
+        entry = {"order": record, "status": status, "statusTimestamp": now_ms}
         if record["cloid"] is not None:
-            self.rejected[(user, record["cloid"])] = {"order": record, "status": status, "statusTimestamp": now_ms}
+            self.rejected[(user, record["cloid"])] = entry
+        if user in self.refused:
+            self.refused[user].append(entry)
         self._emit("orderUpdates", user, [{"order": record, "status": status, "statusTimestamp": now_ms}])
 
     def _cancel_action(self, user: str, action: dict, now_ms: int) -> dict:
@@ -613,6 +658,21 @@ class HyperliquidExchange:
             return _err(f"Too many scheduled cancel triggers today (at most {SCHEDULE_TRIGGERS_PER_DAY}).")
         self.schedule[user] = due
         return {"status": "ok", "response": {"type": "default"}}
+
+    def _update_leverage(self, user: str, action: dict, now_ms: int) -> dict:
+        """Cross leverage of asset 0, 1..maxLeverage; isolated margin is not offered (cross only)."""
+        leverage, is_cross = action.get("leverage"), action.get("isCross")
+        if action.get("asset") != 0:
+            return _err(f"updateLeverage: only asset 0 ({self.coin}) is listed, was {action.get('asset')!r}")
+        if is_cross is not True:
+            return _err(ISOLATED)
+        if type(leverage) is not int or not 1 <= leverage <= self.max_leverage:
+            return _err(f"Invalid leverage value: must be an integer in 1..{self.max_leverage}, was {leverage!r}")
+        self.accounts[user].set_leverage(self.coin, leverage)
+        return {"status": "ok", "response": {"type": "default"}}
+
+    def _update_isolated_margin(self, user: str, action: dict, now_ms: int) -> dict:
+        return _err(ISOLATED)
 
     # ---- orders ----------------------------------------------------------------------------
 
@@ -766,9 +826,16 @@ _INFO: dict[str, Callable[[HyperliquidExchange, dict], Any]] = {
     "userFills": HyperliquidExchange._user_fills,
     "clearinghouseState": HyperliquidExchange._clearinghouse_state,
     "userRateLimit": HyperliquidExchange._user_rate_limit,
+    "userFillsByTime": HyperliquidExchange._user_fills_by_time,
+    "historicalOrders": HyperliquidExchange._historical_orders,
+    "userFees": HyperliquidExchange._user_fees,
+    "exchangeStatus": lambda self, body: {"specialStatuses": None, "time": self.clock_ms()},
+    "fundingHistory": lambda self, body: [],  # the venue pays no funding (its funding rate is 0)
+    "userFunding": lambda self, body: [],
 }
 _USER_INFO = frozenset({"openOrders", "frontendOpenOrders", "orderStatus", "userFills", "clearinghouseState",
-                        "userRateLimit", "userAbstraction"})
+                        "userRateLimit", "userAbstraction", "userFillsByTime", "historicalOrders", "userFees",
+                        "userFunding"})
 _ACTIONS: dict[str, Callable[[HyperliquidExchange, str, dict, int], dict]] = {
     "order": HyperliquidExchange._order_action,
     "cancel": HyperliquidExchange._cancel_action,
@@ -777,6 +844,8 @@ _ACTIONS: dict[str, Callable[[HyperliquidExchange, str, dict, int], dict]] = {
     "batchModify": HyperliquidExchange._modify_action,
     "scheduleCancel": HyperliquidExchange._schedule_cancel,
     "approveAgent": HyperliquidExchange._approve_agent,
+    "updateLeverage": HyperliquidExchange._update_leverage,
+    "updateIsolatedMargin": HyperliquidExchange._update_isolated_margin,
 }
 
 

@@ -11,8 +11,10 @@ as they happen. Every push and trade also reaches the matching engine (processes
 `/ws` on `--port`: `{"method":"subscribe"|"unsubscribe","subscription":{...}}` for `l2Book` (a
 snapshot on subscribe, then every push), `trades` (the recent trades first), `orderUpdates` (no
 snapshot: `/info openOrders` is the snapshot) and `userFills` (`isSnapshot: true` first, then
-streaming frames without it), acked with `subscriptionResponse`; `{"method":"ping"}` ->
-`{"channel":"pong"}`; `{"method":"post","id":n,"request":{"type":"info"|"action","payload":..}}`.
+streaming frames without it), `activeAssetCtx`, `allMids` and `clearinghouseState` (the main dex:
+a frame on subscribe and one with every book push; no `candle`), acked with
+`subscriptionResponse`; `{"method":"ping"}` -> `{"channel":"pong"}`;
+`{"method":"post","id":n,"request":{"type":"info"|"action","payload":..}}`.
 A connection to which nothing was sent for `--hl-idle-close` s (60) is closed; at most 10
 connections, 1000 subscriptions and 2000 messages a minute per connection. Faults as on the Binance side:
 `--disconnect-every K` drops every connection every K s; `--stall S` sends nothing for S s, once,
@@ -63,6 +65,7 @@ MAX_MESSAGES_PER_MIN = 2000
 MAX_SLEEP_S = 0.05
 _USERS = ("orderUpdates", "userFills")
 _COINS = ("l2Book", "trades")
+_BLOCK_CHANNELS = ("activeAssetCtx", "allMids", "clearinghouseState")  # a frame on subscribe and on every push
 _NO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
@@ -98,6 +101,17 @@ def _frame(line: str) -> dict | None:
 def _book_of(data: dict) -> HlBook:
     sides = [[(lv["px"], lv["sz"], lv["n"]) for lv in side] for side in data["levels"]]
     return HlBook(sides[0], sides[1], data["time"])
+
+
+def _block_frame(exchange: HyperliquidExchange, key: tuple) -> dict:
+    """The frame of a per-block subscription (activeAssetCtx, allMids, clearinghouseState), as of now."""
+    kind = key[0]
+    if kind == "activeAssetCtx":
+        return {"channel": kind, "data": {"coin": exchange.coin, "ctx": exchange.asset_ctx()}}
+    if kind == "allMids":
+        return {"channel": kind, "data": {"mids": exchange.info({"type": "allMids"})[1]}}
+    state = exchange.info({"type": "clearinghouseState", "user": key[1]})[1]
+    return {"channel": kind, "data": {"dex": "", "user": key[1], "clearinghouseState": state}}
 
 
 class _Connection(WSListener):
@@ -174,6 +188,13 @@ class _Connection(WSListener):
             key = (kind, sub["coin"], *precision)  # l2Book: one subscription per precision
         elif kind in _USERS and isinstance(sub.get("user"), str) and len(sub["user"]) == 42:
             key = (kind, sub["user"].lower())
+        elif kind == "activeAssetCtx" and sub.get("coin") == venue.exchange.coin:
+            key = (kind, sub["coin"])
+        elif kind == "allMids" and sub.get("dex") in (None, ""):
+            key = (kind,)
+        elif kind == "clearinghouseState" and sub.get("dex") in (None, "") and isinstance(sub.get("user"), str) \
+                and len(sub["user"]) == 42:
+            key = (kind, sub["user"].lower())
         else:
             self._error(f"Invalid subscription {json.dumps(sub)}")
             return
@@ -199,6 +220,8 @@ class _Connection(WSListener):
         elif kind == "userFills":
             fills = list(exchange.fills.get(key[1], ()))
             self.send({"channel": "userFills", "data": {"isSnapshot": True, "user": key[1], "fills": fills}})
+        elif kind in _BLOCK_CHANNELS:
+            self.send(_block_frame(exchange, key))
 
     def _on_post(self, request: dict) -> None:
         post_id = request.get("id")
@@ -292,6 +315,10 @@ class HyperliquidVenue(LoopbackServers):
                     if precision not in frames:
                         frames[precision] = {"channel": "l2Book", "data": book.json(coin, *precision)}
                     conn.send(frames[precision])
+                elif key[0] in _BLOCK_CHANNELS:
+                    if key not in frames:
+                        frames[key] = _block_frame(self.exchange, key)
+                    conn.send(frames[key])
         self.counts["books"] += 1
 
     def _push_trades(self, trades: list[dict]) -> None:
