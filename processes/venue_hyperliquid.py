@@ -23,10 +23,11 @@ refuses with "Too many cumulative requests sent" early, the behaviour that hurts
 
 Info also answers what ccxt's unified methods ask: `historicalOrders` (every order's last status,
 refused ones included), `userFillsByTime`, `userFees` (the venue's one tier), `exchangeStatus`,
-`fundingHistory` / `userFunding` (empty: the venue pays no funding). `updateLeverage` sets the
+`fundingHistory` / `userFunding` (empty: the venue pays no funding), `candleSnapshot` (candles of
+the market's trades, every interval but "1M"). `updateLeverage` sets the
 cross leverage (1..maxLeverage); isolated margin (`updateLeverage` with `isCross: false`,
 `updateIsolatedMargin`) is refused: positions are cross only. Not served (422 as for any unknown
-type): `candleSnapshot`, `approveBuilderFee`, `setReferrer`, transfers, TWAP, vaults.
+type): `approveBuilderFee`, `setReferrer`, transfers, TWAP, vaults.
 
 Per-IP REST weight (§5): 1200 per minute (l2Book, orderStatus, clearinghouseState, allMids: 2;
 other info 20, userFills + 1 per 20 fills; exchange 1 + floor(n / 40)); over it HTTP 429.
@@ -74,6 +75,11 @@ SCHEDULE_MIN_MS = 5_000
 SCHEDULE_TRIGGERS_PER_DAY = 10
 MAX_FILLS_KEPT = 2000
 EXCHANGE_LOG_KEPT = 10_000
+CANDLES_KEPT = 5000  # "Only the most recent 5000 candles are available"
+MINUTES_KEPT = 7 * 1440  # one-minute candles of the market trades, the base of every interval
+CANDLE_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
+             "2h": 7_200_000, "4h": 14_400_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000,
+             "3d": 259_200_000, "1w": 604_800_000}  # "1M" (calendar months) is not served
 _ADDRESS = re.compile(r"0x[0-9a-f]{40}")
 _CLOID = re.compile(r"0x[0-9a-f]{32}")
 _INFO_WEIGHT_2 = frozenset({"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState",
@@ -241,6 +247,7 @@ class HyperliquidExchange:
         self.schedule_fired: dict[str, tuple[int, int]] = {}  # user -> (UTC day, triggers that day)
         self.book = HlBook([], [], 0)
         self.trades: deque = deque(maxlen=50)  # recent trades, for the trades subscription's first frame
+        self.minutes: dict[int, list] = {}  # minute open ms -> [o, h, l, c, volume, trades] of the market's trades
         self.counts: Counter[str] = Counter()
         self.exchange_log: deque[dict] = deque(maxlen=EXCHANGE_LOG_KEPT)  # test / paper only, see above
         self.exchange_log_dropped = 0
@@ -277,7 +284,38 @@ class HyperliquidExchange:
         now_ns = self.clock_ms() * MS
         for trade in trades:
             self.trades.append(trade)
+            self._add_to_candle(trade)
             self.engine.on_trade(self.coin, trade["px"], trade["sz"], trade["side"] == "A", now_ns)
+
+    def _add_to_candle(self, trade: dict) -> None:
+        px, sz = Decimal(trade["px"]), Decimal(trade["sz"])
+        minute = trade["time"] // 60_000 * 60_000
+        bar = self.minutes.get(minute)
+        if bar is None:
+            self.minutes[minute] = [px, px, px, px, sz, 1]
+            if len(self.minutes) > MINUTES_KEPT:
+                del self.minutes[min(self.minutes)]
+            return
+        bar[1], bar[2], bar[3] = max(bar[1], px), min(bar[2], px), px
+        bar[4] += sz
+        bar[5] += 1
+
+    def candles(self, interval: str, start_ms: int, end_ms: int) -> list[dict]:
+        """Candles of `interval` whose open lies in [start_ms, end_ms], oldest first, the last 5000."""
+        step = CANDLE_MS[interval]
+        out: dict[int, list] = {}
+        for minute in sorted(self.minutes):
+            t = minute // step * step
+            if not start_ms <= t <= end_ms:
+                continue
+            o, h, low, c, v, n = self.minutes[minute]
+            bar = out.get(t)
+            if bar is None:
+                out[t] = [o, h, low, c, v, n]
+            else:
+                bar[1], bar[2], bar[3], bar[4], bar[5] = max(bar[1], h), min(bar[2], low), c, bar[4] + v, bar[5] + n
+        return [{"t": t, "T": t + step - 1, "s": self.coin, "i": interval, "o": wire(o), "c": wire(c), "h": wire(h),
+                 "l": wire(low), "v": wire(v), "n": n} for t, (o, h, low, c, v, n) in list(out.items())[-CANDLES_KEPT:]]
 
     def tick(self) -> None:
         """Fire the scheduled cancels that are due."""
@@ -315,7 +353,7 @@ class HyperliquidExchange:
                 return 422, BAD_BODY
             body = dict(body, user=user.lower())
         reply = handler(self, body)
-        if kind in ("l2Book", "userFillsByTime") and isinstance(reply, str):
+        if kind in ("l2Book", "userFillsByTime", "candleSnapshot") and isinstance(reply, str):
             return 422, reply
         return 200, reply
 
@@ -418,6 +456,15 @@ class HyperliquidExchange:
             return BAD_BODY
         end = self.clock_ms() if end is None else end
         return [f for f in self.fills.get(body["user"], ()) if start <= f["time"] <= end][:2000]
+
+    def _candle_snapshot(self, body: dict) -> list | None | str:
+        req = body.get("req")
+        if not isinstance(req, dict) or req.get("interval") not in CANDLE_MS or type(req.get("startTime")) is not int \
+                or type(req.get("endTime", 0)) is not int:
+            return BAD_BODY
+        if req.get("coin") != self.coin:
+            return None
+        return self.candles(req["interval"], req["startTime"], req.get("endTime", self.clock_ms()))
 
     def _historical_orders(self, body: dict) -> list:
         """The user's orders (open, closed, refused), newest first, at most 2000, each with its
@@ -829,6 +876,7 @@ _INFO: dict[str, Callable[[HyperliquidExchange, dict], Any]] = {
     "userFillsByTime": HyperliquidExchange._user_fills_by_time,
     "historicalOrders": HyperliquidExchange._historical_orders,
     "userFees": HyperliquidExchange._user_fees,
+    "candleSnapshot": HyperliquidExchange._candle_snapshot,
     "exchangeStatus": lambda self, body: {"specialStatuses": None, "time": self.clock_ms()},
     "fundingHistory": lambda self, body: [],  # the venue pays no funding (its funding rate is 0)
     "userFunding": lambda self, body: [],

@@ -12,7 +12,8 @@ as they happen. Every push and trade also reaches the matching engine (processes
 snapshot on subscribe, then every push), `trades` (the recent trades first), `orderUpdates` (no
 snapshot: `/info openOrders` is the snapshot) and `userFills` (`isSnapshot: true` first, then
 streaming frames without it), `activeAssetCtx`, `allMids` and `clearinghouseState` (the main dex:
-a frame on subscribe and one with every book push; no `candle`), acked with
+a frame on subscribe and one with every book push), `candle` (the current candle on subscribe and
+with every trade), acked with
 `subscriptionResponse`; `{"method":"ping"}` -> `{"channel":"pong"}`;
 `{"method":"post","id":n,"request":{"type":"info"|"action","payload":..}}`.
 A connection to which nothing was sent for `--hl-idle-close` s (60) is closed; at most 10
@@ -47,6 +48,7 @@ from processes.venue_servers import LoopbackServers, run_from_args
 from processes.venue_orders import OrderFaults
 from processes.venue_hyperliquid import (
     BOOK_LEVELS,
+    CANDLE_MS,
     HlBook,
     HyperliquidExchange,
     book_precision,
@@ -112,6 +114,13 @@ def _block_frame(exchange: HyperliquidExchange, key: tuple) -> dict:
         return {"channel": kind, "data": {"mids": exchange.info({"type": "allMids"})[1]}}
     state = exchange.info({"type": "clearinghouseState", "user": key[1]})[1]
     return {"channel": kind, "data": {"dex": "", "user": key[1], "clearinghouseState": state}}
+
+
+def _candle_frame(exchange: HyperliquidExchange, interval: str, at_ms: int) -> dict:
+    """The `candle` frame: the candle of `interval` that holds `at_ms`, as of now."""
+    step = CANDLE_MS[interval]
+    start = at_ms // step * step
+    return {"channel": "candle", "data": exchange.candles(interval, start, start)[-1]}
 
 
 class _Connection(WSListener):
@@ -188,6 +197,8 @@ class _Connection(WSListener):
             key = (kind, sub["coin"], *precision)  # l2Book: one subscription per precision
         elif kind in _USERS and isinstance(sub.get("user"), str) and len(sub["user"]) == 42:
             key = (kind, sub["user"].lower())
+        elif kind == "candle" and sub.get("coin") == venue.exchange.coin and sub.get("interval") in CANDLE_MS:
+            key = (kind, sub["coin"], sub["interval"])
         elif kind == "activeAssetCtx" and sub.get("coin") == venue.exchange.coin:
             key = (kind, sub["coin"])
         elif kind == "allMids" and sub.get("dex") in (None, ""):
@@ -222,6 +233,8 @@ class _Connection(WSListener):
             self.send({"channel": "userFills", "data": {"isSnapshot": True, "user": key[1], "fills": fills}})
         elif kind in _BLOCK_CHANNELS:
             self.send(_block_frame(exchange, key))
+        elif kind == "candle" and exchange.minutes:
+            self.send(_candle_frame(exchange, key[2], max(exchange.minutes)))
 
     def _on_post(self, request: dict) -> None:
         post_id = request.get("id")
@@ -324,6 +337,14 @@ class HyperliquidVenue(LoopbackServers):
     def _push_trades(self, trades: list[dict]) -> None:
         self.exchange.on_trades(trades)
         self._broadcast(("trades", self.exchange.coin, None, None), {"channel": "trades", "data": trades})
+        if trades:
+            frames: dict[str, dict] = {}
+            for conn in tuple(self._conns):
+                for key in conn.subs:
+                    if key[0] == "candle":
+                        if key[2] not in frames:
+                            frames[key[2]] = _candle_frame(self.exchange, key[2], trades[-1]["time"])
+                        conn.send(frames[key[2]])
         self.counts["trades"] += len(trades)
 
     async def _timers(self) -> None:

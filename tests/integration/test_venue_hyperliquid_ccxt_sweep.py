@@ -1,8 +1,8 @@
 """ccxt's own unmodified `hyperliquid` clients (`ccxt.async_support`, `ccxt.pro`) against `mm venue
 --market hyperliquid` on 127.0.0.1, over the unified methods a new user calls beyond the basics of
 test_venue_hyperliquid.py: history (historicalOrders, userFillsByTime), fees, status / time,
-funding, leverage, the error paths and the per-block websocket channels (activeAssetCtx, allMids,
-clearinghouseState). Each error path must raise the ccxt class ccxt maps the venue's text to, as it
+funding, leverage, candles, the error paths and the websocket channels beyond books and user
+streams (activeAssetCtx, allMids, clearinghouseState, candle). Each error path must raise the ccxt class ccxt maps the venue's text to, as it
 would from Hyperliquid. In-process, ephemeral ports, bounded.
 """
 
@@ -55,6 +55,15 @@ def test_ccxt_history_fees_status_funding_and_leverage():
             fee = await client.fetch_trading_fee(SYMBOL)
             assert (fee["maker"], fee["taker"]) == (pytest.approx(exchange.engine.maker_fee_bps / 1e4),
                                                     pytest.approx(exchange.engine.taker_fee_bps / 1e4))
+            t0 = 1_699_999_860_000  # a past minute no simulated trade falls in, 1 min into a 5-min bucket
+            exchange.on_trades([{"coin": "BTC", "side": side, "px": px, "sz": sz, "time": t0 + dt, "tid": i,
+                                 "hash": "0x0", "users": []} for i, (side, px, sz, dt) in enumerate(
+                [("B", "100.0", "1.0", 0), ("A", "90.0", "2.0", 10), ("B", "95.0", "0.5", 59_999),
+                 ("B", "96.0", "0.25", 60_000), ("A", "97.0", "0.25", 120_001)])])
+            candles = await client.fetch_ohlcv(SYMBOL, "1m", since=t0, params={"until": t0 + 60_000})
+            assert candles == [[t0, 100.0, 100.0, 90.0, 95.0, 3.5], [t0 + 60_000, 96.0, 96.0, 96.0, 96.0, 0.25]]
+            assert await client.fetch_ohlcv(SYMBOL, "5m", since=t0 - 60_000, params={"until": t0}) == [
+                [t0 - 60_000, 100.0, 100.0, 90.0, 97.0, 4.0]]
             assert await client.fetch_funding_rate_history(SYMBOL) == []
             assert await client.fetch_funding_history(SYMBOL) == []
             assert await client.set_leverage(5, SYMBOL) == {"status": "ok", "response": {"type": "default"}}
@@ -168,6 +177,10 @@ def test_ccxt_pro_watch_ticker_tickers_balance_positions_orders_and_fills():
                 (ticker["bid"] + ticker["ask"]) / 2)
             tickers = await asyncio.wait_for(pro.watch_tickers([SYMBOL]), 5)  # allMids
             assert tickers[SYMBOL]["last"] > 0
+            await wait_until_async(lambda: exchange.minutes, 10.0, "a simulated trade")
+            candle = (await asyncio.wait_for(pro.watch_ohlcv(SYMBOL, "1m"), 5))[-1]  # candle
+            assert candle[0] % 60_000 == 0 and candle[3] <= min(candle[1], candle[4]) <= max(
+                candle[1], candle[4]) <= candle[2] and candle[5] > 0
             balance = await asyncio.wait_for(pro.watch_balance(), 5)  # clearinghouseState
             assert balance["USDC"]["total"] == pytest.approx(1_000_000.0)
 
