@@ -261,6 +261,7 @@ class VenueMarket(LoopbackServers):
         app.router.add_get("/api/v3/depth", self._on_depth)
         app.router.add_get("/api/v3/time", self._on_time)
         app.router.add_get("/api/v3/ping", self._on_ping)
+        app.router.add_get("/api/v3/ticker/bookTicker", self._on_book_ticker)
         for hook in self.app_hooks:
             hook(app)
         await self._listen(self._listener_for, app, enable_auto_pong=False, logger_name="venue")
@@ -405,6 +406,36 @@ class VenueMarket(LoopbackServers):
         body = msgspec.json.encode(
             {"lastUpdateId": state.sync.last_id, "bids": top["bids"], "asks": top["asks"]}
         )
+        return web.Response(body=body, content_type="application/json")
+
+    async def _on_book_ticker(self, request: web.Request) -> web.Response:
+        """GET /api/v3/ticker/bookTicker: `symbol=` gives one object, `symbols=["A","B"]` (or neither: every
+        symbol) a list, as Binance does (ccxt's fetch_bids_asks / fetch_ticker's bid-ask source)."""
+        one = request.query.get("symbol")
+        many = request.query.get("symbols")
+        if one is not None and many is not None:
+            return _error(400, -1128, "Combination of optional parameters invalid.")
+        if many is not None:
+            try:
+                names = json.loads(many)
+            except ValueError:
+                names = None
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+                return _error(400, -1100, "Illegal characters found in parameter 'symbols'.")
+        else:
+            names = [one] if one is not None else sorted(self.books.books)
+        tickers = []
+        for name in names:
+            state = self.books.books.get(name.upper())
+            if state is None or state.grid is None:
+                return _error(400, -1121, "Invalid symbol.")
+            top = state.top(1)
+            bid = top["bids"][0] if top["bids"] else ["0", "0"]
+            ask = top["asks"][0] if top["asks"] else ["0", "0"]
+            tickers.append({"symbol": name.upper(), "bidPrice": bid[0], "bidQty": bid[1],
+                            "askPrice": ask[0], "askQty": ask[1]})
+        self.counts["book_ticker_requests"] += 1
+        body = msgspec.json.encode(tickers[0] if one is not None else tickers)
         return web.Response(body=body, content_type="application/json")
 
     async def _on_time(self, request: web.Request) -> web.Response:

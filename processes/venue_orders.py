@@ -69,7 +69,8 @@ _LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
 
 # Request weights (BINANCE.md §2.2, spot)
 WEIGHTS = {"exchange_info": 20, "new": 1, "cancel": 1, "query": 4, "open_orders": 6,
-           "open_orders_all": 80, "cancel_all": 1, "account": 20, "my_trades": 20}
+           "open_orders_all": 80, "cancel_all": 1, "account": 20, "my_trades": 20,
+           "all_orders": 20}
 
 # -- errors: (HTTP status, code, message) as Binance writes them (BINANCE.md §6) --
 E_FILTER = -1013
@@ -480,6 +481,29 @@ class MatchingEngine:
         return [o for o in self.orders.values()
                 if o.is_open and o.api_key == api_key and (symbol is None or o.symbol == symbol)]
 
+    def all_orders(self, api_key: str, params: Mapping[str, str]) -> list[VenueOrder]:
+        """allOrders (spot and USD-M): this key's orders on `symbol`, any status, ascending by id; from
+        `orderId` on if given, else within [startTime, endTime], the last `limit` (default 500, max 1000)."""
+        symbol = params.get("symbol", "").upper()
+        if not symbol:
+            raise VenueError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        if symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        numbers = {}
+        for name in ("orderId", "startTime", "endTime", "limit"):
+            text = params.get(name)
+            if text is not None:
+                try:
+                    numbers[name] = int(text)
+                except ValueError:
+                    raise VenueError(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
+        limit = min(max(numbers.get("limit", 500), 1), 1000)
+        orders = [o for o in self.orders.values() if o.api_key == api_key and o.symbol == symbol]
+        if "orderId" in numbers:
+            return [o for o in orders if o.order_id >= numbers["orderId"]][:limit]
+        orders = [o for o in orders if numbers.get("startTime", 0) <= o.time_ms <= numbers.get("endTime", 1 << 62)]
+        return orders[:limit] if "startTime" in numbers else orders[-limit:]
+
     def _cancel(self, order: VenueOrder, now_ns: int, cancel_id: str = "") -> None:
         model = self.model(order.symbol, now_ns)
         self._apply(model.cancel(now_ns, str(order.order_id)), order.symbol, now_ns, cancel_id=cancel_id)
@@ -787,6 +811,8 @@ class OrderSide:
         router.add_delete("/api/v3/openOrders", self._handler("cancel_all", self._cancel_all))
         router.add_get("/api/v3/account", self._handler("account", self._account))
         router.add_get("/api/v3/myTrades", self._handler("my_trades", self._my_trades))
+        router.add_get("/api/v3/allOrders", self._handler("all_orders", lambda key, params, now_ns: [
+            self.engine.order_json(o) for o in self.engine.all_orders(key, params)]))
         app.on_shutdown.append(self._on_shutdown)
 
     # -- market side hook --

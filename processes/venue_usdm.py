@@ -88,7 +88,7 @@ DEFAULT_DEPTH = 500
 USDM_WEIGHTS = {"exchange_info": 1, "time": 1, "new": 0, "modify": 0, "cancel": 1, "query": 1, "open_orders": 1,
                 "open_orders_all": 40, "cancel_all": 1, "account": 5, "balance": 5, "position_risk": 5,
                 "leverage": 1, "leverage_bracket": 1, "position_mode": 30, "countdown": 10, "listen_key": 1,
-                "my_trades": 5}
+                "my_trades": 5, "all_orders": 5}
 # (notional cap, max leverage, maintenance margin ratio, maintenance amount): BTCUSDT's first brackets
 BRACKETS = ((50_000, 125, 0.004, 0.0), (600_000, 100, 0.005, 50.0), (3_000_000, 75, 0.0065, 950.0),
             (12_000_000, 50, 0.01, 11_450.0), (70_000_000, 25, 0.02, 131_450.0))
@@ -467,6 +467,7 @@ class UsdmSide(OrderSide):
         r.add_get("/fapi/v1/time", self._public("time", lambda request, now_ns: {"serverTime": now_ns // MS}))
         r.add_get("/fapi/v1/exchangeInfo", self._public("exchange_info", self._exchange_info))
         r.add_get("/fapi/v1/depth", self._on_depth)
+        r.add_get("/fapi/v1/ticker/bookTicker", self._on_book_ticker)
         r.add_post("/fapi/v1/order", self._handler("new", self._new))
         r.add_put("/fapi/v1/order", self._handler("modify", self._modify))
         r.add_delete("/fapi/v1/order", self._handler("cancel", self._cancel))
@@ -484,6 +485,8 @@ class UsdmSide(OrderSide):
         r.add_get("/fapi/v1/positionSide/dual", self._handler(
             "position_mode", lambda key, params, now_ns: {"dualSidePosition": False}))
         r.add_get("/fapi/v1/userTrades", self._handler("my_trades", self._user_trades))
+        r.add_get("/fapi/v1/allOrders", self._handler("all_orders", lambda key, params, now_ns: [
+            self.engine.usdm_order_json(o) for o in self.engine.all_orders(key, params)]))
         r.add_post("/fapi/v1/countdownCancelAll", self._handler("countdown", self._countdown))
         r.add_post("/fapi/v1/listenKey", self._user_stream("post"))
         r.add_put("/fapi/v1/listenKey", self._user_stream("put"))
@@ -562,6 +565,28 @@ class UsdmSide(OrderSide):
         now_ms = now_ns // MS
         return self._json({"lastUpdateId": state.sync.last_id, "E": now_ms, "T": now_ms, "bids": top["bids"],
                            "asks": top["asks"]}, ip, now_ns)
+
+    async def _on_book_ticker(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/ticker/bookTicker: `symbol=` one object (weight 2), none: a list of every symbol
+        (weight 5), each with the depth stream's `lastUpdateId` and `time` (ccxt's fetch_bids_asks)."""
+        ip = request.remote or ""
+        now_ns = time.time_ns()
+        one = request.query.get("symbol")
+        error = self._limits.charge_weight(ip, 2 if one is not None else 5, now_ns / 1e9)
+        if error is not None:
+            return self._error_response(error, ip, now_ns)
+        tickers = []
+        for name in [one.upper()] if one is not None else sorted(self.market.books.books):
+            state = self.market.books.books.get(name)
+            if state is None or state.grid is None:
+                return self._error_response(VenueError(400, -1121, "Invalid symbol."), ip, now_ns)
+            top = state.top(1)
+            bid = top["bids"][0] if top["bids"] else ["0", "0"]
+            ask = top["asks"][0] if top["asks"] else ["0", "0"]
+            tickers.append({"lastUpdateId": state.sync.last_id, "symbol": name, "bidPrice": bid[0], "bidQty": bid[1],
+                            "askPrice": ask[0], "askQty": ask[1], "time": now_ns // MS})
+        self.counts["book_ticker_requests"] += 1
+        return self._json(tickers[0] if one is not None else tickers, ip, now_ns)
 
     # -- signed actions (sync) --
 

@@ -1,0 +1,80 @@
+"""Calls a new user makes with ccxt 4.5.90's own, unmodified `binanceusdm` against `mm venue --market usdm`
+(built from the real CLI flags, in-process on 127.0.0.1 ephemeral ports), found by sweeping ccxt's unified
+methods (/tmp/ccxt_sweep). Each test runs one asyncio loop, bounded by TEST_TIMEOUT_S.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import ccxt.async_support as ccxt_async
+import pytest
+
+from processes.venue_market import add_venue_arguments
+from processes.venue_orders import KEYS_ENV
+from processes.venue_usdm import UsdmMarket, build_usdm
+from tests.conftest import run_async, wait_until_async
+
+TEST_TIMEOUT_S = 20.0
+SYMBOL = "BTCUSDT"
+UNIFIED = "BTC/USDT:USDT"
+KEY = "mmUsdmSweepKeyA1b2C3"
+SECRET = "mmUsdmSweepSecret-Zz9Yy8"
+
+
+async def start_usdm() -> UsdmMarket:
+    parser = argparse.ArgumentParser()
+    add_venue_arguments(parser)
+    args = parser.parse_args(["--market", "usdm", "--port", "0", "--http-port", "0", "--speed", "1"])
+    market, _, _ = build_usdm(args, {KEYS_ENV: f"{KEY}:{SECRET}"})
+    await market.start()
+    await wait_until_async(lambda: market.mid(SYMBOL), 5.0, what="venue book")
+    return market
+
+
+def client(market: UsdmMarket) -> ccxt_async.binanceusdm:
+    exchange = ccxt_async.binanceusdm({"apiKey": KEY, "secret": SECRET,
+                                       "options": {"fetchCurrencies": False, "fetchMargins": False}})
+    for name in list(exchange.urls["api"]):
+        if name.startswith("fapi"):
+            version = exchange.urls["api"][name].rsplit("/", 1)[-1]
+            exchange.urls["api"][name] = f"{market.http_url}/fapi/{version}"
+    return exchange
+
+
+def test_bids_asks_all_orders_and_error_codes() -> None:
+    async def scenario() -> None:
+        market = await start_usdm()
+        exchange = client(market)
+        try:
+            await exchange.load_markets()
+            ticker = (await exchange.fetch_bids_asks([UNIFIED]))[UNIFIED]  # GET /fapi/v1/ticker/bookTicker
+            assert 0 < ticker["bid"] < ticker["ask"] and ticker["timestamp"] > 0
+            every = await exchange.fapiPublicGetTickerBookTicker()  # no symbol: a list
+            assert [t["symbol"] for t in every] == [SYMBOL] and every[0]["lastUpdateId"] > 0
+            with pytest.raises(ccxt_async.BadSymbol, match="-1121"):
+                await exchange.fapiPublicGetTickerBookTicker({"symbol": "NOPEUSDT"})
+            bid, ask = ticker["bid"], ticker["ask"]
+            resting = await exchange.create_order(UNIFIED, "limit", "buy", 0.002, round(bid * 0.98, 1))
+            gone = await exchange.create_order(UNIFIED, "limit", "buy", 0.002, round(bid * 0.97, 1))
+            await exchange.cancel_order(gone["id"], UNIFIED)
+            taker = await exchange.create_order(UNIFIED, "limit", "buy", 0.002, round(ask * 1.01, 1))
+            every = await exchange.fetch_orders(UNIFIED)  # GET /fapi/v1/allOrders
+            assert [(o["id"], o["status"]) for o in every] == [
+                (resting["id"], "open"), (gone["id"], "canceled"), (taker["id"], "closed")]
+            assert [o["id"] for o in await exchange.fetch_closed_orders(UNIFIED)] == [taker["id"]]
+            assert [o["id"] for o in await exchange.fetch_canceled_orders(UNIFIED)] == [gone["id"]]
+            # ccxt keys its USD-M table by the fapi.binance.com host, so on loopback these two land on
+            # ExchangeError; the venue's codes are the ones that table maps to InvalidOrder / InsufficientFunds
+            linear = exchange.exceptions["linear"]["exact"]
+            with pytest.raises(ccxt_async.ExchangeError, match="-4164") as small:
+                await exchange.create_order(UNIFIED, "limit", "buy", 0.00001, round(bid * 0.98, 1))
+            assert linear["-4164"] is ccxt_async.InvalidOrder, small.value
+            with pytest.raises(ccxt_async.ExchangeError, match="-2019"):
+                await exchange.create_order(UNIFIED, "limit", "buy", 100.0, round(bid * 0.98, 1))
+            assert linear["-2019"] is ccxt_async.InsufficientFunds
+        finally:
+            await exchange.close()
+            await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
