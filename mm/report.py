@@ -58,7 +58,9 @@ def build_report(stats: dict[str, dict[str, Any]], *, wall_s: float, mode: str, 
             name: {"in": stats[name].get("in", 0), "out": stats[name].get("out", 0),
                    "clean_stop": stats[name].get("clean_stop", False), "cpu_s": stats[name].get("cpu_s", 0.0),
                    "wakeups": stats[name].get("wakeups", 0), "work_turns": stats[name].get("work_turns", 0),
-                   "work_cpu_s": stats[name].get("work_cpu_s", 0.0)} if name in stats
+                   "work_cpu_s": stats[name].get("work_cpu_s", 0.0),
+                   **({"preforward_ns": stats[name]["preforward_ns"]} if "preforward_ns" in stats[name] else {})}
+            if name in stats
             else {"in": 0, "out": 0, "clean_stop": False}
             for name in PROCESS_NAMES
         },
@@ -120,7 +122,7 @@ def signal_block(signal: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-WALL_CLOCK_STAGE_KEYS = ("cpu_s", "wakeups", "work_turns", "work_cpu_s")
+WALL_CLOCK_STAGE_KEYS = ("cpu_s", "wakeups", "work_turns", "work_cpu_s", "preforward_ns")
 
 
 def split_wall_clock(report: dict[str, Any], measured_latency_ns: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from ipc.sockets import TOPIC_END, Codec, Publisher, SocketSet, ensure_private_d
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
 from mm.errors import ConfigError
 from mm.lifecycle import State, transition
+from mm.stats import SampleBuffer, percentiles_ns
 from mm.liveness import PeerLiveness
 from processes.logsetup import setup_logging
 from processes.metrics import StageMetrics
@@ -144,6 +145,12 @@ class Actor:
         self.wakeups = 0  # poll returns: each one costs a context switch on a shared core
         self.work_turns = 0  # wakeups that handled messages ...
         self.work_cpu_ns = 0  # ... and this thread's CPU in them, poll excluded: the stage's own work
+        # a critical stage's wall time from its wakeup to its first send down the critical path in
+        # that turn (`mark_forwarded`): the part of a hop that is our code, the rest is the transport
+        # and the scheduler
+        self.woke_ns = 0
+        self._forwarded_at_wakeup = -1
+        self.preforward_ns = SampleBuffer()
         self._cpu_at_running_s = 0.0  # CPU spent on start-up (imports, setup) is not the stage's work
         self._inputs_by_key: dict[Any, Input] = {}  # what a poll names (a socket, an fd) -> its input
         self._resumed: list[Input] = []  # inputs resumed during this turn: drained before it decides
@@ -599,6 +606,7 @@ class Actor:
                 "clean_stop": self.clean_stop, "cpu_s": round(cpu_seconds() - self._cpu_at_running_s, 4),
                 "wakeups": self.wakeups, "work_turns": self.work_turns, "work_cpu_s": self.work_cpu_ns / 1e9,
                 "shm_full_drops": self.shm_full_drops(),
+                **({"preforward_ns": percentiles_ns(self.preforward_ns.values())} if len(self.preforward_ns) else {}),
                 **self.stats(),
             })
             return 0 if self.clean_stop else 1
@@ -620,6 +628,7 @@ class Actor:
     def turn(self, events: list[tuple[Any, int]]) -> None:
         """One wakeup: drain what the poll named, decide once, then the timers."""
         woke_cpu_ns = time.thread_time_ns()
+        self.woke_ns = time.time_ns()
         self.wakeups += 1
         burst = 0
         ready = None
@@ -655,6 +664,13 @@ class Actor:
                 handler()
         self.on_timer(now_ns)
         self._on_heartbeat_timer(now_ns)
+        self.woke_ns = 0  # a send outside a turn (end of stream) is not a forward
+
+    def mark_forwarded(self, now_ns: int) -> None:
+        """The turn's first message down the critical path leaves at `now_ns` (time.time_ns())."""
+        if self._forwarded_at_wakeup != self.wakeups and self.woke_ns:
+            self._forwarded_at_wakeup = self.wakeups
+            self.preforward_ns.add(now_ns - self.woke_ns)
 
     def _enter_running(self) -> None:
         """Announce RUNNING. From now on subscriptions are read on the heartbeat timer, not polled:

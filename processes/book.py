@@ -140,6 +140,7 @@ class Book(Actor):
         published = self.step.publish(*levels)
         assert published is not None
         ts_book_ns = time.time_ns()
+        self.mark_forwarded(ts_book_ns)
         bid_px, bid_qty, ask_px, ask_qty = levels
         self.top_writer.begin()  # until commit, readers retry
         self._body.pack_into(self._body_bytes, 0, published.update_id, published.ts_recv_ns, published.ts_feed_ns,

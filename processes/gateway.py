@@ -134,7 +134,9 @@ class Gateway(Actor):
     def _on_order(self, msg: Any) -> None:
         if self.live is not None:
             if isinstance(msg, (PlaceOrder, CancelOrder)):
-                self._record_latency(msg, time.time_ns())
+                wall = time.time_ns()
+                self.mark_forwarded(wall)
+                self._record_latency(msg, wall)
             if isinstance(msg, PlaceOrder):
                 self.step.count_sent()
             if isinstance(msg, OrderBatch):
@@ -144,6 +146,7 @@ class Gateway(Actor):
                 self.live.submit(msg)
             return
         wall = time.time_ns()
+        self.mark_forwarded(wall)
         now = self.clock_ns()
         self._in_flight_until_ns = wall + self._latency_ns
         match msg:

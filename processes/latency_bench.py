@@ -91,6 +91,9 @@ def run_latency_bench(base: Config, *, events: int, rate_hz: float, pin: bool, a
         "stage_wakeups_per_event": {name: round(stage.get("wakeups", 0) / events, 2) for name, stage in stages.items()},
         "stage_work_cpu_us_per_turn": {name: round(stage.get("work_cpu_s", 0.0) / max(1, stage.get("work_turns", 0)) * 1e6, 1)
                                        for name, stage in stages.items()},
+        # wakeup -> first send down the critical path, p50 / p99 in us: of each hop, what our code takes
+        "stage_preforward_us": {name: {q: round(stage["preforward_ns"][q] / 1000, 1) for q in ("p50", "p99")}
+                                for name, stage in stages.items() if "preforward_ns" in stage},
         "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "cpu": _cpu_name(),
                     "python": platform.python_version()},
     }
@@ -129,5 +132,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(f"own work per wakeup that handled messages (us of CPU, poll excluded; the feed works on its timer): {result['stage_work_cpu_us_per_turn']}")
     lines.append(f"a bare relay's receive + send, measured the same way (us of CPU): {result['bare_chain_relay_work_cpu_us_per_turn']}"
                  f" (zmq), {result['bare_shm_chain_relay_work_cpu_us_per_turn']} (shm)")
+    lines.append(f"wakeup to first critical send (us of wall time, p50 / p99; the rest of a hop is transport and scheduler): "
+                 f"{result['stage_preforward_us']}")
     lines.append(f"placement: {result['placement']}  machine: {result['machine']}")
     return "\n".join(lines)

@@ -184,6 +184,7 @@ class Quoter(Actor):
     def _send_commands(self, commands: list[Place | Cancel], stamps: tuple[int, int, int]) -> None:
         """One frame per decision: a lone command as itself, several as an OrderBatch."""
         msgs = [self._message(command, stamps) for command in commands]
+        self.mark_forwarded(time.time_ns())
         send(self.intents, self.topic, msgs[0] if len(msgs) == 1 else OrderBatch(commands=msgs))
         self.msgs_out += 1
 

@@ -231,6 +231,7 @@ class Risk(Actor):
         return approved
 
     def _forward(self, msg: Any) -> None:
+        self.mark_forwarded(time.time_ns())
         send(self.orders_out, self.order_topic, msg)
         self.msgs_out += 1
 
