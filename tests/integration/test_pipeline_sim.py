@@ -199,6 +199,8 @@ def test_bench_latency_json_shape():
         assert result["stage_work_cpu_us_per_turn"][stage] > 0
     assert result["bare_chain_relay_work_cpu_us_per_turn"] > 0  # the transport's share, measured alike
     assert result["bare_shm_chain"]["count"] > 0 and result["ratio_p50_shm"] > 0  # the shm chain, same run
+    for stage in ("book", "quoter", "risk", "gateway"):  # wakeup -> first critical send: our share of a hop
+        assert 0 < result["stage_preforward_us"][stage]["p50"] <= result["stage_preforward_us"][stage]["p99"]
 
 
 def _free_port() -> int:
