@@ -810,7 +810,7 @@ class UsdmMarket(VenueMarket):
         return super()._listener_for(request)
 
     async def _produce_sim(self):
-        """The simulator's frames in USD-M form: diffs chained by `pu`, `aggTrade` for trades."""
+        """The simulator's frames in USD-M form: diffs chained by `pu`, `aggTrade` and `trade` for trades."""
         decode = msgspec.json.decode
         encode = msgspec.json.encode
         lower = self.symbol.lower()
@@ -828,6 +828,10 @@ class UsdmMarket(VenueMarket):
                 yield encode({"stream": f"{lower}@aggTrade", "data": {
                     "e": "aggTrade", "E": data["E"], "a": data["t"], "s": data["s"], "p": data["p"], "q": data["q"],
                     "f": data["t"], "l": data["t"], "T": data["T"], "m": data["m"]}})
+                # `@trade` too (BINANCE.md §3: served, with `X`, no `M`): ccxt.pro's watch_trades subscribes it
+                yield encode({"stream": f"{lower}@trade", "data": {
+                    "e": "trade", "E": data["E"], "T": data["T"], "s": data["s"], "t": data["t"], "p": data["p"],
+                    "q": data["q"], "X": "MARKET", "m": data["m"]}})
 
     def _send_book_ticker(self, symbol: str, frame) -> None:
         state = self.books.books[symbol]

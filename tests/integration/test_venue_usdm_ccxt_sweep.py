@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxtpro
 import pytest
 
 from processes.venue_market import add_venue_arguments
@@ -73,6 +74,28 @@ def test_bids_asks_all_orders_and_error_codes() -> None:
             with pytest.raises(ccxt_async.ExchangeError, match="-2019"):
                 await exchange.create_order(UNIFIED, "limit", "buy", 100.0, round(bid * 0.98, 1))
             assert linear["-2019"] is ccxt_async.InsufficientFunds
+        finally:
+            await exchange.close()
+            await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_ccxt_pro_watch_trades_gets_the_trade_stream() -> None:
+    """ccxt.pro's binanceusdm watch_trades subscribes `<s>@trade` by default; the sim served only `@aggTrade`."""
+    async def scenario() -> None:
+        market = await start_usdm()
+        exchange = ccxtpro.binanceusdm({"options": {"fetchCurrencies": False, "fetchMargins": False}})
+        for name in list(exchange.urls["api"]):
+            if name.startswith("fapi"):
+                exchange.urls["api"][name] = f"{market.http_url}/fapi/" + exchange.urls["api"][name].rsplit("/", 1)[-1]
+        exchange.urls["api"]["ws"]["linear"] = market.ws_url + "/ws"
+        try:
+            trades = await exchange.watch_trades(UNIFIED)
+            assert trades and trades[0]["symbol"] == UNIFIED and trades[0]["info"]["e"] == "trade"
+            assert trades[0]["price"] > 0 and trades[0]["amount"] > 0 and trades[0]["side"] in ("buy", "sell")
+            agg = await exchange.watch_trades(UNIFIED, params={"name": "aggTrade"})
+            assert agg and agg[-1]["price"] > 0
         finally:
             await exchange.close()
             await market.stop()
