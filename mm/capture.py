@@ -120,6 +120,10 @@ class Envelope(msgspec.Struct):
     stream: str = ""
     rest: str = ""
     data: msgspec.Raw = msgspec.Raw(b"null")
+    e: str = ""  # a bare payload (a raw /ws/<stream> frame, no combined-stream wrapper): its event type
+
+
+_KIND_OF_EVENT = {"depthUpdate": "depth", "bookTicker": "bookTicker", "trade": "trade", "aggTrade": "aggTrade"}
 
 
 class CaptureEvent(msgspec.Struct, gc=False):
@@ -222,7 +226,14 @@ class FrameDecoder:
         if envelope.rest:
             return self._rest_frame(envelope.rest, envelope.data)
         if not envelope.stream:
-            return "unknown"
+            kind = _KIND_OF_EVENT.get(envelope.e)
+            if kind is None:
+                return "unknown"
+            decoder = self._payload.get(kind)
+            if decoder is None:
+                return kind
+            payload = decoder.decode(body)  # the payload is the whole body
+            return payload.s.upper(), payload
         kind = stream_kind(envelope.stream)
         decoder = self._payload.get(kind)
         if decoder is None:

@@ -29,7 +29,7 @@ from ipc.console_client import ControlClient, ControlUnreachableError
 from ipc.endpoints import latency_path, pid_path, shm_prefix, stats_path
 from ipc.shm import cleanup_segments
 from mm.config import PROCESS_NAMES, Config, dump_toml, journal_path, run_dir
-from mm.errors import MMError
+from mm.errors import MMError, OffGridError
 from mm.position import contract_size
 from mm.report import build_report, split_wall_clock
 from processes.logsetup import setup_logging
@@ -426,6 +426,18 @@ class BaselineRun:
         return json.loads(self.path.read_text())
 
 
+def no_market_events(files: list[Path], symbol: str, stats: Any) -> str:
+    """Why a capture gave no diff, trade or ticker of `symbol`: its malformed and skipped lines (a
+    replay of it would write a report of an empty market with exit 0)."""
+    why = [f"{stats.lines} lines"]
+    if stats.malformed_count:
+        why.append(f"{stats.malformed_count} malformed, the first {stats.malformed[0]}")
+    if stats.skipped:
+        why.append("skipped " + ", ".join(f"{kind} {n}" for kind, n in stats.skipped.most_common(3)))
+    return (f"{', '.join(map(str, files))}: no depth diff, trade or book ticker of {symbol} could be read "
+            f"({'; '.join(why)}): nothing to replay")
+
+
 class DecodedInput:
     """A replay's input decoded once: the source's counters and its messages, for every engine run."""
 
@@ -436,6 +448,8 @@ class DecodedInput:
         self.files = files
         self.source = replay_source(config)  # config.replay.files: these files, resolved
         self.messages = list(self.source.messages())
+        if not any(type(m).__name__ != "BookSnapshot" for m in self.messages):
+            raise OffGridError(no_market_events(files, config.instrument.symbol, self.source.capture_stats))
         self.decode_s = time.monotonic() - started  # the capture's frames, or the cache, to messages
         self.tape: Any = None  # the book's and the signal's side, run once for every strategy (record_market)
         self.tape_s = 0.0
