@@ -97,6 +97,13 @@ class MarketSide:
             msg.ts_event_ns, msg.px_tick, msg.qty_lot, msg.taker_side)
         self.n_trades += 1
 
+    def finish(self) -> None:
+        """End of stream: the trades no book change took (after a gap the book may publish no more)
+        go to the signal, as the signal process reads what is left of its ring at end of stream."""
+        if self.n_trades:
+            self.signal.on_trades(self.trades[:self.n_trades])
+            self.n_trades = 0
+
     def at_barrier(self) -> bool:
         """Publish the top and predict on it if the book changed since the last barrier: True if so."""
         if not self.book.has_news():
@@ -173,6 +180,7 @@ class MarketTape:
                 on_message(step, type(step))
                 if progress is not None and not schedule.events & 0x3FF:
                     progress(schedule.events + schedule.tickers_skipped)  # messages read
+        side.finish()
         if progress is not None:
             progress(schedule.events + schedule.tickers_skipped)
 
@@ -251,6 +259,8 @@ class InprocReplay:
                 progress(schedule.events + schedule.tickers_skipped)  # messages read, of len(messages)
         if progress is not None:
             progress(schedule.events + schedule.tickers_skipped)
+        if records is None:
+            market.finish()
         self._shutdown()
 
     def _barrier(self, news: bool, ts_feed_ns: int) -> None:

@@ -112,6 +112,9 @@ class Signal(Actor):
                 self.trade_reader = None
 
     def send_end_of_stream(self, now_ns: int) -> None:
+        # trades are read on a book notice; after a gap the book may publish no more, and the
+        # in-process engine counts every trade: read what is left, so both engines count them all
+        self._drain_trades()
         send(self.pub.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
 
     def stats(self) -> dict[str, Any]:
