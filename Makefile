@@ -28,6 +28,7 @@ test-zmq: install
 
 test-slow: install
 	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable -m slow tests bench
+	MM_FUZZ_FULL=1 $(BIN)/pytest -q -p no:cacheprovider -n 2 tests/property
 
 bench: install
 	$(BIN)/pytest -q -p no:cacheprovider bench --benchmark-columns=min,median,mean,max,rounds --benchmark-sort=name

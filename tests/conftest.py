@@ -113,6 +113,17 @@ def all_alive(config_path: Path) -> dict | None:
     return None
 
 
+def wait_pipeline_up(proc: subprocess.Popen, config_path: Path, timeout_s: float, what: str = "pipeline up") -> dict:
+    """`all_alive` to a deadline, failing at once with `mm run`'s stderr when it has exited instead."""
+    def up() -> dict | None:
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            raise AssertionError(f"{what}: `mm run` exited {proc.returncode} first; stderr: {(err or '')[-2000:]}")
+        return all_alive(config_path)
+
+    return wait_until(up, timeout_s, what=what)
+
+
 def stop_pipeline(proc: subprocess.Popen) -> None:
     """SIGTERM to `mm run` (a graceful stop), killed only if it does not end within 30 s."""
     if proc.poll() is None:

@@ -17,7 +17,7 @@ import pytest
 import zmq
 
 from ipc.curve import create_console_keys
-from tests.conftest import REPO_ROOT, all_alive, mm_command, run_mm, stop_pipeline, wait_until
+from tests.conftest import REPO_ROOT, all_alive, mm_command, run_mm, stop_pipeline, wait_pipeline_up, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def test_interactive_console_set_validates_and_applies(make_config):
     _, path = make_config()
     proc = start_pipeline(path)
     try:
-        wait_until(lambda: all_alive(path), 30, what="pipeline up")
+        wait_pipeline_up(proc, path, 30)
         term = Terminal(path)
         try:
             term.read_until("mm> ")
@@ -86,8 +86,10 @@ def test_interactive_console_set_validates_and_applies(make_config):
 
 
 def _free_port_block(size: int) -> int:
+    """A block of `size` free tcp ports below the kernel's ephemeral range (32768 up), so that no
+    outgoing connection of a parallel test takes one between this check and the pipeline's bind."""
     for _ in range(50):
-        base = random.randrange(20_000, 60_000)
+        base = random.randrange(20_000, 32_768 - size)
         try:
             socks = []
             for port in range(base, base + size):
@@ -124,7 +126,7 @@ def test_curve_tcp_console_refuses_clients_without_the_key(make_config, tmp_path
     config, path = make_config(ipc={"transport": "tcp", "tcp_base_port": base, "curve_keys_dir": str(keys)})
     proc = start_pipeline(path)
     try:
-        wait_until(lambda: all_alive(path), 30, what="pipeline up over tcp with CURVE")
+        wait_pipeline_up(proc, path, 30, what="pipeline up over tcp with CURVE")
         from ipc.endpoints import endpoint
 
         address = endpoint(config, "control")

@@ -11,6 +11,7 @@ keeps the run well under a minute while fuzzing more than 100 000 frames.
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import msgspec
@@ -99,8 +100,12 @@ def check_frame(payload: bytes) -> None:
         assert client.counts.total() > before, f"frame dropped without a counted reason: {payload[:120]!r}"
 
 
+FULL_FUZZ = os.environ.get("MM_FUZZ_FULL") == "1"
+
+
 def fuzz(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate, Phase.shrink],
+    """`examples` under `make test-slow` (MM_FUZZ_FULL=1); a fifth of them in `make test`, to keep it short."""
+    return settings(max_examples=examples if FULL_FUZZ else examples // 5, deadline=None, database=None, phases=[Phase.generate, Phase.shrink],
                     suppress_health_check=list(HealthCheck))
 
 
