@@ -129,7 +129,9 @@ class Actor:
         self.eos_seen: dict[str, int] = {}
         self.eos_expected: set[str] = set()
         self.drained_by: set[str] = set()
+        self.drained_owed: dict[str, Drained] = {}  # acknowledgements held until the upstream hears us
         self.eos_forwarded = False
+        self.subscriptions_polled = True  # our publishers sit in the poll set until we run
         self.peers = tuple(p for p in PROCESS_NAMES if p != self.name)
         interval_ns = int(config.ipc.heartbeat_interval_s * 1e9)
         self.heartbeat_interval_ns = interval_ns
@@ -386,14 +388,27 @@ class Actor:
 
     def on_end_of_stream(self, upstream: str, msg: EndOfStream) -> None:
         self.eos_seen[upstream] = msg.sent
-        self.publish_control(Drained(process=self.name, upstream=upstream, received=msg.sent,
-                                     ts_ns=time.time_ns()))
+        self.drained_owed[upstream] = Drained(process=self.name, upstream=upstream, received=msg.sent,
+                                              ts_ns=time.time_ns())
+        self._settle_drained(late=False)
         if not self.stop_requested:
             log.info("end of stream from %s: stopping", upstream)
             self.request_stop()
 
     def request_stop(self) -> None:
         self.stop_requested = True
+
+    def _heard_by_all(self) -> bool:
+        """Every consumer has subscribed to us (or start-up gave up waiting for it). A stage told to
+        stop while still starting must not send before: an XPUB drops what no subscriber asked for, so
+        an end of stream or a Drained sent then is lost and its receiver waits out the shutdown deadline."""
+        return not self.subscriptions_polled or self._ready()
+
+    def _settle_drained(self, *, late: bool) -> None:
+        if self.drained_owed and (late or self._heard_by_all()):
+            for drained in self.drained_owed.values():
+                self.publish_control(drained)
+            self.drained_owed.clear()
 
     def _upstream_done(self, peer: str) -> bool:
         return peer in self.eos_seen or (self.liveness.was_seen(peer) and not self.liveness.is_alive(peer))
@@ -402,7 +417,10 @@ class Actor:
         """Advance the stop protocol; return True when the process may close."""
         deadline_ns = self.stop_started_ns + int(self.config.ipc.shutdown_deadline_s * 1e9)
         late = now_ns >= deadline_ns
+        self._settle_drained(late=late)
         if not self.eos_forwarded:
+            if not (self._heard_by_all() or late):
+                return False
             if all(self._upstream_done(p) for p in self.forward_after) or late:
                 if late:
                     missing = [p for p in self.forward_after if not self._upstream_done(p)]
@@ -633,7 +651,7 @@ class Actor:
         burst = 0
         ready = None
         if events:
-            if self.state is State.STARTING:
+            if self.subscriptions_polled:
                 self._read_subscriptions()
             by_key = self._inputs_by_key
             for key, _ in events:  # in registration order: the inputs' order
@@ -677,6 +695,7 @@ class Actor:
         every socket in the poll set costs a readiness check (a syscall) on every wakeup."""
         self.set_state(State.RUNNING)
         self._cpu_at_running_s = cpu_seconds()
+        self.subscriptions_polled = False
         for pub in self.publishers:
             self.poller.unregister(pub.sock)
         self.on_running()

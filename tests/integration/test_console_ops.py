@@ -3,7 +3,6 @@ CURVE-protected tcp control endpoint that refuses clients without the key."""
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import random
@@ -17,7 +16,8 @@ import pytest
 import zmq
 
 from ipc.curve import create_console_keys
-from tests.conftest import REPO_ROOT, all_alive, mm_command, run_mm, stop_pipeline, wait_pipeline_up, wait_until
+from tests.conftest import (REPO_ROOT, all_alive, console_request, mm_command, stop_pipeline, wait_pipeline_up,
+                            wait_until)
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +74,7 @@ def test_interactive_console_set_validates_and_applies(make_config):
             assert "300" in good
 
             def quoter_uses_new_size() -> bool:
-                orders = json.loads(run_mm("console", "--config", str(path), "orders", "--json").stdout)["open"]
+                orders = (console_request(path, "orders") or {}).get("open")
                 return bool(orders) and all(o["leaves_lot"] == 300 for o in orders.values())
 
             wait_until(quoter_uses_new_size, 15, interval_s=0.2, what="the quoter's orders at the new size")

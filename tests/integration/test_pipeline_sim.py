@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mm.config import PROCESS_NAMES, Config
-from tests.conftest import REPO_ROOT, all_alive, console_status, mm_command, run_mm, stop_pipeline, wait_until
+from tests.conftest import (REPO_ROOT, all_alive, console_request, console_status, mm_command, run_mm, stop_pipeline,
+                            wait_until)
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +113,7 @@ def test_console_pause_resume_cancel_all_and_set(running_pipeline):
     _, path, _ = running_pipeline
     assert console(path, "pause").returncode == 0
     assert console_status(path)["paused"] is True
-    wait_until(lambda: json.loads(console(path, "orders", "--json").stdout)["open"] == {}, 5,
+    wait_until(lambda: (console_request(path, "orders") or {}).get("open") == {}, 5,
                what="paused pipeline has no open orders")
     assert console(path, "resume").returncode == 0
     assert console_status(path)["paused"] is False
@@ -128,7 +129,7 @@ def test_console_pause_resume_cancel_all_and_set(running_pipeline):
 def test_console_reads_and_reduce_only_and_flatten(running_pipeline):
     _, path, _ = running_pipeline
     # the gateway reports once a second: its first report may come before its first order
-    latency = wait_until(lambda: (r := json.loads(console(path, "latency", "--json").stdout)).get("available")
+    latency = wait_until(lambda: (r := console_request(path, "latency") or {}).get("available")
                          and r["tick_to_order"]["count"] > 0 and r,
                          10, interval_s=0.2, what="latency figures of at least one order from the gateway")
     assert "risk_to_gateway" in latency
@@ -159,7 +160,7 @@ def test_kill_9_shows_dead_within_1s_and_stops_quoting(running_pipeline, victim:
     if victim != "risk":
         assert status["trading"] == "halted"
     if victim == "book":  # with the gateway alive, risk's cancel-all is acknowledged
-        wait_until(lambda: json.loads(console(path, "orders", "--json").stdout)["open"] == {}, 5,
+        wait_until(lambda: (console_request(path, "orders") or {}).get("open") == {}, 5,
                    what="risk cancelled our orders")
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)

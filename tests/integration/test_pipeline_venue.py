@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, console_status, mm_command, run_mm, wait_until
+from tests.conftest import REPO_ROOT, console_request, console_status, mm_command, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -80,10 +80,9 @@ def test_paper_pipeline_book_equals_venue_under_fault(make_config, tmp_path: Pat
                                 cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             def books_agree() -> bool:
-                ours = run_mm("console", "--config", str(path), "book", "20", "--json", timeout=30)
-                if ours.returncode != 0:
+                mine = console_request(path, "book", "20")
+                if mine is None:
                     return False
-                mine = json.loads(ours.stdout)
                 theirs = venue.depth(20)
                 return (mine.get("update_id") == theirs["lastUpdateId"] and mine["bids"] == to_ticks(theirs["bids"])
                         and mine["asks"] == to_ticks(theirs["asks"]))

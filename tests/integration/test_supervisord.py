@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mm.config import PROCESS_NAMES, Config
-from tests.conftest import REPO_ROOT, all_alive, console_status, run_mm, wait_until
+from tests.conftest import REPO_ROOT, all_alive, console_request, console_status, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -157,8 +157,8 @@ def test_supervisord_restarts_a_killed_program_and_stops_the_group_cleanly(super
             status = console_status(config_path)
             if not status or status["trading"] != "active":
                 return False
-            orders = run_mm("console", "--config", str(config_path), "orders", "--json", timeout=30)
-            return orders.returncode == 0 and bool(json.loads(orders.stdout)["open"])
+            orders = console_request(config_path, "orders")
+            return bool(orders and orders["open"])
 
         wait_until(quoting_again, 15, interval_s=0.2, what=f"trading active and orders resting after {victim} rejoined")
 
