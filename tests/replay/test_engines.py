@@ -3,6 +3,8 @@ write the same report, byte for byte; the comparison's strategy is the pipeline'
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import json
 import os
 from pathlib import Path
@@ -55,7 +57,12 @@ def assert_engines_agree(tmp_path: Path, feed: Path, symbol: str | None) -> dict
 @pytest.mark.skipif(not DATA_DIR.exists(), reason=f"captured feeds not found at {DATA_DIR}")
 @pytest.mark.parametrize("name,symbol", QUICK, ids=[q[0] for q in QUICK])
 def test_inproc_and_process_replays_write_identical_reports(tmp_path: Path, name: str, symbol: str | None):
-    report = assert_engines_agree(tmp_path, DATA_DIR / name, symbol)
+    feed = DATA_DIR / name
+    if name == QUICK[2][0]:  # its first 30 000 lines (of 74 655): every capture in full runs under -m slow
+        feed = tmp_path / name
+        with gzip.open(DATA_DIR / name, "rb") as src, gzip.open(feed, "wb") as out:
+            out.writelines(itertools.islice(src, 30_000))
+    report = assert_engines_agree(tmp_path, feed, symbol)
     assert report["book"]["gaps"] == 0 and report["stages"]["book"]["in"] == report["stages"]["feed"]["out"]
 
 
