@@ -152,6 +152,11 @@ class Position:
         value_tick_lot = abs(self.position_lot) * mark_px_tick
         return long_sign * (value_tick_lot - self._cost_tick_lot) * self._quote_per_tick_lot
 
+    def total_quote(self, mark_px_tick: float) -> float:
+        """`snapshot(mark_px_tick)["total"]`, the same sum, without building the snapshot: risk marks
+        PnL on every order decision."""
+        return self.realized_quote + self.unrealized_quote(mark_px_tick) - self.fees_quote
+
     def snapshot(self, mark_px_tick: float) -> dict[str, float | int]:
         """Position and PnL in venue units: base currency (inverse: contracts), price, the
         settlement currency (quote; inverse: the base coin)."""

@@ -134,7 +134,7 @@ class RiskStep:
         else:
             self.touch = None
         self.last_volatility = read.volatility_bps_per_s if read.signal_ts_ns else 0.0
-        total = self.position.snapshot(self.last_mid_tick)["total"]
+        total = self.position.total_quote(self.last_mid_tick)
         equity = self.config.risk.equity_quote + self.position.in_quote(total, self.last_mid_tick)
         return MarketView(mid_px_tick=self.last_mid_tick, book_ts_ns=read.book_ts_ns,
                           signal_ts_ns=read.signal_ts_ns, equity_quote=equity)
@@ -249,7 +249,8 @@ class RiskStep:
         No mark before the book gives a mid: PnL marked at 0 would be a false peak or drawdown."""
         if market.mid_px_tick <= 0:
             return []
-        pnl_quote = self.position.in_quote(self.pnl()["total"], market.mid_px_tick)  # the stops' limits are in quote
+        pnl_quote = self.position.in_quote(self.position.total_quote(self.last_mid_tick),  # pnl()'s total
+                                           market.mid_px_tick)  # the stops' limits are in quote
         return self.apply_stop(MarkEvent(pnl_quote, self.last_volatility), now_ns)
 
     def kill(self, reason: str, now_ns: int) -> list[Action]:
