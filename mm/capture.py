@@ -6,7 +6,8 @@ line's prefix (`{"stream":"<name>",`) and picks a reused `msgspec.json.Decoder` 
 to a `msgspec.Raw` envelope plus a second decode. REST replies come wrapped as
 `{"rest": "<path>?<query>", "data": ...}`; only depth snapshots are used (symbol from the query's
 `symbol=`). Other streams (kline, markPrice, partial depth, ...) are counted as skipped by kind.
-A malformed line is counted and reported as `file:line: reason`; it never stops the run. A gzip
+A malformed line is counted and reported as `file:line: reason`; it never stops the run.
+tardis.dev's normalized CSV (told by its header row) is read by mm/tardis_csv.py into these frames. A gzip
 file that ends early or is corrupt (a capture cut by a crash or a full disk) is read up to the
 damage, with a warning naming the file and the offset; its cut last line counts as malformed.
 """
@@ -334,6 +335,12 @@ def read_capture(
     malformed one is reported as ever). Counted in `stats.events` as DepthUpdate either way.
     """
     stats = CaptureStats() if stats is None else stats
+    paths = [Path(p) for p in paths]
+    from mm.tardis_csv import csv_kind, read_tardis  # the normalized CSV: its rows as these frames
+
+    if any(csv_kind(path) for path in paths):
+        yield from _counted(read_tardis(paths, stats), stats, None if kinds is None else set(kinds))
+        return
     decoder = FrameDecoder(kinds, raw_depth=fast_depth is not None)
     decode = decoder.decode
     decode_depth = decoder.decode_depth
@@ -377,6 +384,21 @@ def read_capture(
                     continue
                 events[name] += 1
                 yield CaptureEvent(recv_ts_ns, symbol, frame)
+
+
+_KIND_OF_FRAME = {DepthUpdate: "depth", TradeFrame: "trade", BookTickerFrame: "bookTicker", AggTradeFrame: "aggTrade"}
+
+
+def _counted(events: Iterator[CaptureEvent], stats: CaptureStats, kinds: set[str] | None) -> Iterator[CaptureEvent]:
+    """`read_capture`'s counting and `kinds` filter over events of another reader (snapshots always pass)."""
+    for event in events:
+        frame_type = type(event.frame)
+        kind = _KIND_OF_FRAME.get(frame_type)
+        if kinds is not None and kind is not None and kind not in kinds:
+            stats.skipped[kind] += 1
+            continue
+        stats.events[frame_type.__name__] += 1
+        yield event
 
 
 def bad_receive_time(ts_text: bytes) -> str:

@@ -43,3 +43,7 @@ class WrongPassphraseError(KeyFileError):
 
 class KeyFileTamperedError(KeyFileError):
     """The key file's ciphertext or header fails authentication: it was altered after it was written."""
+
+
+class CaptureFormatError(MMError):
+    """A capture file is of no format mm reads, or holds no row of a usable kind."""

@@ -96,11 +96,19 @@ def resolve_fees(market: str, maker_bps: float | None, taker_bps: float | None,
     return Fees(maker, taker, quoter, "config" if from_config else tier.source)
 
 
+TARDIS_MARKETS = {"binance": "binance_spot", "binance-us": "binance_spot", "binance-futures": "binance_usdm",
+                  "binance-delivery": "binance_coinm", "hyperliquid": "hyperliquid", "okex": "okx_spot",
+                  "okex-swap": "okx_swap", "okex-futures": "okx_swap", "kraken": "kraken_spot"}  # tardis exchange ids
+
+
 def market_of_capture(head: bytes, instrument: str = "") -> str:
     """The market a capture was recorded on, from its first lines (`head`): a Binance REST
     snapshot's path (/api/v3 spot, /fapi USD-M, /dapi COIN-M), a futures diff's `pu`, a
     Hyperliquid channel, an OKX `arg` (spot, or a swap / dated future by the `instrument` name) or a
-    Kraken channel array; "other" when none of these shows."""
+    Kraken channel array, a tardis CSV's exchange column; "other" when none of these shows."""
+    if head.startswith(b"exchange,symbol,timestamp,local_timestamp"):  # tardis CSV: its exchange column
+        row = head.split(b"\n", 2)[1] if head.count(b"\n") >= 1 else b""
+        return TARDIS_MARKETS.get(row.partition(b",")[0].decode("ascii", "replace"), "other")
     if b'"rest":"/fapi' in head or b'"rest": "/fapi' in head:
         return "binance_usdm"
     if b'"rest":"/dapi' in head or b'"rest": "/dapi' in head:

@@ -22,7 +22,7 @@ from mm.ticks import TickGrid
 
 log = logging.getLogger(__name__)
 
-CONVERTER_VERSION = 3  # bump when the conversion of frames to messages changes
+CONVERTER_VERSION = 4  # bump when the conversion of frames to messages changes (4: tardis CSV)
 HASH_CHUNK = 1 << 20
 
 CachedMsg = BookSnapshot | DepthDiff | Trade | BookTicker

@@ -450,6 +450,10 @@ class DecodedInput:
         self.messages = list(self.source.messages())
         if not any(type(m).__name__ != "BookSnapshot" for m in self.messages):
             raise OffGridError(no_market_events(files, config.instrument.symbol, self.source.capture_stats))
+        stats = self.source.capture_stats
+        if stats.malformed_count:  # never skipped unsaid: name the first ones (file:line: reason)
+            log.warning("replay: %d malformed line(s) of the capture skipped; the first: %s", stats.malformed_count,
+                        "; ".join(stats.malformed[:5]))
         self.decode_s = time.monotonic() - started  # the capture's frames, or the cache, to messages
         self.tape: Any = None  # the book's and the signal's side, run once for every strategy (record_market)
         self.tape_s = 0.0

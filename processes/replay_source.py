@@ -22,6 +22,7 @@ from mm.config import Config
 from mm.errors import OffGridError
 from mm.hyperliquid_frames import L2BookFrame, parse_frame
 from mm.kraken_book import decode_kraken_book_frame
+from mm.tardis_csv import csv_kind, tardis_instrument
 from mm.okx_book import BOOK_CHANNELS, decode_okx_book_frame, infer_text_grid
 from mm.ticks import TickGrid, grid_from_sizes, infer_grid_from_levels
 from mm.venue_books import BINANCE, CHECKED_VENUES, KRAKEN, OKX, venue_of_file
@@ -87,7 +88,11 @@ def _book_levels(venue: str, body: bytes) -> tuple[str, list[tuple[str, str]], b
 def capture_instrument(paths: list[Path], symbol: str | None) -> CaptureInstrument:
     """The instrument a replay of `paths` trades: `symbol` (the venue's name or the pipeline's), or
     the first with a book snapshot; its grid from the first snapshot (Binance) or the finest
-    decimals of its first GRID_FRAMES book frames (venues that drop trailing zeros)."""
+    decimals of its first GRID_FRAMES book frames (venues that drop trailing zeros); a tardis CSV's
+    from the finest decimals and the GCD of the prices of its first rows (mm.tardis_csv)."""
+    if csv_kind(paths[0]) is not None:  # tardis CSV: its rows are Binance-shaped frames (mm/tardis_csv.py)
+        name, price_decimals, qty_decimals, tick_units, _ = tardis_instrument(paths, symbol)
+        return CaptureInstrument(BINANCE, name, TickGrid(name, price_decimals, qty_decimals, tick_units, 1))
     venue = venue_of_file(paths[0]) or BINANCE
     if venue not in CHECKED_VENUES:
         found, snapshot = first_snapshot(paths, symbol)

@@ -6,7 +6,8 @@ an aiohttp.web REST server on a SECOND port (`GET /api/v3/depth`, `/api/v3/time`
 127.0.0.1 only: `--port P` (websocket, default 9900) and `--http-port H` (REST, default P + 1;
 0 for both picks free ports, see `VenueMarket.ws_port` / `http_port`).
 
-The producer is a capture file (`--feed FILE`: its websocket frames verbatim, in order, paced by
+The producer is a capture file (`--feed FILE`: its websocket frames verbatim (a tardis CSV's rows
+as Binance spot frames, mm/tardis_csv.py), in order, paced by
 their receive times / `--speed`, or as fast as clients take them with `--speed 0`; it starts
 when the first client connects) or the built-in simulator (mm.market_sim rendered as Binance
 spot JSON: `depthUpdate` with U/u, `trade`, `bookTicker`; decimal text with 8 decimals).
@@ -41,6 +42,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,11 +58,11 @@ from mm.capture import (
     DepthUpdate,
     Envelope,
     FrameDecoder,
-    open_capture,
     stream_kind,
 )
 from mm.config import SimConfig
 from mm.market_sim import MarketSim, SimDepth, SimTrade
+from mm.tardis_csv import capture_lines
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes
 from processes.venue_servers import LoopbackServers, run_from_args
 
@@ -548,7 +550,7 @@ class VenueMarket(LoopbackServers):
         """The venue book of each symbol starts from its first snapshot in the capture."""
         assert self.feed is not None
         seen: set[str] = set()
-        with open_capture(self.feed) as lines:
+        with closing(capture_lines(self.feed)) as lines:  # a tardis CSV rendered as capture lines
             for line in lines:
                 _, _, body = line.rstrip(b"\r\n").partition(b" ")
                 if b'"rest"' not in body[:12]:
@@ -572,7 +574,7 @@ class VenueMarket(LoopbackServers):
         first_ts = 0
         start_mono = time.monotonic()
         speed = self.speed
-        with open_capture(self.feed) as lines:
+        with closing(capture_lines(self.feed)) as lines:  # a tardis CSV rendered as capture lines
             for count, line in enumerate(lines):
                 ts_text, _, body = line.rstrip(b"\r\n").partition(b" ")
                 if not body:
