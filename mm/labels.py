@@ -108,6 +108,11 @@ class Score:
     def as_dict(self) -> dict[str, Any]:
         return {"r2_oos": self.r2_oos, "hit_rate": self.hit_rate, "n": self.n}
 
+    def sums(self) -> dict[str, Any]:
+        """The sums behind the figures, so that scores over several books (the symbols of one
+        capture) pool exactly: r2_oos = 1 - sum(sse) / sum(ss), hit_rate = sum(hits) / sum(moves)."""
+        return {"n": self.n, "sse": self.sse, "ss": self.ss, "hits": self.hits, "moves": self.moves}
+
 
 class RollingIC:
     """EW correlation of (predicted, realised) pairs, half-life in pairs; `effective_n` and

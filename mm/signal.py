@@ -474,11 +474,13 @@ class SignalModel:
     def versus_imbalance(self) -> dict[str, Any]:
         """The emitted prediction (what the quoter got) beside the imbalance baseline, scored on the
         same labels: all of them and, with `keep_scored`, the second half; `margin` is the emitted
-        r2_oos minus the baseline's. Compare these, not one block's all-label r2 with another's
-        second-half one."""
+        r2_oos minus the baseline's; `all.sums` holds the sums behind both scores (labels.Score.sums),
+        so that the symbols of one capture pool exactly (bench/signal_acceptance.py). Compare these,
+        not one block's all-label r2 with another's second-half one."""
         imbalance = self.expert_scores[self.expert_names.index("imbalance")]
         out = {"all": {"emitted": self.emitted_score.as_dict(), "imbalance": imbalance.as_dict(),
-                       "margin": self.emitted_score.r2_oos - imbalance.r2_oos}}
+                       "margin": self.emitted_score.r2_oos - imbalance.r2_oos,
+                       "sums": {"emitted": self.emitted_score.sums(), "imbalance": imbalance.sums()}}}
         if self.scored is not None:
             half = self.second_half()
             out["second_half"] = {"emitted": half["emitted"], "imbalance": half["imbalance"],

@@ -9,6 +9,11 @@ so the tick is the gcd of the snapshot's prices (`mm.ticks.infer_grid_from_level
 `evaluate_signal` runs `SignalModel` on every book event and trade and returns its report (the
 signal alone, fast, for tuning). Strategies are compared by the one engine (`mm replay`: the
 pipeline's steps, and the fixed-spread baseline as another quoter step), not here.
+
+A capture of several symbols is several markets: `book_symbols` names those with a REST depth
+snapshot (the books a replay can build, one replay each), and `pooled_scores` pools their signal
+reports' labels exactly (the sums of `versus_imbalance.all.sums`), as one predictor scoring all of
+them would (bench/signal_acceptance.py, bench/signal_loco.py).
 """
 
 from __future__ import annotations
@@ -153,3 +158,46 @@ def evaluate_signal(
     report["market"] = {"symbol": info.symbol, "tick_size": info.tick_size, "book_events": info.book_events,
                         "trades": info.trades}
     return report
+
+
+def book_symbols(path: Path | str) -> list[str]:
+    """The symbols with a REST depth snapshot in a Binance capture, in file order."""
+    from mm.capture import Envelope, read_lines, symbol_of_rest
+
+    decoder = msgspec.json.Decoder(Envelope)
+    found: list[str] = []
+    for lines in read_lines(Path(path)):
+        for line in lines:
+            body = line.partition(b" ")[2]
+            if not body.startswith(b'{"rest"'):
+                continue
+            rest = decoder.decode(body).rest
+            symbol = symbol_of_rest(rest) if "/depth" in rest else ""
+            if symbol and symbol not in found:
+                found.append(symbol)
+    return found
+
+
+def pooled_scores(signal_reports: list[dict[str, Any]]) -> dict[str, float]:
+    """The emitted prediction and the imbalance baseline scored on the labels of every report pooled
+    (one per symbol: each its own book and model): r2_oos = 1 - sum SSE / sum SS, hit_rate = sum hits
+    / sum moves, n and independent_labels summed. Labels of different symbols count as independent,
+    an upper bound where the symbols move together."""
+    n = moves = 0
+    ss = sse = imbalance_sse = hits = independent = 0.0
+    for report in signal_reports:
+        sums = report["versus_imbalance"]["all"]["sums"]
+        emitted, imbalance = sums["emitted"], sums["imbalance"]
+        if emitted["n"] != imbalance["n"] or emitted["ss"] != imbalance["ss"]:
+            raise ValueError(f"emitted and imbalance scores are not on the same labels "
+                             f"({emitted['n']} vs {imbalance['n']} labels)")
+        n += emitted["n"]
+        ss += emitted["ss"]
+        sse += emitted["sse"]
+        imbalance_sse += imbalance["sse"]
+        hits += emitted["hits"]
+        moves += emitted["moves"]
+        independent += float(report["independent_labels"])
+    return {"r2_oos": 1.0 - sse / ss if ss > 0.0 else 0.0,
+            "imbalance_r2_oos": 1.0 - imbalance_sse / ss if ss > 0.0 else 0.0,
+            "hit_rate": hits / moves if moves else 0.0, "n": n, "independent_labels": independent}
