@@ -401,8 +401,16 @@ class Actor:
     def _heard_by_all(self) -> bool:
         """Every consumer has subscribed to us (or start-up gave up waiting for it). A stage told to
         stop while still starting must not send before: an XPUB drops what no subscriber asked for, so
-        an end of stream or a Drained sent then is lost and its receiver waits out the shutdown deadline."""
-        return not self.subscriptions_polled or self._ready()
+        an end of stream or a Drained sent then is lost and its receiver waits out the shutdown deadline.
+        A peer that has stopped (or died) before subscribing will never subscribe, and needs nothing."""
+        return not self.subscriptions_polled or self._ready(gone=self._peers_gone())
+
+    def _peers_gone(self) -> frozenset[str]:
+        """Peers whose last heartbeat said they stopped, or that liveness declared dead."""
+        stopped = (State.STOPPED.value, State.FAILED.value)
+        return frozenset(p for p in self.peers
+                         if (self.liveness.was_seen(p) and not self.liveness.is_alive(p))
+                         or getattr(self.peer_heartbeats.get(p), "state", None) in stopped)
 
     def _settle_drained(self, *, late: bool) -> None:
         if self.drained_owed and (late or self._heard_by_all()):
@@ -558,15 +566,16 @@ class Actor:
             for who in pub.on_subscriptions():
                 log.debug("%s subscribed to %s", who, pub.name)
 
-    def _ready(self) -> bool:
+    def _ready(self, gone: frozenset[str] = frozenset()) -> bool:
+        """Every expected consumer of each publisher, but those `gone`, has subscribed."""
         for pub in self.shm_publishers:
-            if not set(self.consumers.get(pub.name, ())) <= pub.subscribers:
+            if not set(self.consumers.get(pub.name, ())) - gone <= pub.subscribers:
                 return False
         for pub in self.publishers:
             expected = self.consumers.get(pub.name, ())
             if pub.name.startswith("ctl."):
                 expected = self.peers
-            if not set(expected) <= pub.subscribers:
+            if not set(expected) - gone <= pub.subscribers:
                 return False
         return True
 

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import threading
+import time
 
 import pytest
 import zmq
@@ -65,10 +66,11 @@ def doorbell_listening(segment: str) -> bool:
 
 
 def receive(reader: ChannelReader, poller: zmq.Poller, until_eos: bool = True, timeout_s: float = 10.0) -> list:
-    """Poll like the actor does (blocking, no spin) and decode frames until an EndOfStream."""
+    """Poll like the actor does (blocking, no spin) and decode frames until an EndOfStream. The
+    deadline is time, not a count of wakeups: a writer slower than its reader rings once a frame."""
     got: list = []
-    deadline_polls = int(timeout_s * 10)
-    for _ in range(deadline_polls):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         if not poller.poll(100):
             reader.check()
             continue
