@@ -2,7 +2,9 @@
 
 Owns a picows websocket server (combined streams `/stream?streams=a/b/c`, raw `/ws/<stream>`),
 an aiohttp.web REST server on a SECOND port (`GET /api/v3/depth`, `/api/v3/time`,
-`/api/v3/ping`), one producer of frames and the venue's own book per symbol. Both bind
+`/api/v3/ping`, `/api/v3/ticker/bookTicker`; the trade views `ticker/24hr`, `klines`, `aggTrades`,
+`trades` and the `@ticker` / `@kline_<i>` streams are processes.venue_tape's), one producer of frames
+and the venue's own book per symbol. Both bind
 127.0.0.1 only: `--port P` (websocket, default 9900) and `--http-port H` (REST, default P + 1;
 0 for both picks free ports, see `VenueMarket.ws_port` / `http_port`).
 
@@ -65,6 +67,8 @@ from mm.market_sim import MarketSim, SimDepth, SimTrade
 from mm.tardis_csv import capture_lines
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes
 from processes.venue_servers import LoopbackServers, run_from_args
+from processes.venue_orders import VenueError
+from processes.venue_tape import VenueTape, requested_symbols
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +257,8 @@ class VenueMarket(LoopbackServers):
         self.app_hooks: list = []  # callables(app) run on the REST app before it starts (order side)
         self.frame_listeners: list = []  # callables(symbol, frame) for every diff and trade produced
         self.ws_routes: dict = {}  # websocket path (no query) -> callable(request) -> WSListener (the ws-api)
+        self.tape = VenueTape(self)  # the public trades produced: 24 h tickers, klines, aggTrades (venue_tape)
+        self.frame_listeners.append(self.tape.on_frame)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -264,6 +270,7 @@ class VenueMarket(LoopbackServers):
         app.router.add_get("/api/v3/time", self._on_time)
         app.router.add_get("/api/v3/ping", self._on_ping)
         app.router.add_get("/api/v3/ticker/bookTicker", self._on_book_ticker)
+        self.tape.mount_spot(app)
         for hook in self.app_hooks:
             hook(app)
         await self._listen(self._listener_for, app, enable_auto_pong=False, logger_name="venue")
@@ -271,6 +278,7 @@ class VenueMarket(LoopbackServers):
         self._tasks = [
             asyncio.create_task(self._run_producer(produce), name="venue-producer"),
             asyncio.create_task(self._run_timers(), name="venue-timers"),
+            asyncio.create_task(self.tape.run_streams(), name="venue-tape-streams"),
         ]
         log.info("venue market up ws=%s http=%s feed=%s", self.ws_url, self.http_url, self.feed or "sim")
 
@@ -413,31 +421,22 @@ class VenueMarket(LoopbackServers):
     async def _on_book_ticker(self, request: web.Request) -> web.Response:
         """GET /api/v3/ticker/bookTicker: `symbol=` gives one object, `symbols=["A","B"]` (or neither: every
         symbol) a list, as Binance does (ccxt's fetch_bids_asks / fetch_ticker's bid-ask source)."""
-        one = request.query.get("symbol")
-        many = request.query.get("symbols")
-        if one is not None and many is not None:
-            return _error(400, -1128, "Combination of optional parameters invalid.")
-        if many is not None:
-            try:
-                names = json.loads(many)
-            except ValueError:
-                names = None
-            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-                return _error(400, -1100, "Illegal characters found in parameter 'symbols'.")
-        else:
-            names = [one] if one is not None else sorted(self.books.books)
+        try:
+            names, is_one = requested_symbols(request.query, self.books.books)
+        except VenueError as e:
+            return _error(e.status, e.code, e.msg)
         tickers = []
         for name in names:
-            state = self.books.books.get(name.upper())
+            state = self.books.books.get(name)
             if state is None or state.grid is None:
                 return _error(400, -1121, "Invalid symbol.")
             top = state.top(1)
             bid = top["bids"][0] if top["bids"] else ["0", "0"]
             ask = top["asks"][0] if top["asks"] else ["0", "0"]
-            tickers.append({"symbol": name.upper(), "bidPrice": bid[0], "bidQty": bid[1],
+            tickers.append({"symbol": name, "bidPrice": bid[0], "bidQty": bid[1],
                             "askPrice": ask[0], "askQty": ask[1]})
         self.counts["book_ticker_requests"] += 1
-        body = msgspec.json.encode(tickers[0] if one is not None else tickers)
+        body = msgspec.json.encode(tickers[0] if is_one else tickers)
         return web.Response(body=body, content_type="application/json")
 
     async def _on_time(self, request: web.Request) -> web.Response:

@@ -2,7 +2,8 @@
 
 Mounted on the market side's aiohttp app (`add_order_routes`, or `OrderSide.mount`):
 `GET /api/v3/exchangeInfo`; `POST / DELETE / GET /api/v3/order` (new, cancel, query by `orderId` or
-`origClientOrderId`); `GET / DELETE /api/v3/openOrders`; `GET /api/v3/account`; `GET /api/v3/myTrades`.
+`origClientOrderId`); `POST /api/v3/order/cancelReplace` (both halves in the reply, or in the error's
+`data`); `GET / DELETE /api/v3/openOrders`; `GET /api/v3/account`; `GET /api/v3/myTrades`.
 LIMIT and LIMIT_MAKER (post-only: -2010 if it would cross), timeInForce GTC / IOC. Parameters come
 from the query string and the form body; a name in both takes the query's value (BINANCE.md §2.1).
 
@@ -55,6 +56,7 @@ from mm.fees import venue_tier
 from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
 from mm.queue_models import QUEUE_MODELS, QueueModel, queue_model
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes, parse_levels
+from mm.ws_api import Half, cancel_replace_outcome, should_attempt_new
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +97,12 @@ _CLIENT_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 class VenueError(Exception):
     """A request the venue refuses: becomes `{"code", "msg"}` with `status`."""
 
-    def __init__(self, status: int, code: int, msg: str) -> None:
+    def __init__(self, status: int, code: int, msg: str, data: dict | None = None) -> None:
         super().__init__(msg)
         self.status = status
         self.code = code
         self.msg = msg
+        self.data = data  # `data` of the error body (cancelReplace's two halves), when set
 
 
 # ---- configuration ---------------------------------------------------------------------------
@@ -666,7 +669,7 @@ def exchange_info_json(symbols: Mapping[str, SymbolRules], limits: OrderLimits, 
             "baseCommissionPrecision": rules.decimals, "quoteCommissionPrecision": rules.decimals,
             "orderTypes": ["LIMIT", "LIMIT_MAKER"], "icebergAllowed": False, "ocoAllowed": False,
             "otoAllowed": False, "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": False,
-            "cancelReplaceAllowed": False, "amendAllowed": False, "isSpotTradingAllowed": True,
+            "cancelReplaceAllowed": True, "amendAllowed": False, "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": rules.min_price, "maxPrice": rules.max_price,
@@ -809,6 +812,7 @@ class OrderSide:
         router.add_get("/api/v3/order", self._handler("query", self._query_order))
         router.add_get("/api/v3/openOrders", self._handler("open_orders", self._open_orders))
         router.add_delete("/api/v3/openOrders", self._handler("cancel_all", self._cancel_all))
+        router.add_post("/api/v3/order/cancelReplace", self._handler("new", self._cancel_replace))
         router.add_get("/api/v3/account", self._handler("account", self._account))
         router.add_get("/api/v3/myTrades", self._handler("my_trades", self._my_trades))
         router.add_get("/api/v3/allOrders", self._handler("all_orders", lambda key, params, now_ns: [
@@ -942,6 +946,42 @@ class OrderSide:
         reply["transactTime"] = now_ns // MS
         return reply
 
+    def _cancel_replace(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
+        """order/cancelReplace (REST and ws-api): cancel `cancelOrderId` / `cancelOrigClientOrderId`, then
+        place the new order unless STOP_ON_FAILURE and the cancel failed. Both done: the halves; otherwise
+        VenueError 409 -2021 (one half done) or 400 -2022 (neither) carrying the halves (BINANCE.md §2.2)."""
+        mode = params.get("cancelReplaceMode", "")
+        if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+            raise VenueError(400, -1102, "Mandatory parameter 'cancelReplaceMode' was not sent, was empty/null, "
+                                         "or malformed.")
+        cancel_params = {"symbol": params.get("symbol", "")}
+        for ours, theirs in (("cancelOrderId", "orderId"), ("cancelOrigClientOrderId", "origClientOrderId"),
+                             ("cancelNewClientOrderId", "newClientOrderId")):
+            if ours in params:
+                cancel_params[theirs] = params[ours]
+        if "orderId" not in cancel_params and "origClientOrderId" not in cancel_params:
+            raise VenueError(400, -1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both "
+                                         "were empty/null!")
+        new_params = {k: v for k, v in params.items() if not k.startswith("cancel")}
+        cancel, cancel_response = self._attempt(self._cancel_order, api_key, cancel_params, now_ns)
+        new, new_response = Half.NOT_ATTEMPTED, None
+        if should_attempt_new(mode, cancel):
+            new, new_response = self._attempt(self._new_order, api_key, new_params, now_ns)
+        halves = {"cancelResult": cancel.value, "newOrderResult": new.value,
+                  "cancelResponse": cancel_response, "newOrderResponse": new_response}
+        status, code, msg = cancel_replace_outcome(cancel, new)
+        if status != 200:
+            raise VenueError(status, code, msg, halves)
+        return halves
+
+    @staticmethod
+    def _attempt(action, api_key: str, params: Mapping[str, str], now_ns: int) -> tuple[Half, dict]:
+        """One half of a cancel-replace: (SUCCESS, its reply) or (FAILURE, its error as Binance writes it)."""
+        try:
+            return Half.SUCCESS, action(api_key, params, now_ns)
+        except VenueError as e:
+            return Half.FAILURE, {"code": e.code, "msg": e.msg}
+
     def _query_order(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
         order = self.engine.find(params)
         if order is None or order.api_key != api_key:
@@ -987,7 +1027,10 @@ class OrderSide:
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
             self.counts[f"http_{error.status}"] += 1
-        return web.Response(status=error.status, body=msgspec.json.encode({"code": error.code, "msg": error.msg}),
+        body: dict = {"code": error.code, "msg": error.msg}
+        if error.data is not None:
+            body["data"] = error.data
+        return web.Response(status=error.status, body=msgspec.json.encode(body),
                             content_type="application/json", headers=headers)
 
 

@@ -11,7 +11,10 @@ The spot venue's machinery, specialised, on the same two ports:
   rule, per-IP weight and per-key ORDERS windows, 429/418, faults) with USD-M's weights and error codes:
   `time`, `ping`, `exchangeInfo`, `depth`, `order` (POST / PUT modify / DELETE / GET), `openOrders`,
   `allOpenOrders`, `positionRisk` (v2, v3), `account` (v2, v3), `balance` (v2, v3), `leverage`,
-  `leverageBracket`, `positionSide/dual`, `userTrades`, `countdownCancelAll`, `listenKey` POST/PUT/DELETE.
+  `leverageBracket`, `positionSide/dual`, `userTrades`, `countdownCancelAll`, `listenKey` POST/PUT/DELETE;
+  `marginType` (cross margin only), `commissionRate`, `symbolConfig`; public `ticker/24hr`, `klines`,
+  `aggTrades`, `trades` (processes.venue_tape), `premiumIndex` (mark = index = the book's mid) and
+  `fundingRate` (the funding times passed while the venue ran).
 - Orders (`UsdmEngine`, a MatchingEngine: the same FillModel matching): LIMIT with GTC, IOC or GTX
   (post-only: an order that would take is rejected -5022 and never recorded); one-way position mode
   (`positionSide` BOTH only, -4061 otherwise), `reduceOnly`; cross margin from mm.usdm_account
@@ -75,6 +78,7 @@ from processes.venue_orders import (
     key_secret,
     parse_venue_keys,
 )
+from processes.venue_tape import STREAM_KINDS, int_param, limit_param
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +92,14 @@ DEFAULT_DEPTH = 500
 USDM_WEIGHTS = {"exchange_info": 1, "time": 1, "new": 0, "modify": 0, "cancel": 1, "query": 1, "open_orders": 1,
                 "open_orders_all": 40, "cancel_all": 1, "account": 5, "balance": 5, "position_risk": 5,
                 "leverage": 1, "leverage_bracket": 1, "position_mode": 30, "countdown": 10, "listen_key": 1,
-                "my_trades": 5, "all_orders": 5}
+                "my_trades": 5, "all_orders": 5, "margin_type": 1, "commission_rate": 20, "symbol_config": 5}
+FUNDING_RATE = "0.00010000"  # mark = index (both the book's mid): premium 0, so funding = the 0.01 % interest rate
+INTEREST_RATE = "0.00010000"
 # (notional cap, max leverage, maintenance margin ratio, maintenance amount): BTCUSDT's first brackets
 BRACKETS = ((50_000, 125, 0.004, 0.0), (600_000, 100, 0.005, 50.0), (3_000_000, 75, 0.0065, 950.0),
             (12_000_000, 50, 0.01, 11_450.0), (70_000_000, 25, 0.02, 131_450.0))
 PUBLIC_KINDS = frozenset({"depth", "depth5", "depth10", "depth20", "bookTicker", "trade"})  # /public route
-MARKET_KINDS = frozenset({"aggTrade", "trade", "markPrice", "markPrice@1s"})  # /market route
+MARKET_KINDS = frozenset({"aggTrade", "trade", "markPrice", "markPrice@1s"}) | STREAM_KINDS  # /market route
 
 # -- USD-M error codes (BINANCE.md §6 and the futures error-code page) --
 E_GTX = -5022
@@ -431,6 +437,20 @@ class UsdmEngine(MatchingEngine):
         return reply
 
 
+def _klines_weight(params: Mapping[str, str]) -> int:
+    """USD-M klines weight by `limit` (default 500): [1,100) 1, [100,500) 2, [500,1000] 5, more 10."""
+    try:
+        limit = int(params.get("limit", 500))
+    except ValueError:
+        return 1
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+def _rate_of_bps(bps: float) -> str:
+    """A fee in bps as commissionRate writes it: 2.0 -> "0.000200"."""
+    return f"{Decimal(repr(bps)) / 10000:.6f}"
+
+
 def order_tif(order: VenueOrder) -> str:
     return "GTX" if order.type == "LIMIT_MAKER" else order.tif
 
@@ -468,6 +488,17 @@ class UsdmSide(OrderSide):
         r.add_get("/fapi/v1/exchangeInfo", self._public("exchange_info", self._exchange_info))
         r.add_get("/fapi/v1/depth", self._on_depth)
         r.add_get("/fapi/v1/ticker/bookTicker", self._on_book_ticker)
+        tape = self.market.tape
+        r.add_get("/fapi/v1/ticker/24hr", self._market_view(lambda p: 1 if "symbol" in p else 40,
+                                                            lambda p, now_ms: tape.ticker_24h(p, now_ms)))
+        r.add_get("/fapi/v1/klines", self._market_view(_klines_weight, lambda p, now_ms: tape.klines(p, 1500)))
+        r.add_get("/fapi/v1/aggTrades", self._market_view(lambda p: 20, lambda p, now_ms: tape.agg_trades(p)))
+        r.add_get("/fapi/v1/trades", self._market_view(lambda p: 5, lambda p, now_ms: tape.recent_trades(p)))
+        r.add_get("/fapi/v1/premiumIndex", self._market_view(lambda p: 1 if "symbol" in p else 10, self._premium_index))
+        r.add_get("/fapi/v1/fundingRate", self._market_view(lambda p: 1, self._funding_rates))
+        r.add_post("/fapi/v1/marginType", self._handler("margin_type", self._margin_type))
+        r.add_get("/fapi/v1/commissionRate", self._handler("commission_rate", self._commission_rate))
+        r.add_get("/fapi/v1/symbolConfig", self._handler("symbol_config", self._symbol_config))
         r.add_post("/fapi/v1/order", self._handler("new", self._new))
         r.add_put("/fapi/v1/order", self._handler("modify", self._modify))
         r.add_delete("/fapi/v1/order", self._handler("cancel", self._cancel))
@@ -506,6 +537,88 @@ class UsdmSide(OrderSide):
             return self._json(action(request, now_ns), ip, now_ns)
 
         return handle
+
+    def _market_view(self, weight_of: Callable[[Mapping[str, str]], int], view):
+        """A public view of the venue's own market (processes.venue_tape, premiumIndex): IP weight, then
+        the view, or its Binance error."""
+
+        async def handle(request: web.Request) -> web.Response:
+            ip = request.remote or ""
+            now_ns = time.time_ns()
+            params = request.query
+            error = self._limits.charge_weight(ip, weight_of(params), now_ns / 1e9)
+            if error is not None:
+                return self._error_response(error, ip, now_ns)
+            try:
+                body = view(params, now_ns // MS)
+            except VenueError as e:
+                self.counts[f"error_{e.code}"] += 1
+                return self._error_response(e, ip, now_ns)
+            return self._json(body, ip, now_ns)
+
+        return handle
+
+    def _premium_index(self, params: Mapping[str, str], now_ms: int) -> dict | list:
+        """Mark and index price: the venue book's mid (as `@markPrice`); funding as FUNDING_RATE says."""
+        one = params.get("symbol")
+        names = [one.upper()] if one is not None else sorted(self.symbols)
+        entries = []
+        for name in names:
+            if name not in self.symbols:
+                raise VenueError(400, -1121, "Invalid symbol.")
+            mid = self.market.mid(name)
+            price = f"{mid:.8f}" if mid is not None else "0.00000000"
+            entries.append({"symbol": name, "markPrice": price, "indexPrice": price, "estimatedSettlePrice": price,
+                            "lastFundingRate": FUNDING_RATE, "interestRate": INTEREST_RATE,
+                            "nextFundingTime": (now_ms // FUNDING_MS + 1) * FUNDING_MS, "time": now_ms})
+        return entries[0] if one is not None else entries
+
+    def _funding_rates(self, params: Mapping[str, str], now_ms: int) -> list:
+        """fundingRate: the funding times that passed while this venue ran, oldest first; `startTime` gives
+        the first `limit` from it, else the last `limit` (default 100, max 1000)."""
+        symbol = params.get("symbol", "").upper()
+        if symbol and symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
+        limit = limit_param(params, 1000, default=100)
+        rows = [f for f in self.market.funding_history if (not symbol or f["symbol"] == symbol)
+                and (start is None or f["fundingTime"] >= start) and (end is None or f["fundingTime"] <= end)]
+        return rows[:limit] if start is not None else rows[-limit:]
+
+    def _margin_type(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
+        """The venue runs cross margin only: CROSSED is -4046 (already so, which ccxt takes as done);
+        ISOLATED is refused as Binance refuses it (-4048 with a position, -4047 with open orders), else
+        -1020: this venue has no isolated margin."""
+        symbol = params.get("symbol", "").upper()
+        if symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        margin_type = params.get("marginType", "")
+        if margin_type not in ("ISOLATED", "CROSSED"):
+            raise VenueError(400, -1102, "Mandatory parameter 'marginType' was not sent, was empty/null, or malformed.")
+        if margin_type == "CROSSED":
+            raise VenueError(400, -4046, "No need to change margin type.")
+        if self.engine.usdm[api_key].position(symbol).amount:
+            raise VenueError(400, -4048, "Margin type cannot be changed if there exists position.")
+        if self.engine.open_orders(api_key, symbol):
+            raise VenueError(400, -4047, "Margin type cannot be changed if there exists open orders.")
+        raise VenueError(400, -1020, "This operation is not supported.")
+
+    def _commission_rate(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
+        symbol = params.get("symbol", "").upper()
+        if symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        return {"symbol": symbol, "makerCommissionRate": _rate_of_bps(self.engine.maker_fee_bps),
+                "takerCommissionRate": _rate_of_bps(self.engine.taker_fee_bps)}
+
+    def _symbol_config(self, api_key: str, params: Mapping[str, str], now_ns: int) -> list:
+        symbol = params.get("symbol", "").upper()
+        if symbol and symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        account = self.engine.usdm[api_key]
+        return [{"symbol": s, "marginType": "CROSSED", "isAutoAddMargin": "false",
+                 "leverage": account.position(s).leverage,
+                 "maxNotionalValue": str(max_notional(account.position(s).leverage))}
+                for s in self.symbols if not symbol or s == symbol]
 
     def _user_stream(self, verb: str):
         """listenKey POST / PUT / DELETE: the API-key header only, no signature (BINANCE.md §7.2)."""
@@ -754,6 +867,9 @@ class UsdmMarket(VenueMarket):
         self.timers: list[Callable] = []  # async callables() run from start() until stop()
         self.private_route: Callable[[WSUpgradeRequest, str], WSListener | None] | None = None  # /ws/<listenKey>
         self._timer_tasks: list[asyncio.Task] = []
+        self.tape.futures = True  # USD-M's ticker and trade shapes
+        self.funding_history: list[dict] = []  # the funding times passed while the venue ran (fundingRate)
+        self._last_mark_ms = 0
 
     @property
     def sim_decimals(self) -> tuple[int, int]:  # type: ignore[override]
@@ -778,7 +894,11 @@ class UsdmMarket(VenueMarket):
             now_ms = time.time_ns() // MS
             price = f"{mid:.8f}"
             data = {"e": "markPriceUpdate", "E": now_ms, "s": symbol, "p": price, "ap": price, "P": price,
-                    "i": price, "r": "0.00010000", "T": (now_ms // FUNDING_MS + 1) * FUNDING_MS}
+                    "i": price, "r": FUNDING_RATE, "T": (now_ms // FUNDING_MS + 1) * FUNDING_MS}
+            if self._last_mark_ms and now_ms // FUNDING_MS > self._last_mark_ms // FUNDING_MS:
+                self.funding_history.append({"symbol": symbol, "fundingTime": now_ms // FUNDING_MS * FUNDING_MS,
+                                             "fundingRate": FUNDING_RATE, "markPrice": price})
+            self._last_mark_ms = now_ms
             for kind in ("markPrice@1s", "markPrice") if ticks % 3 == 0 else ("markPrice@1s",):
                 self._broadcast((lower, kind), msgspec.json.encode({"stream": f"{lower}@{kind}", "data": data}))
 

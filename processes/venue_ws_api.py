@@ -61,15 +61,7 @@ from aiohttp import web
 from picows import WSMsgType, WSTransport, WSUpgradeRequest
 
 from mm.ticks import format_price, format_qty
-from mm.ws_api import (
-    Half,
-    cancel_replace_outcome,
-    is_every,
-    is_valid_request_id,
-    should_attempt_new,
-    signature_payload,
-    text_params,
-)
+from mm.ws_api import is_every, is_valid_request_id, signature_payload, text_params
 from processes.venue_market import _Connection
 from processes.venue_orders import (
     E_SIGNATURE,
@@ -117,11 +109,7 @@ class WsApiFaults(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class WsApiError(VenueError):
-    """A refused ws-api request; `data` goes into `error.data` (rate limits, cancelReplace halves)."""
-
-    def __init__(self, status: int, code: int, msg: str, data: dict | None = None) -> None:
-        super().__init__(status, code, msg)
-        self.data = data
+    """A refused ws-api request; its `data` goes into `error.data`."""
 
 
 # method -> (order side's endpoint name for faults, weight, security: "NONE" | "SIGNED" | "USER_STREAM")
@@ -351,7 +339,7 @@ class WsApi:
             "session.status": self._session_status,
             "order.place": self._order_place,
             "order.cancel": lambda conn, api_key, params, now_ns: side._cancel_order(api_key, params, now_ns),
-            "order.cancelReplace": self._cancel_replace,
+            "order.cancelReplace": lambda conn, api_key, params, now_ns: side._cancel_replace(api_key, params, now_ns),
             "order.status": lambda conn, api_key, params, now_ns: side._query_order(api_key, params, now_ns),
             "openOrders.status": lambda conn, api_key, params, now_ns: side._open_orders(api_key, params, now_ns),
             "openOrders.cancelAll": lambda conn, api_key, params, now_ns: side._cancel_all(api_key, params, now_ns),
@@ -530,7 +518,7 @@ class WsApi:
     def _reply_error(self, conn: WsApiConnection, request_id: object, error: VenueError, api_key: str,
                      now_ns: int, *, orders: bool = False, rate_limits: bool = True) -> None:
         body: dict = {"code": error.code, "msg": error.msg}
-        data = getattr(error, "data", None)
+        data = error.data
         retry_after_s = getattr(error, "retry_after_s", None)
         if retry_after_s is not None:  # 429 / 418: when to retry, as epoch ms (BINANCE.md §4)
             server_ms = now_ns // MS
@@ -556,40 +544,6 @@ class WsApi:
 
     def _order_place(self, conn: WsApiConnection, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
         return self.side._new_order(api_key, params, now_ns)
-
-    def _cancel_replace(self, conn: WsApiConnection, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
-        mode = params.get("cancelReplaceMode", "")
-        if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
-            raise WsApiError(400, -1102, "Mandatory parameter 'cancelReplaceMode' was not sent, was empty/null, "
-                                         "or malformed.")
-        cancel_params = {"symbol": params.get("symbol", "")}
-        for ours, theirs in (("cancelOrderId", "orderId"), ("cancelOrigClientOrderId", "origClientOrderId"),
-                             ("cancelNewClientOrderId", "newClientOrderId")):
-            if ours in params:
-                cancel_params[theirs] = params[ours]
-        new_params = {k: v for k, v in params.items() if not k.startswith("cancel")}
-        cancel_response: dict
-        try:
-            cancel_response = self.side._cancel_order(api_key, cancel_params, now_ns)
-            cancel = Half.SUCCESS
-        except VenueError as e:
-            cancel_response = {"code": e.code, "msg": e.msg}
-            cancel = Half.FAILURE
-        new_response: dict | None = None
-        new = Half.NOT_ATTEMPTED
-        if should_attempt_new(mode, cancel):
-            try:
-                new_response = self.side._new_order(api_key, new_params, now_ns)
-                new = Half.SUCCESS
-            except VenueError as e:
-                new_response = {"code": e.code, "msg": e.msg}
-                new = Half.FAILURE
-        halves = {"cancelResult": cancel.value, "newOrderResult": new.value,
-                  "cancelResponse": cancel_response, "newOrderResponse": new_response}
-        status, code, msg = cancel_replace_outcome(cancel, new)
-        if status != 200:
-            raise WsApiError(status, code, msg, halves)
-        return halves
 
     def _subscribe(self, conn: WsApiConnection, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
         if api_key in conn.subscriptions.values():
