@@ -6,11 +6,14 @@ venue wrote them. Each symbol's grid is inferred from the first level seen (`mm.
 with an off-grid, NaN or negative value is dropped and counted (`invalid`); the next diff then
 finds the gap and the symbol resyncs. A capture holds one snapshot per symbol, so a resync
 only completes if the file holds a later snapshot; otherwise the symbol ends `synced: false`.
+The first few refusals per symbol (a gap, a crossed book, an invalid value) are kept as
+`problems`, each with the file and line of the frame that caused it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 from mm.book import ASK, BID
@@ -39,10 +42,13 @@ class ParsedDiff(msgspec.Struct, gc=False):
     asks: list[tuple[int, int]]
 
 
+MAX_PROBLEMS = 5  # refusals named per symbol; the rest are only counted (gaps, crossed, invalid)
+
+
 class SymbolBook:
     """One symbol's grid (None until its first level is seen), sync state and input drops."""
 
-    __slots__ = ("symbol", "grid", "sync", "invalid", "last_error")
+    __slots__ = ("symbol", "grid", "sync", "invalid", "last_error", "problems")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -50,6 +56,7 @@ class SymbolBook:
         self.sync = BookSync(symbol)
         self.invalid = 0  # frames dropped for an off-grid / NaN / negative value
         self.last_error = ""
+        self.problems: list[str] = []  # the first MAX_PROBLEMS refusals, "file:line: what"
 
     def parse(self, bids: list[tuple[str, str]], asks: list[tuple[str, str]]):
         grid = self.grid
@@ -58,6 +65,7 @@ class SymbolBook:
             if first is None:
                 return [], []
             grid = self.grid = infer_grid(self.symbol, first[0], first[1])
+            self.sync.price_text = partial(format_price, grid)
         return parse_sides(grid, bids, asks)
 
     def top(self, depth: int) -> dict:
@@ -79,15 +87,18 @@ class SymbolBook:
             "synced": sync.is_synced,
             "last_update_id": sync.last_id,
             "market": sync.market.value if sync.market is not None else None,
+            "problems": list(self.problems),
         }
 
 
 class BookReplay:
     """Feeds capture events to per-symbol books; `on_event` returns the sync outcome of a
-    diff or snapshot (None for other frames and for dropped invalid ones)."""
+    diff or snapshot (None for other frames and for dropped invalid ones). `where` (optional)
+    names the event being fed (`CaptureStats.where`: file:line) in the problems kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, where: Callable[[], str] | None = None) -> None:
         self.books: dict[str, SymbolBook] = {}
+        self._where = where
 
     def book_of(self, symbol: str) -> SymbolBook:
         state = self.books.get(symbol)
@@ -109,26 +120,32 @@ class BookReplay:
     def on_event(self, event: CaptureEvent) -> Outcome | None:
         frame = event.frame
         if type(frame) is ParsedDiff:
-            return self.books[event.symbol].sync.on_diff(frame.U, frame.u, frame.pu, frame.bids, frame.asks)
-        if type(frame) is DepthUpdate:
+            state = self.books[event.symbol]
+            outcome = state.sync.on_diff(frame.U, frame.u, frame.pu, frame.bids, frame.asks)
+        elif type(frame) is DepthUpdate or type(frame) is DepthSnapshot:
             state = self.book_of(event.symbol)
+            snapshot = type(frame) is DepthSnapshot
             try:
-                bids, asks = state.parse(frame.b, frame.a)
+                bids, asks = state.parse(frame.bids, frame.asks) if snapshot else state.parse(frame.b, frame.a)
             except OffGridError as e:
                 state.invalid += 1
-                state.last_error = str(e)
+                state.last_error = f"book {state.symbol}: {'snapshot' if snapshot else 'diff'} dropped: {e}"
+                self._problem(state, state.last_error)
                 return None
-            return state.sync.on_diff(frame.U, frame.u, frame.pu, bids, asks)
-        if type(frame) is DepthSnapshot:
-            state = self.book_of(event.symbol)
-            try:
-                bids, asks = state.parse(frame.bids, frame.asks)
-            except OffGridError as e:
-                state.invalid += 1
-                state.last_error = str(e)
-                return None
-            return state.sync.on_snapshot(frame.lastUpdateId, bids, asks)
-        return None
+            if snapshot:
+                outcome = state.sync.on_snapshot(frame.lastUpdateId, bids, asks)
+            else:
+                outcome = state.sync.on_diff(frame.U, frame.u, frame.pu, bids, asks)
+        else:
+            return None
+        if outcome is Outcome.GAP or outcome is Outcome.CROSSED:
+            self._problem(state, state.sync.last_problem)
+        return outcome
+
+    def _problem(self, state: SymbolBook, what: str) -> None:
+        if len(state.problems) < MAX_PROBLEMS:
+            where = self._where() if self._where is not None else ""
+            state.problems.append(f"{where}: {what}" if where else what)
 
     def result(self, depth: int) -> dict[str, dict]:
         return {symbol: self.books[symbol].top(depth) for symbol in sorted(self.books)}
@@ -146,14 +163,15 @@ def build_books(
     paths: list[Path], depth: int, stats: CaptureStats | None = None
 ) -> dict[str, dict]:
     """{SYMBOL: {"bids": [[price, qty], ...] best first, "asks": ..., "updates", "gaps",
-    "resyncs", "crossed", "stale", "invalid", "synced", "last_update_id", "market"}}.
+    "resyncs", "crossed", "stale", "invalid", "synced", "last_update_id", "market", "problems"}}.
 
     `stats` (optional) collects what the read saw, malformed lines included; only depth frames
     are decoded, so the other streams count in `stats.skipped`, by kind.
     """
     if depth < 0:
         raise ValueError(f"depth must be >= 0, was {depth}")
-    replay = BookReplay()
+    stats = CaptureStats() if stats is None else stats
+    replay = BookReplay(stats.where)
     on_event = replay.on_event
     for event in read_capture(paths, stats, kinds=("depth",), fast_depth=replay.fast_depth):
         on_event(event)

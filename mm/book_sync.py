@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Callable
 
 from mm.book import L2Book
 
@@ -97,6 +98,7 @@ class BookSync:
         "snapshots_ignored",
         "buffer_dropped",
         "last_problem",
+        "price_text",
     )
 
     def __init__(
@@ -122,6 +124,7 @@ class BookSync:
         self.snapshots_ignored = 0
         self.buffer_dropped = 0  # oldest buffered diffs dropped at max_buffer
         self.last_problem = ""  # why the book was last invalidated, for the shell's log line
+        self.price_text: Callable[[int], str] | None = None  # ticks as the venue writes prices, once known
 
     @property
     def needs_snapshot(self) -> bool:
@@ -202,9 +205,10 @@ class BookSync:
         bid_px = self.book.best_bid()[0]
         ask_px = self.book.best_ask()[0]
         self.crossed += 1
-        self.last_problem = (
-            f"book {self.symbol}: crossed {where}: bid {bid_px} >= ask {ask_px} (ticks)"
-        )
+        text = self.price_text
+        prices = (f"bid {bid_px} >= ask {ask_px} (ticks)" if text is None
+                  else f"bid {text(bid_px)} >= ask {text(ask_px)}")
+        self.last_problem = f"book {self.symbol}: crossed {where}: {prices}"
         self._invalidate()
 
     def _invalidate(self) -> None:

@@ -142,6 +142,14 @@ class CaptureStats:
         self.skipped: Counter[str] = Counter()
         self.malformed_count = 0
         self.malformed: list[str] = []  # the first MAX_REPORTED, as "file:line: reason"
+        self.path: Path | None = None  # where the read stands: the file and line of the event
+        self.line_no = 0  # just yielded (JSON lines; None / 0 where the reader does not tell)
+
+    def where(self) -> str:
+        """`file:line` of the event just yielded ("" where unknown), for a consumer that refuses it."""
+        if self.path is None:
+            return ""
+        return f"{self.path}:{self.line_no}" if self.line_no else str(self.path)
 
     def add_malformed(self, where: str, reason: str) -> None:
         self.malformed_count += 1
@@ -303,7 +311,7 @@ def read_stamped_lines(paths: Iterable[Path | str], stats: CaptureStats) -> Iter
     in file then line order; blank lines skipped, a bad receive time counted in `stats` as malformed,
     every line counted in `stats.lines`. For the venues whose frames `read_capture` does not decode."""
     for path in paths:
-        path = Path(path)
+        path = stats.path = Path(path)
         line_no = 0
         for lines in read_lines(path):
             stats.lines += len(lines)
@@ -348,7 +356,7 @@ def read_capture(
     events = stats.events
     skipped = stats.skipped
     for path in paths:
-        path = Path(path)
+        path = stats.path = Path(path)
         line_no = 0
         for lines in read_lines(path):
             stats.lines += len(lines)
@@ -383,6 +391,7 @@ def read_capture(
                     stats.add_malformed(f"{path}:{line_no}", _malformed_reason(ts_text, e))
                     continue
                 events[name] += 1
+                stats.line_no = line_no
                 yield CaptureEvent(recv_ts_ns, symbol, frame)
 
 

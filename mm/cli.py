@@ -158,6 +158,9 @@ def cmd_book(args: argparse.Namespace) -> int:
     if checked:
         result.update(build_checked_books(checked, args.depth, stats))
     print(json.dumps(result) if args.json else format_table(result))
+    for book in result.values():  # what a book refused, and where: on stderr, as malformed lines are
+        for problem in book.get("problems", ()):
+            print(f"mm book: {problem}", file=sys.stderr)
     _warn_malformed("book", stats)
     return 0
 
