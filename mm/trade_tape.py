@@ -173,3 +173,20 @@ def kline_of(open_ms: int, interval_ms: int, items: list[Print]) -> Kline:
                  taker_buy_lot=sum(p.qty_lot for p in buys),
                  taker_buy_notional_tick_lot=sum(p.px_tick * p.qty_lot for p in buys),
                  first_id=items[0].first_id, last_id=items[-1].last_id)
+
+
+class NewTrades:
+    """Which prints a matching engine has not seen yet, per symbol, by trade id: a venue that serves
+    a trade on both `@trade` and `@aggTrade` (USD-M) must fill resting orders against it once.
+    Trade ids rise per symbol; a print whose first id is not above the last one taken was taken
+    already (alone, or inside an aggregate)."""
+
+    def __init__(self) -> None:
+        self._last_id: dict[str, int] = {}
+
+    def take(self, symbol: str, first_id: int, last_id: int) -> bool:
+        """True (and remembered) for a print not seen yet; False for one seen on the other stream."""
+        if first_id <= self._last_id.get(symbol, -1):
+            return False
+        self._last_id[symbol] = last_id
+        return True

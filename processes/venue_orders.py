@@ -56,6 +56,7 @@ from mm.fees import venue_tier
 from mm.fill_model import Accepted, Canceled, FillModel, Filled, Rejected
 from mm.queue_models import QUEUE_MODELS, QueueModel, queue_model
 from mm.ticks import TickGrid, format_price, format_qty, grid_from_sizes, parse_levels
+from mm.trade_tape import NewTrades
 from mm.ws_api import Half, cancel_replace_outcome, should_attempt_new
 
 log = logging.getLogger(__name__)
@@ -785,6 +786,7 @@ class OrderSide:
     def __init__(self, engine: MatchingEngine, *, keys: Mapping[str, str], symbols: Mapping[str, SymbolRules],
                  faults: OrderFaults | None = None, limits: OrderLimits | None = None) -> None:
         self.engine = engine
+        self._new_trades = NewTrades()  # one trade on @trade and @aggTrade fills once
         self.keys = dict(keys)
         self.symbols = dict(symbols)
         self.limits = limits or OrderLimits()
@@ -827,8 +829,12 @@ class OrderSide:
         match frame:
             case DepthUpdate():
                 self.engine.on_depth(symbol, frame.b, frame.a, now_ns)
-            case TradeFrame() | AggTradeFrame():
-                self.engine.on_trade(symbol, frame.p, frame.q, frame.m, now_ns)
+            case TradeFrame():
+                if self._new_trades.take(symbol, frame.t, frame.t):
+                    self.engine.on_trade(symbol, frame.p, frame.q, frame.m, now_ns)
+            case AggTradeFrame():
+                if self._new_trades.take(symbol, frame.f, frame.l):
+                    self.engine.on_trade(symbol, frame.p, frame.q, frame.m, now_ns)
             case _:
                 pass
 
