@@ -22,7 +22,7 @@ import _posixshmem
 import numpy as np
 
 from ipc import shm_layout
-from mm.errors import LayoutMismatchError
+from mm.errors import LayoutMismatchError, SegmentNotReadyError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def cleanup_segments(prefix: str) -> list[str]:
 
 def write_header(shm: SharedMemory, kind: int, capacity: int, dtype: np.dtype) -> None:
     """Fill the header of a freshly created segment; magic goes last, so a reader that attaches
-    mid-creation sees magic 0 and refuses."""
+    mid-creation sees magic 0 (SegmentNotReadyError) and tries again later."""
     header = np.ndarray((1,), shm_layout.HEADER_DTYPE, buffer=shm.buf, offset=0)
     header["version"] = shm_layout.LAYOUT_VERSION
     header["kind"] = kind
@@ -151,6 +151,9 @@ def check_header(shm: SharedMemory, name: str, kind: int, dtype: np.dtype) -> in
         ("itemsize", itemsize, dtype.itemsize),
         ("field fingerprint", hex(fingerprint), hex(shm_layout.layout_fingerprint(dtype))),
     ]
+    if magic == 0:  # write_header puts magic last
+        raise SegmentNotReadyError(f"shm {name}: magic is 0x0, expected {hex(shm_layout.MAGIC)} (its writer is "
+                                   "still creating it)")
     for what, found, expected in mismatches:
         if found != expected:
             raise LayoutMismatchError(f"shm {name}: {what} is {found}, expected {expected}")

@@ -25,6 +25,11 @@ class LayoutMismatchError(MMError):
     """A shared-memory segment's header does not match the layout the reader expects."""
 
 
+class SegmentNotReadyError(LayoutMismatchError):
+    """A shared-memory segment exists but its writer has not finished its header yet (magic 0):
+    a reader attaching while the writer starts tries again later."""
+
+
 class OverrunError(MMError):
     """A ring-buffer reader was lapped by the writer: records were overwritten before it read them."""
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ipc.seqlock import SeqlockReader
-from mm.errors import StaleReadError
+from mm.errors import SegmentNotReadyError, StaleReadError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class SlotView:
         inode = _inode(self.segment)
         try:
             self._reader = SeqlockReader.attach(self.segment, self.dtype)
-        except FileNotFoundError:
+        except (FileNotFoundError, SegmentNotReadyError):  # its writer has not made it yet
             return False
         self._inode = inode
         return True

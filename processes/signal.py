@@ -18,7 +18,7 @@ from ipc.ring import RingReader
 from ipc.seqlock import SeqlockWriter
 from ipc.shm_layout import SIGNAL_DTYPE, TRADE_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
-from mm.errors import OverrunError
+from mm.errors import OverrunError, SegmentNotReadyError
 from mm.stages.signal import SignalStep
 from processes.actor import Actor, actor_main
 from processes.shm_views import SlotView
@@ -67,7 +67,7 @@ class Signal(Actor):
         if self.trade_reader is None:
             try:
                 self.trade_reader = RingReader.attach(self.trade_segment, TRADE_DTYPE, from_start=True)
-            except FileNotFoundError:
+            except (FileNotFoundError, SegmentNotReadyError):  # the book has not made it yet
                 return
         while True:
             try:
