@@ -14,6 +14,7 @@ from __future__ import annotations
 import msgspec
 
 from mm.orders import TradeSide
+from mm.shutdown import EndReason
 
 Levels = list[tuple[int, int]]  # (px_tick, qty_lot); qty 0 removes the level
 
@@ -91,11 +92,14 @@ class Barrier(Msg):
 
 
 class EndOfStream(Msg):
-    """The last message a stage sends downstream; `sent` counts what preceded it."""
+    """The last message a stage sends downstream; `sent` counts what preceded it; `reason`
+    (mm/shutdown.py): the pipeline's end stops the receivers too, one program's stop (under
+    supervisord) is acknowledged and they keep running."""
 
     process: str
     sent: int
     ts_ns: int
+    reason: EndReason = EndReason.PIPELINE_END
 
 
 # ---- book -> signal, quoter; signal -> quoter -------------------------------------------------

@@ -5,6 +5,8 @@ outputs, and implements `setup`, `act_once`, `on_timer`, `send_end_of_stream`. T
 the lifecycle (mm/lifecycle.py), the Paranoid Pirate liveness of every peer, and the shutdown
 protocol: stop producing, wait for the upstream end-of-stream markers, forward our own, wait
 for downstream `Drained` acknowledgements, then close (ZeroMQ drops a closing socket's queue).
+A marker says why (mm/shutdown.py): the pipeline's end stops the stages below too; one program
+stopped under supervisord is acknowledged, and they keep running without it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ from ipc.sockets import TOPIC_END, Codec, Publisher, SocketSet, ensure_private_d
 from mm.config import PROCESS_NAMES, Config, load_config, run_dir, with_param
 from mm.errors import ConfigError
 from mm.lifecycle import State, transition
+from mm.shutdown import (
+    EndReason,
+    combine,
+    count_up_heartbeats,
+    ends_pipeline,
+    new_incarnation,
+    reason_for_signal,
+    upstream_staying,
+)
 from mm.stats import SampleBuffer, percentiles_ns
 from mm.liveness import PeerLiveness
 from processes.logsetup import setup_logging
@@ -104,7 +115,7 @@ class Actor:
     # downstream peers whose Drained(upstream=us) we wait for before closing
     downstream: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: Config, config_path: str | None) -> None:
+    def __init__(self, config: Config, config_path: str | None, *, owned: bool = False) -> None:
         self.config = config
         self.config_path = config_path
         self.state = State.STARTING
@@ -124,7 +135,10 @@ class Actor:
         self.msgs_out = 0
         self.lag = 0
         self.decode_errors = 0
-        self.stop_requested = False
+        # forked by the launcher (`mm run`), which owns the pipeline and signals every stage to stop
+        # it: a signal then ends the pipeline, not only this program (mm/shutdown.py, actor_main)
+        self.owned = owned
+        self.stop_reason: EndReason | None = None  # set once we are to stop: what our end of stream says
         self.stop_started_ns = 0
         self.eos_seen: dict[str, int] = {}
         self.eos_expected: set[str] = set()
@@ -137,6 +151,7 @@ class Actor:
         self.heartbeat_interval_ns = interval_ns
         self.liveness = PeerLiveness(self.peers, interval_ns=interval_ns, liveness=config.ipc.liveness)
         self.peer_heartbeats: dict[str, Heartbeat] = {}
+        self.up_heartbeats_in_stop: dict[str, int] = {}  # per peer, since our stop began (mm/shutdown.py)
         self._hb_seq = 0
         self._next_hb_ns = 0
         self._started_ns = time.monotonic_ns()
@@ -342,13 +357,15 @@ class Actor:
         peer = topic[4:].decode("ascii", "replace")  # b"ctl.<peer>"
         now_ns = time.monotonic_ns()
         seen_before = self.liveness.was_seen(peer)
+        revived = False
         if self.liveness.on_frame(peer, now_ns) and self.state != State.STARTING:
             log.info("peer %s alive", peer)
             if seen_before:  # back after being declared dead; a first word after our start is no revival
+                revived = True
                 self.on_peer_revived(peer, now_ns)
         match msg:
             case Heartbeat():
-                self.peer_heartbeats[peer] = msg
+                self._on_heartbeat(peer, msg, now_ns, revived=revived)
             case Drained(upstream=upstream) if upstream == self.name:
                 self.drained_by.add(msg.process)
             case Drained():
@@ -358,6 +375,20 @@ class Actor:
                     self.on_set_param(msg)
             case _:
                 self.on_control(msg)
+
+    def _on_heartbeat(self, peer: str, msg: Heartbeat, now_ns: int, *, revived: bool) -> None:
+        previous = self.peer_heartbeats.get(peer)
+        self.peer_heartbeats[peer] = msg
+        if self.state == State.STOPPING:
+            self.up_heartbeats_in_stop[peer] = count_up_heartbeats(self.up_heartbeats_in_stop.get(peer, 0), msg.state)
+        if not new_incarnation(previous.pid if previous is not None else None, msg.pid):
+            return
+        # restarted (supervisorctl restart, or killed and back before liveness noticed): its end of
+        # stream was its previous life's, and it is taken back as a revived peer is
+        self.eos_seen.pop(peer, None)
+        log.warning("peer %s restarted (pid %d -> %d)", peer, previous.pid, msg.pid)
+        if not revived and self.state != State.STARTING:
+            self.on_peer_revived(peer, now_ns)
 
     def on_control(self, msg: Any) -> None:
         pass
@@ -391,12 +422,31 @@ class Actor:
         self.drained_owed[upstream] = Drained(process=self.name, upstream=upstream, received=msg.sent,
                                               ts_ns=time.time_ns())
         self._settle_drained(late=False)
+        if not ends_pipeline(msg.reason):  # its program stopped alone: acknowledged, we stay (liveness sees it gone)
+            if not self.stop_requested:
+                log.info("end of stream from %s (its program stopped, %d sent): still running", upstream, msg.sent)
+            return
         if not self.stop_requested:
             log.info("end of stream from %s: stopping", upstream)
-            self.request_stop()
+        self.request_stop(EndReason.PIPELINE_END)
 
-    def request_stop(self) -> None:
-        self.stop_requested = True
+    def on_stop_signal(self, *_: Any) -> None:
+        """SIGTERM / SIGINT: only sets the reason (STYLE.md), read before the next poll."""
+        self.request_stop(reason_for_signal(owned=self.owned))
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_reason is not None
+
+    def request_stop(self, reason: EndReason = EndReason.PIPELINE_END) -> None:
+        """Stop, for `reason` (mm/shutdown.py), which our end of stream carries: a finite stream's end
+        ends the pipeline; a signal ends it only when the launcher owns the pipeline."""
+        self.stop_reason = combine(self.stop_reason, reason)
+
+    def end_of_stream(self) -> EndOfStream:
+        """Our end-of-stream marker: how many messages preceded it, and why we stop."""
+        return EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns(),
+                           reason=self.stop_reason or EndReason.PIPELINE_END)
 
     def _heard_by_all(self) -> bool:
         """Every consumer has subscribed to us (or start-up gave up waiting for it). A stage told to
@@ -419,7 +469,13 @@ class Actor:
             self.drained_owed.clear()
 
     def _upstream_done(self, peer: str) -> bool:
-        return peer in self.eos_seen or (self.liveness.was_seen(peer) and not self.liveness.is_alive(peer))
+        return (peer in self.eos_seen or (self.liveness.was_seen(peer) and not self.liveness.is_alive(peer))
+                or self._upstream_staying(peer))
+
+    def _upstream_staying(self, peer: str) -> bool:
+        """We stop alone (a program stop) and `peer` keeps running: its end of stream is not coming."""
+        return self.stop_reason is not None and upstream_staying(self.stop_reason,
+                                                                 self.up_heartbeats_in_stop.get(peer, 0))
 
     def _shutdown_step(self, now_ns: int) -> bool:
         """Advance the stop protocol; return True when the process may close."""
@@ -589,9 +645,8 @@ class Actor:
         return out
 
     def run(self) -> int:
-        stop_signals = (signal.SIGTERM, signal.SIGINT)
-        for sig in stop_signals:
-            signal.signal(sig, lambda *_: self.request_stop())
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.on_stop_signal)
         self.clean_stop = True
         restarted = self.restarted = write_pid(self.config, self.name, self.pid)
         try:
@@ -794,8 +849,11 @@ def write_stats(config: Config, process: str, stats: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def actor_main(actor_cls: type[Actor], argv: list[str] | None = None, *, inherit_logging: bool = False) -> int:
-    """Entry point of `python -m processes.<name>`; `inherit_logging` in a child forked by `mm run`."""
+def actor_main(actor_cls: type[Actor], argv: list[str] | None = None, *, inherit_logging: bool = False,
+               owned: bool = False) -> int:
+    """Entry point of `python -m processes.<name>`. A child forked by the launcher (`mm run`) inherits
+    its logging and is `owned`: the launcher stops the pipeline by signalling every stage, so a signal
+    ends the pipeline. Started alone (supervisord, by hand) a signal stops this program only."""
     parser = argparse.ArgumentParser(prog=f"python -m processes.{actor_cls.name}")
     parser.add_argument("--config", default=None, help="pipeline config (TOML); default: built-in sim")
     parser.add_argument("--log-format", choices=("text", "json"), default=None, help="overrides [log] format")
@@ -811,7 +869,7 @@ def actor_main(actor_cls: type[Actor], argv: list[str] | None = None, *, inherit
         multiprocessing.current_process().name = actor_cls.name
     else:
         setup_logging(config.log.level, actor_cls.name, args.log_format or config.log.format)
-    actor = actor_cls(config, args.config)
+    actor = actor_cls(config, args.config, owned=owned)
     profile_dir = os.environ.get("MM_PROFILE_DIR")  # a developer's cProfile of each process's run
     if not profile_dir:
         return actor.run()

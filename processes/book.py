@@ -29,7 +29,6 @@ from ipc.messages import (
     BookSnapshot,
     BookTicker,
     DepthDiff,
-    EndOfStream,
     FeedMsg,
     SnapshotRequest,
     Trade,
@@ -174,7 +173,7 @@ class Book(Actor):
 
     def send_end_of_stream(self, now_ns: int) -> None:
         self._publish()
-        send(self.pub.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
+        send(self.pub.sock, self.topic, self.end_of_stream())
 
     def stats(self) -> dict[str, Any]:
         return self.step.stats()

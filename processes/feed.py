@@ -31,7 +31,6 @@ from ipc.messages import (
     BookSnapshot,
     BookTicker,
     DepthDiff,
-    EndOfStream,
     FeedControl,
     FeedMsg,
     SnapshotRequest,
@@ -306,7 +305,7 @@ class Feed(Actor):
             self.stream.stop()
 
     def send_end_of_stream(self, now_ns: int) -> None:
-        send(self.md.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
+        send(self.md.sock, self.topic, self.end_of_stream())
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"events": self.events, "snapshots": self.snapshots, "barriers": self.barriers}

@@ -28,7 +28,6 @@ from ipc.messages import (
     CancelAll,
     CancelOrder,
     DepthDiff,
-    EndOfStream,
     FeedMsg,
     OrderAccepted,
     OrderBatch,
@@ -393,7 +392,7 @@ class Gateway(Actor):
         self._release_held()
         if self._batch_out is not None:  # stopping within a turn: its events go before the marker
             self._flush_turn()
-        send(self.events.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
+        send(self.events.sock, self.topic, self.end_of_stream())
 
     def stats(self) -> dict[str, Any]:
         np.savez(latency_path(self.config), tick_to_order=self.tick_to_order.values(),

@@ -47,7 +47,7 @@ def _child(process: str, config_path: str | None) -> None:
     launcher_pid = os.getppid()
     module = importlib.import_module(f"processes.{process}")
     argv = ["--config", config_path] if config_path else []
-    code = module.actor_main(getattr(module, process.capitalize()), argv, inherit_logging=True)
+    code = module.actor_main(getattr(module, process.capitalize()), argv, inherit_logging=True, owned=True)
     if os.getppid() != launcher_pid:  # the launcher died: no one reads our log queue, and its feeder
         for handler in logging.getLogger().handlers:  # thread would hold our exit forever on a full pipe
             queue = getattr(handler, "queue", None)

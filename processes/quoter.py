@@ -19,7 +19,6 @@ from ipc.messages import (
     CancelAll,
     BookMsg,
     CancelOrder,
-    EndOfStream,
     OrderAccepted,
     OrderBatch,
     OrderCanceled,
@@ -234,7 +233,7 @@ class Quoter(Actor):
         self._cancel_all_working("stopping")
 
     def send_end_of_stream(self, now_ns: int) -> None:
-        send(self.intents, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
+        send(self.intents, self.topic, self.end_of_stream())
 
     def stats(self) -> dict[str, Any]:
         return self.step.stats()

@@ -20,7 +20,6 @@ from ipc.messages import (
     Barrier,
     CancelAll,
     CancelOrder,
-    EndOfStream,
     OrderAccepted,
     OrderBatch,
     OrderCanceled,
@@ -368,8 +367,7 @@ class Risk(Actor):
                 metrics.heartbeat_age.labels(peer).set(age / 1e9)
 
     def send_end_of_stream(self, now_ns: int) -> None:
-        send(self.orders_out, self.order_topic, EndOfStream(process=self.name, sent=self.msgs_out,
-                                                            ts_ns=time.time_ns()))
+        send(self.orders_out, self.order_topic, self.end_of_stream())
 
     def pnl(self) -> dict[str, Any]:
         return self.step.pnl()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ipc.endpoints import shm_name
-from ipc.messages import Barrier, BookChanged, BookMsg, EndOfStream, SignalUpdated
+from ipc.messages import Barrier, BookChanged, BookMsg, SignalUpdated
 from ipc.ring import RingReader
 from ipc.seqlock import SeqlockWriter
 from ipc.shm_layout import SIGNAL_DTYPE, TRADE_DTYPE, book_top_dtype
@@ -115,7 +115,7 @@ class Signal(Actor):
         # trades are read on a book notice; after a gap the book may publish no more, and the
         # in-process engine counts every trade: read what is left, so both engines count them all
         self._drain_trades()
-        send(self.pub.sock, self.topic, EndOfStream(process=self.name, sent=self.msgs_out, ts_ns=time.time_ns()))
+        send(self.pub.sock, self.topic, self.end_of_stream())
 
     def stats(self) -> dict[str, Any]:
         return {**self.step.stats(), "trade_overruns": self.trade_overruns}

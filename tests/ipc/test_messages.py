@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from ipc import messages as m
 from mm.orders import TradeSide
+from mm.shutdown import EndReason
 from ipc.sockets import Codec
 
 ALL_MESSAGES = [cls for cls in vars(m).values()
@@ -16,7 +17,8 @@ ANY_MSG = m.FeedMsg | m.FeedControl | m.BookChanged | m.SignalUpdated | m.OrderC
 INT64 = st.integers(-(2**63), 2**63 - 1)
 LEVELS = st.lists(st.tuples(INT64, INT64), max_size=30)
 BY_TYPE = {int: INT64, str: st.text(max_size=40), bool: st.booleans(),
-           float: st.floats(allow_nan=False), m.Levels: LEVELS, TradeSide: st.sampled_from(TradeSide)}
+           float: st.floats(allow_nan=False), m.Levels: LEVELS, TradeSide: st.sampled_from(TradeSide),
+           EndReason: st.sampled_from(EndReason)}
 
 
 def strategy_for(cls: type) -> st.SearchStrategy:
@@ -57,7 +59,15 @@ def test_a_side_other_than_buy_or_sell_is_refused_on_decode():
 
 def test_message_wire_is_positional_and_tagged():
     msg = m.EndOfStream(process="feed", sent=3, ts_ns=9)
-    assert msgspec.msgpack.decode(msgspec.msgpack.encode(msg)) == ["endofstream", "feed", 3, 9]
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(msg)) == ["endofstream", "feed", 3, 9, "pipeline_end"]
+
+
+def test_an_end_of_stream_without_a_reason_is_the_pipelines_end_and_an_unknown_reason_is_refused():
+    decoder = msgspec.msgpack.Decoder(ANY_MSG)
+    older = decoder.decode(msgspec.msgpack.encode(["endofstream", "feed", 3, 9]))  # a stage from before the field
+    assert older == m.EndOfStream(process="feed", sent=3, ts_ns=9, reason=EndReason.PIPELINE_END)
+    with pytest.raises(msgspec.ValidationError, match="Invalid enum value 'pause'"):
+        decoder.decode(msgspec.msgpack.encode(["endofstream", "feed", 3, 9, "pause"]))
 
 
 @pytest.mark.parametrize("payload", [b"", b"\xc1", msgspec.msgpack.encode(["nosuchtag", 1]),
