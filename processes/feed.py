@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
@@ -41,8 +41,10 @@ from mm.config import md_readers
 from mm.market_sim import MarketSim, SimDepth, SimTrade
 from mm.synthetic import SyntheticLadder
 from processes.actor import Actor, actor_main
-from processes.feed_stream import INPROC, StreamRunner
 from processes.replay_source import ReplaySource, replay_source
+
+if TYPE_CHECKING:
+    from processes.feed_stream import StreamRunner
 
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,9 @@ class Feed(Actor):
         self._send_snapshot("start")
 
     def _start_venue_stream(self) -> None:
+        # imported here: the websocket clients (aiohttp) cost a simulated or replayed feed ~0.25 s of start-up
+        from processes.feed_stream import INPROC, StreamRunner
+
         pull = self.sockets.ctx.socket(zmq.PULL)
         pull.setsockopt(zmq.LINGER, 0)
         pull.bind(INPROC)

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zmq
@@ -49,11 +49,12 @@ from mm.config import journal_path, md_readers
 from mm.journal import FillRecorded, FsyncPolicy, PositionSnapshot
 from mm.orders import OrdersView, Side
 from processes.actor import Actor, actor_main
-from processes.gateway_live import INPROC as LIVE_INPROC
-from processes.gateway_live import LiveVenue
-from processes.gateway_hyperliquid import HyperliquidLive
 from processes.journal_file import JournalFile
 from processes.metrics import StageMetrics
+
+if TYPE_CHECKING:
+    from processes.gateway_hyperliquid import HyperliquidLive
+    from processes.gateway_live import LiveVenue
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class Gateway(Actor):
             self.md_input = self.add_input(self.critical_subscriber("md", [b"md."]), Codec(FeedMsg),
                                            self.on_market_data, eos_from="feed")
         self.events = self.loop_publisher("events")
-        self.live: LiveVenue | None = None
+        self.live: LiveVenue | HyperliquidLive | None = None
         self.topic = f"ord.{self.symbol}".encode()
         # our orders: the sim venue's tracker is the step's own; a real venue's is its adapter's, read here
         self.step = GatewayStep(cfg, orders=None if cfg.gateway.venue == "sim" else OrdersView())
@@ -88,6 +89,11 @@ class Gateway(Actor):
         self.venue_baseline: dict[str, str] = {}  # live: the account's balances when this pipeline began
         self.journal = self._open_journal()
         if cfg.gateway.venue != "sim":  # a real venue (binance, binance-usdm): its answers come back over inproc
+            # imported here: ccxt and aiohttp cost a sim gateway ~0.8 s of start-up it has no use for
+            from processes.gateway_hyperliquid import HyperliquidLive
+            from processes.gateway_live import INPROC as LIVE_INPROC
+            from processes.gateway_live import LiveVenue
+
             pull = self.sockets.ctx.socket(zmq.PULL)
             pull.setsockopt(zmq.LINGER, 0)
             pull.bind(LIVE_INPROC)
