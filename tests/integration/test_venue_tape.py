@@ -64,15 +64,23 @@ def test_spot_ticker_klines_and_agg_trades_are_the_tape() -> None:
             assert 0 < ticker["bid"] < ticker["ask"] and ticker["last"] == float(ticker["info"]["lastPrice"])
             grid = venue.tape.grid(SYMBOL)
             candles = await exchange.fetch_ohlcv(spot.UNIFIED, "1s", limit=5)  # GET /api/v3/klines
-            assert 1 <= len(candles) <= 5
-            for open_ms, o, h, low, c, v in candles[:-1]:  # the last may still be taking trades
-                inside = [p for p in venue.tape.tapes[SYMBOL].prints if open_ms <= p.time_ms < open_ms + 1000]
-                if inside:
-                    assert (o, c) == (float(format_price(grid, inside[0].px_tick)),
-                                      float(format_price(grid, inside[-1].px_tick)))
-                    assert (h, low) == (float(format_price(grid, max(p.px_tick for p in inside))),
-                                        float(format_price(grid, min(p.px_tick for p in inside))))
-                assert v == pytest.approx(sum(p.qty_lot for p in inside) * float(grid.lot_size))
+            tape = venue.tape.tapes[SYMBOL]
+            first_open_ms = tape.prints[0].time_ms - tape.prints[0].time_ms % 1000
+            opens = [candle[0] for candle in candles]
+            # the last 5 one-second intervals from the first with a trade, none skipped (an empty one is flat)
+            assert len(candles) == min(5, (opens[-1] - first_open_ms) // 1000 + 1)
+            assert opens == list(range(opens[0], opens[-1] + 1, 1000))
+            expected = tape.klines(1000, opens[0], opens[-1], 5)
+            assert [k.open_ms for k in expected] == opens
+            for (open_ms, o, h, low, c, v), k in zip(candles[:-1], expected):  # the last may still be taking trades
+                assert (o, h, low, c) == tuple(float(format_price(grid, px)) for px in (
+                    k.open_px_tick, k.high_px_tick, k.low_px_tick, k.close_px_tick))
+                inside = [p for p in tape.prints if open_ms <= p.time_ms < open_ms + 1000]
+                assert k.volume_lot == sum(p.qty_lot for p in inside) and k.count == len(inside)
+                pxs = [p.px_tick for p in inside] or [tape.px_before(open_ms)]  # empty: flat at the last close
+                assert (k.open_px_tick, k.high_px_tick, k.low_px_tick, k.close_px_tick) == (
+                    pxs[0], max(pxs), min(pxs), pxs[-1])
+                assert v == pytest.approx(k.volume_lot * float(grid.lot_size))
             trades = await exchange.fetch_trades(spot.UNIFIED, limit=MIN_AGGS)  # GET /api/v3/aggTrades
             assert len(trades) == MIN_AGGS and [t["timestamp"] for t in trades] == sorted(t["timestamp"] for t in trades)
             aggs = {a.agg_id: a for a in venue.tape.tapes[SYMBOL].agg_trades()}
