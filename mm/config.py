@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from mm.errors import ConfigError
+from mm.shutdown import STAYING_AFTER_HEARTBEATS
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.toml")
 
@@ -77,6 +78,13 @@ class IpcConfig(Section):
     critical_spin_us: NonNegInt = 0  # spin this long on the shm inputs before blocking: a core per process only
 
     def __post_init__(self) -> None:
+        # a stage stopping alone waits this many of its upstream's heartbeats before it takes that
+        # upstream for one that stays up (mm/shutdown.py), and must then still drain and close in time
+        staying_s = (STAYING_AFTER_HEARTBEATS + 1) * self.heartbeat_interval_s
+        if self.shutdown_deadline_s <= staying_s:
+            raise ValueError(f"'shutdown_deadline_s' ({self.shutdown_deadline_s:g} s) must exceed "
+                             f"{STAYING_AFTER_HEARTBEATS + 1} x 'heartbeat_interval_s' ({staying_s:g} s): a "
+                             f"program stopped alone would run out of time before it sees its upstream stay up")
         if self.transport == "tcp" and not self.curve_keys_dir:
             raise ValueError("'curve_keys_dir' is required when transport = \"tcp\": the console endpoint "
                              "must not be open on the network without CURVE keys")

@@ -46,6 +46,16 @@ def test_decode_config_zero_tick_size_is_error():
     assert "tick_size" in str(err.value)
 
 
+def test_shutdown_deadline_shorter_than_a_one_program_stop_is_error():
+    """A stage stopped alone waits 4 of its upstream's heartbeats (mm/shutdown.py) within the deadline."""
+    with pytest.raises(ConfigError) as err:
+        decode_config(RISK + b"[ipc]\nheartbeat_interval_s = 1.5\nshutdown_deadline_s = 5.0\n", "slow.toml")
+    assert "slow.toml" in str(err.value) and "shutdown_deadline_s" in str(err.value) \
+        and "heartbeat_interval_s" in str(err.value)
+    config = decode_config(RISK + b"[ipc]\nheartbeat_interval_s = 1.5\nshutdown_deadline_s = 8.0\n", "ok.toml")
+    assert config.ipc.shutdown_deadline_s == 8.0
+
+
 def test_load_config_missing_file_names_path(tmp_path: Path):
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "nope.toml")
