@@ -119,6 +119,10 @@ class TradeTape:
         out.reverse()
         return out
 
+    def from_id(self, first_id: int, limit: int) -> list[Print]:
+        """The first `limit` prints whose (first) trade id is at least `first_id`, oldest first."""
+        return list(islice((p for p in self.prints if p.first_id >= first_id), max(limit, 0)))
+
     def agg_trades(self) -> list[Print]:
         """The tape as aggregate trades: consecutive trades of the same price, taker side and ms are one,
         named by its first trade's id (so an aggregate's id never changes as the tape grows). A tape of

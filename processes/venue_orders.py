@@ -67,6 +67,8 @@ DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60000
 FUTURE_TOLERANCE_MS = 1000
 SEED_DEPTH = 1000  # levels per side copied from the venue's book into a new matching engine
+HISTORY_LIMIT, HISTORY_MAX_LIMIT = 500, 1000  # allOrders / myTrades `limit`: default, most
+SPOT_HISTORY_RANGE_MS = 24 * 3600 * 1000  # spot allOrders / myTrades: startTime..endTime at most 24 h apart
 _INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 _LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
 
@@ -485,28 +487,36 @@ class MatchingEngine:
         return [o for o in self.orders.values()
                 if o.is_open and o.api_key == api_key and (symbol is None or o.symbol == symbol)]
 
-    def all_orders(self, api_key: str, params: Mapping[str, str]) -> list[VenueOrder]:
-        """allOrders (spot and USD-M): this key's orders on `symbol`, any status, ascending by id; from
-        `orderId` on if given, else within [startTime, endTime], the last `limit` (default 500, max 1000)."""
+    def all_orders(self, api_key: str, params: Mapping[str, str], max_range_ms: int | None = None) -> list[VenueOrder]:
+        """allOrders (spot and USD-M): this key's orders on `symbol`, any status, ascending by id: within
+        [startTime, endTime] by `time` (`orderId` is then ignored), else from `orderId` on, else the most recent;
+        `limit` of them (default 500, max 1000). Spot passes `max_range_ms` (24 h, -1127 past it)."""
+        symbol = self._history_symbol(params)
+        numbers = _history_numbers(params, ("orderId", "startTime", "endTime", "limit"), max_range_ms)
+        orders = [o for o in self.orders.values() if o.api_key == api_key and o.symbol == symbol]
+        return _page(orders, numbers, "orderId", lambda o: o.order_id, lambda o: o.time_ms)
+
+    def my_trades(self, api_key: str, params: Mapping[str, str], max_range_ms: int | None = None) -> list[dict]:
+        """myTrades (spot REST and ws-api): this key's fills on `symbol`, ascending by trade id, only those of
+        `orderId` when it is given: within [startTime, endTime] by `time`, else from trade id `fromId` on, else
+        the most recent; `limit` of them (default 500, max 1000). A time bound with `fromId` or `orderId`: -1128."""
+        symbol = self._history_symbol(params)
+        numbers = _history_numbers(params, ("orderId", "fromId", "startTime", "endTime", "limit"), max_range_ms)
+        if ("startTime" in numbers or "endTime" in numbers) and ("fromId" in numbers or "orderId" in numbers):
+            raise VenueError(400, -1128, "Combination of optional parameters invalid.")
+        order_id = numbers.get("orderId")
+        trades = [t for t in self.trades if t["_key"] == api_key and t["symbol"] == symbol
+                  and (order_id is None or t["orderId"] == order_id)]
+        picked = _page(trades, numbers, "fromId", lambda t: t["id"], lambda t: t["time"])
+        return [{k: v for k, v in t.items() if k != "_key"} for t in picked]
+
+    def _history_symbol(self, params: Mapping[str, str]) -> str:
         symbol = params.get("symbol", "").upper()
         if not symbol:
             raise VenueError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
         if symbol not in self.symbols:
             raise VenueError(400, -1121, "Invalid symbol.")
-        numbers = {}
-        for name in ("orderId", "startTime", "endTime", "limit"):
-            text = params.get(name)
-            if text is not None:
-                try:
-                    numbers[name] = int(text)
-                except ValueError:
-                    raise VenueError(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
-        limit = min(max(numbers.get("limit", 500), 1), 1000)
-        orders = [o for o in self.orders.values() if o.api_key == api_key and o.symbol == symbol]
-        if "orderId" in numbers:
-            return [o for o in orders if o.order_id >= numbers["orderId"]][:limit]
-        orders = [o for o in orders if numbers.get("startTime", 0) <= o.time_ms <= numbers.get("endTime", 1 << 62)]
-        return orders[:limit] if "startTime" in numbers else orders[-limit:]
+        return symbol
 
     def _cancel(self, order: VenueOrder, now_ns: int, cancel_id: str = "") -> None:
         model = self.model(order.symbol, now_ns)
@@ -647,6 +657,39 @@ def _decimal(params: Mapping[str, str], name: str) -> Decimal:
     if not value.is_finite() or "e" in text.lower():
         raise VenueError(400, -1100, f"Illegal characters found in parameter '{name}'.")
     return value
+
+
+def _history_numbers(params: Mapping[str, str], names: tuple[str, ...], max_range_ms: int | None) -> dict[str, int]:
+    """The integer params of a history request that were sent (-1100 for one that is not an integer), `limit`
+    always (default 500, within [1, 1000]); -1127 when startTime and endTime are more than `max_range_ms` apart."""
+    numbers = {}
+    for name in names:
+        text = params.get(name)
+        if text is not None:
+            try:
+                numbers[name] = int(text)
+            except ValueError:
+                raise VenueError(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
+    numbers["limit"] = min(max(numbers.get("limit", HISTORY_LIMIT), 1), HISTORY_MAX_LIMIT)
+    if (max_range_ms is not None and "startTime" in numbers and "endTime" in numbers
+            and numbers["endTime"] - numbers["startTime"] > max_range_ms):
+        raise VenueError(400, -1127, f"More than {max_range_ms // 3_600_000} hours between startTime and endTime.")
+    return numbers
+
+
+def _page(rows: list, numbers: Mapping[str, int], from_name: str, id_of, time_of) -> list:
+    """Binance's history paging over `rows` (ascending by id): with a time bound, those within
+    [startTime, endTime] (the first `limit` from startTime, else the last `limit` up to endTime); else from
+    id `numbers[from_name]` on (the first `limit`); else the last `limit`."""
+    limit = numbers["limit"]
+    start, end = numbers.get("startTime"), numbers.get("endTime")
+    if start is not None or end is not None:
+        rows = [r for r in rows if (start is None or time_of(r) >= start) and (end is None or time_of(r) <= end)]
+        return rows[:limit] if start is not None else rows[-limit:]
+    from_id = numbers.get(from_name)
+    if from_id is not None:
+        return [r for r in rows if id_of(r) >= from_id][:limit]
+    return rows[-limit:]
 
 
 def _check_filters(rules: SymbolRules, grid: TickGrid, price: Decimal, qty: Decimal) -> None:
@@ -817,8 +860,7 @@ class OrderSide:
         router.add_post("/api/v3/order/cancelReplace", self._handler("new", self._cancel_replace))
         router.add_get("/api/v3/account", self._handler("account", self._account))
         router.add_get("/api/v3/myTrades", self._handler("my_trades", self._my_trades))
-        router.add_get("/api/v3/allOrders", self._handler("all_orders", lambda key, params, now_ns: [
-            self.engine.order_json(o) for o in self.engine.all_orders(key, params)]))
+        router.add_get("/api/v3/allOrders", self._handler("all_orders", self._all_orders))
         app.on_shutdown.append(self._on_shutdown)
 
     # -- market side hook --
@@ -1013,11 +1055,10 @@ class OrderSide:
         return self.engine.account_json(api_key, now_ns)
 
     def _my_trades(self, api_key: str, params: Mapping[str, str], now_ns: int) -> list:
-        symbol = params.get("symbol", "").upper()
-        if symbol not in self.symbols:
-            raise VenueError(400, -1121, "Invalid symbol.")
-        return [{k: v for k, v in t.items() if k != "_key"} for t in self.engine.trades
-                if t["_key"] == api_key and t["symbol"] == symbol]
+        return self.engine.my_trades(api_key, params, SPOT_HISTORY_RANGE_MS)
+
+    def _all_orders(self, api_key: str, params: Mapping[str, str], now_ns: int) -> list:
+        return [self.engine.order_json(o) for o in self.engine.all_orders(api_key, params, SPOT_HISTORY_RANGE_MS)]
 
     # -- replies --
 

@@ -229,11 +229,14 @@ class VenueTape:
             rows.append(row)
         return rows
 
-    def recent_trades(self, params: Mapping[str, str]) -> list:
-        """`trades`: the last `limit` (default 500, max 1000), oldest first."""
+    def recent_trades(self, params: Mapping[str, str], *, is_historical: bool = False) -> list:
+        """`trades`: the last `limit` (default 500, max 1000), oldest first; `historicalTrades` (`is_historical`):
+        from trade id `fromId` on when it is given."""
         grid, tape = self._served(params)
+        limit = limit_param(params, 1000)
+        from_id = int_param(params, "fromId") if is_historical else None
         rows = []
-        for t in tape.recent(limit_param(params, 1000)):
+        for t in tape.recent(limit) if from_id is None else tape.from_id(from_id, limit):
             row = {"id": t.first_id, "price": format_price(grid, t.px_tick), "qty": format_qty(grid, t.qty_lot),
                    "quoteQty": _quote(grid, t.px_tick * t.qty_lot), "time": t.time_ms,
                    "isBuyerMaker": t.is_buyer_maker}

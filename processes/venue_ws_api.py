@@ -5,16 +5,20 @@ Requests `{"id", "method", "params"}` in text frames, one reply each: `{"id", "s
 ORDERS of the account on order placement) unless `returnRateLimits` is false (per request, or for the
 connection with `?returnRateLimits=false` in the URL). Methods (a `v3/` prefix is accepted):
 `ping`, `time`, `session.status`, `order.place`, `order.cancel`, `order.cancelReplace`, `order.status`,
-`openOrders.status`, `openOrders.cancelAll`, `account.status`, `userDataStream.subscribe.signature`,
-`userDataStream.unsubscribe`. Anything else: 400 -1020.
+`openOrders.status`, `openOrders.cancelAll`, `account.status`, `allOrders`, `myTrades`, `trades.recent`,
+`trades.historical`, `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`. Anything else:
+400 -1020.
 
 The order methods run the REST order side's own actions (processes.venue_orders.OrderSide: the matching
 engine, filters, balances, error codes), its per-IP weight and per-key ORDERS counters (one budget for
-REST and ws-api, as on Binance), and its key/timing checks. Signed requests carry `apiKey`, `timestamp`,
-`signature` in `params`; the HMAC is over the params sorted by name without `signature`, raw text
-(mm.ws_api.signature_payload, BINANCE.md §3.1 vector 4). Over a limit: 429 with
-`error.data.retryAfter` = epoch ms of the window's end; banned: 418 with the ban's end, then the
-connection is closed.
+REST and ws-api, as on Binance), and its key/timing checks. The history methods read the same state:
+`allOrders` and `myTrades` the matching engine's orders and fills (MatchingEngine.all_orders / my_trades:
+Binance's startTime / endTime (24 h at most) / orderId / fromId / limit rules), `trades.recent` and
+`trades.historical` (unsigned, `fromId` on the latter) the venue's public tape (processes.venue_tape).
+Signed requests carry `apiKey`, `timestamp`, `signature` in `params`; the HMAC is over the params sorted
+by name without `signature`, raw text (mm.ws_api.signature_payload, BINANCE.md §3.1 vector 4). Over a
+limit: 429 with `error.data.retryAfter` = epoch ms of the window's end; banned: 418 with the ban's end,
+then the connection is closed.
 
 User-data stream: after `userDataStream.subscribe.signature` (reply `{"subscriptionId": n}`, one per
 account per connection, else -2035), every state change and fill of that account's orders, however
@@ -124,11 +128,25 @@ METHODS: dict[str, tuple[str, int, str]] = {
     "openOrders.status": ("open_orders", 6, "SIGNED"),
     "openOrders.cancelAll": ("cancel_all", 1, "SIGNED"),
     "account.status": ("account", 20, "SIGNED"),
+    "allOrders": ("all_orders", 20, "SIGNED"),
+    "myTrades": ("my_trades", 20, "SIGNED"),
+    "trades.recent": ("", 25, "NONE"),
+    "trades.historical": ("", 25, "NONE"),
     "userDataStream.subscribe.signature": ("", 2, "SIGNED"),
     "userDataStream.unsubscribe": ("", 2, "NONE"),
 }
 ORDER_METHODS = frozenset({"order.place", "order.cancelReplace"})
 OPEN_ORDERS_ALL_WEIGHT = 80
+MY_TRADES_BY_ORDER_WEIGHT = 5  # myTrades with orderId
+
+
+def request_weight(method: str, params: Mapping[str, object], weight: int) -> int:
+    """A method's weight where its params change it (openOrders.status without symbol, myTrades with orderId)."""
+    if method == "openOrders.status" and "symbol" not in params:
+        return OPEN_ORDERS_ALL_WEIGHT
+    if method == "myTrades" and "orderId" in params:
+        return MY_TRADES_BY_ORDER_WEIGHT
+    return weight
 
 
 # ---- user-data events -----------------------------------------------------------------------------
@@ -344,6 +362,11 @@ class WsApi:
             "openOrders.status": lambda conn, api_key, params, now_ns: side._open_orders(api_key, params, now_ns),
             "openOrders.cancelAll": lambda conn, api_key, params, now_ns: side._cancel_all(api_key, params, now_ns),
             "account.status": lambda conn, api_key, params, now_ns: side._account(api_key, params, now_ns),
+            "allOrders": lambda conn, api_key, params, now_ns: side._all_orders(api_key, params, now_ns),
+            "myTrades": lambda conn, api_key, params, now_ns: side._my_trades(api_key, params, now_ns),
+            "trades.recent": lambda conn, api_key, params, now_ns: market.tape.recent_trades(params),
+            "trades.historical": lambda conn, api_key, params, now_ns: market.tape.recent_trades(
+                params, is_historical=True),
             "userDataStream.subscribe.signature": self._subscribe,
             "userDataStream.unsubscribe": self._unsubscribe,
         }
@@ -433,8 +456,7 @@ class WsApi:
     def _dispatch(self, conn: WsApiConnection, request_id: object, method: str, params: dict,
                   return_rate_limits: bool, now_ns: int) -> None:
         endpoint, weight, security = self.methods[method]
-        if method == "openOrders.status" and "symbol" not in params:
-            weight = OPEN_ORDERS_ALL_WEIGHT
+        weight = request_weight(method, params, weight)
         text = text_params(params)
         limits = self.side._limits
         api_key = ""
