@@ -29,6 +29,7 @@ interface: submit, ready, venue_state, stats; answers over the same inproc PUSH 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -75,6 +76,7 @@ from processes.hyperliquid_adapter import (
     modify_falls_back_to_place,
     order_value_usd_below_min,
     plan_modifies,
+    VenueReadFailed,
 )
 from processes.journal_file import JournalFile
 from processes.keys_cli import read_key_file
@@ -86,6 +88,7 @@ MS = 1_000_000
 NONCE_RESERVE = 10_000  # nonces reserved on disk at a time
 BUDGET_RESERVE = 500  # requests kept back for cancels and the dead-man's switch
 PING_S = 20.0
+RECONCILE_RETRY_MAX_S = 10.0  # the longest wait before a failed reconcile is tried again
 CLOSED = (OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED)
 _CANCELED = "anceled"  # canceled, marginCanceled, ..., and scheduledCancel below
 
@@ -161,6 +164,7 @@ class HyperliquidLive(AsyncWorker):
         self._inbox_lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._resync: asyncio.Event | None = None
+        self.reconcile_retry_s = 1.0  # the first wait after a failed reconcile (then doubled)
         self._quoting = False
         self._scheduled_ms = 0
 
@@ -174,7 +178,10 @@ class HyperliquidLive(AsyncWorker):
             self._inbox.append(command)
             if len(self._inbox) > 1:
                 return  # a wake-up is on its way: this command joins the same turn (one quote decision)
-        self._loop.call_soon_threadsafe(self._wake.set)
+        try:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:  # the loop is closed: stopped (its last act cancelled ours), a late command goes nowhere
+            log.warning("venue stopped: %s dropped", type(command).__name__)
 
     def before_stop(self) -> None:
         self.submit(CancelAll(symbol="", reason="stop", ts_ns=0))
@@ -263,7 +270,7 @@ class HyperliquidLive(AsyncWorker):
 
     async def _adopt_position(self, first: bool = False) -> None:
         assert self.client is not None and self.grid is not None
-        state = await self.client.transport.info({"type": "clearinghouseState", "user": self.client.user_address})
+        state = await self.client.info({"type": "clearinghouseState", "user": self.client.user_address})
         szi = sum((Decimal(p["position"]["szi"]) for p in state.get("assetPositions", [])
                    if p.get("position", {}).get("coin") == self.symbol), Decimal(0))
         key = f"{self.symbol}:position"
@@ -279,7 +286,7 @@ class HyperliquidLive(AsyncWorker):
 
     async def _read_budget(self) -> None:
         assert self.client is not None
-        reply = await self.client.transport.info({"type": "userRateLimit", "user": self.client.user_address})
+        reply = await self.client.info({"type": "userRateLimit", "user": self.client.user_address})
         self.budget_left = int(reply.get("nRequestsCap", 10_000)) - int(reply.get("nRequestsUsed", 0))
 
     async def _execute_turn(self, commands: list[Any]) -> None:
@@ -413,7 +420,14 @@ class HyperliquidLive(AsyncWorker):
                 await self._cancel([cid])
             case CancelAll():
                 await self._cancel([o.client_id for o in self.tracker.open_orders()])
-                self.counts["cancel_all_swept"] += sum(r.status == "success" for r in await self.client.cancel_all_ours())
+                try:  # the sweep finds ours the tracker does not know (an earlier life's)
+                    swept = await self.client.cancel_all_ours()
+                except VenueReadFailed as e:
+                    self.counts["cancel_all_sweep_failed"] += 1
+                    log.warning("gateway venue: cancel-all sweep skipped (%s): only the orders we track "
+                                "were cancelled", e)
+                    return
+                self.counts["cancel_all_swept"] += sum(r.status == "success" for r in swept)
 
     async def _cancel(self, cids: list[str]) -> None:
         assert self.client is not None and self.tracker is not None
@@ -564,8 +578,11 @@ class HyperliquidLive(AsyncWorker):
             self._resync.set()
 
     async def _reconciler(self, stop: asyncio.Event) -> None:
-        """/info only after a (re)connect or a doubtful answer: open orders, fills, position, budget."""
-        assert self._resync is not None and self.client is not None and self.tracker is not None
+        """/info only after a (re)connect or a doubtful answer: open orders, fills, position, budget.
+        A pass the venue does not answer (429, 5xx, a timeout) is tried again after a backoff that
+        doubles up to RECONCILE_RETRY_MAX_S; trading goes on meanwhile (the stream still reports)."""
+        assert self._resync is not None
+        retry_s = self.reconcile_retry_s
         while not stop.is_set():
             try:
                 await asyncio.wait_for(self._resync.wait(), 0.5)
@@ -573,19 +590,33 @@ class HyperliquidLive(AsyncWorker):
                 continue
             self._resync.clear()
             self.counts["reconciles"] += 1
-            for fill in reversed(await self.client.transport.info({"type": "userFills",
-                                                                    "user": self.client.user_address})):
-                self._on_fill(fill, from_stream=False)
-            listed = {self.by_cloid.get(o.get("cloid")) for o in await self.client.open_orders()}
-            for order in self.tracker.open_orders():
-                if order.client_id not in listed and order.state not in (OrderState.NEW, OrderState.SENT):
-                    result = await self.client.query(cloid_for(order.client_id, self.client.prefix))
-                    if result.status != "unknown":
-                        raw = (result.raw or {}).get("order") or {}
-                        self._on_order_update({"order": {"cloid": result.cloid, "oid": result.oid or -1},
-                                               "status": raw.get("status", "canceled")})
-            await self._adopt_position()
-            await self._read_budget()
+            try:
+                await self._reconcile_once()
+            except VenueReadFailed as e:
+                self.counts["reconcile_failed"] += 1
+                log.warning("gateway venue: reconcile failed (%s): again in %.3g s", e, retry_s)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), retry_s)
+                retry_s = min(2 * retry_s, RECONCILE_RETRY_MAX_S)
+                self._resync_now()
+                continue
+            retry_s = self.reconcile_retry_s
+
+    async def _reconcile_once(self) -> None:
+        assert self.client is not None and self.tracker is not None
+        fills = await self.client.info({"type": "userFills", "user": self.client.user_address}, list)
+        for fill in reversed(fills):
+            self._on_fill(fill, from_stream=False)
+        listed = {self.by_cloid.get(o.get("cloid")) for o in await self.client.open_orders()}
+        for order in self.tracker.open_orders():
+            if order.client_id not in listed and order.state not in (OrderState.NEW, OrderState.SENT):
+                result = await self.client.query(cloid_for(order.client_id, self.client.prefix))
+                if result.status != "unknown":
+                    raw = (result.raw or {}).get("order") or {}
+                    self._on_order_update({"order": {"cloid": result.cloid, "oid": result.oid or -1},
+                                           "status": raw.get("status", "canceled")})
+        await self._adopt_position()
+        await self._read_budget()
 
     # ---- outcomes -> the pipeline's order events ----
 
@@ -638,12 +669,15 @@ class _HttpTransport:
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        async with self._session.post(self.base_url + path, json=body) as reply:
-            if reply.status >= 500 or reply.status == 429:
-                raise OSError(f"HTTP {reply.status} from {path}")
-            if reply.status != 200:
-                return {"status": "err", "response": f"HTTP {reply.status}: {(await reply.text())[:200]}"}
-            return await reply.json()
+        try:
+            async with self._session.post(self.base_url + path, json=body) as reply:
+                if reply.status >= 500 or reply.status == 429:
+                    raise OSError(f"HTTP {reply.status} from {path}")
+                if reply.status != 200:
+                    return {"status": "err", "response": f"HTTP {reply.status}: {(await reply.text())[:200]}"}
+                return await reply.json()
+        except aiohttp.ClientError as e:  # a dropped connection is a transport failure, like a reset socket
+            raise OSError(f"{path}: {type(e).__name__}: {e}") from e
 
     async def info(self, body: dict[str, Any]) -> Any:
         return await self._post("/info", body)

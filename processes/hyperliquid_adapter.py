@@ -85,6 +85,11 @@ class HyperliquidError(Exception):
     """The adapter was misused (bad key, unknown coin); venue refusals are outcomes, not errors."""
 
 
+class VenueReadFailed(Exception):
+    """An /info read got no usable answer (timeout, transport failure, HTTP 429 / 5xx, a refusal):
+    nothing was learnt, and the read may be tried again later."""
+
+
 # --- signing --------------------------------------------------------------------------------
 
 
@@ -524,11 +529,15 @@ class HyperliquidClient:
                 out.append(CancelResult(cloid=cloid, status="error", error=f"unexpected status {status!r}"))
         return out
 
-    async def open_orders(self) -> list[dict[str, Any]]:
-        reply, why = await self._call("info", {"type": "frontendOpenOrders", "user": self.user_address})
-        if not isinstance(reply, list):
-            raise HyperliquidError(f"frontendOpenOrders failed: {why or repr(reply)[:200]}")
+    async def info(self, body: dict[str, Any], shape: type = dict) -> Any:
+        """The venue's answer to one /info read, of `shape`; raises VenueReadFailed naming the read."""
+        reply, why = await self._call("info", body)
+        if not isinstance(reply, shape):
+            raise VenueReadFailed(f"info {body.get('type')}: {why or repr(reply)[:200]}")
         return reply
+
+    async def open_orders(self) -> list[dict[str, Any]]:
+        return await self.info({"type": "frontendOpenOrders", "user": self.user_address}, list)
 
     async def cancel_all_ours(self) -> list[CancelResult]:
         """Cancel every open order whose cloid carries our prefix tag; other orders stay."""
