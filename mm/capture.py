@@ -142,11 +142,15 @@ class CaptureStats:
         self.skipped: Counter[str] = Counter()
         self.malformed_count = 0
         self.malformed: list[str] = []  # the first MAX_REPORTED, as "file:line: reason"
+        self.damaged: list[str] = []  # "file: compressed stream damaged after N bytes of text (why)"
         self.path: Path | None = None  # where the read stands: the file and line of the event
         self.line_no = 0  # just yielded (JSON lines; None / 0 where the reader does not tell)
+        self.where_text = ""  # or that place as text, from a reader that has it so (tardis CSV rows)
 
     def where(self) -> str:
         """`file:line` of the event just yielded ("" where unknown), for a consumer that refuses it."""
+        if self.where_text:
+            return self.where_text
         if self.path is None:
             return ""
         return f"{self.path}:{self.line_no}" if self.line_no else str(self.path)
@@ -275,18 +279,20 @@ def open_capture(path: Path):
 READ_CHUNK = 1 << 20  # at most this many bytes of decompressed text per read
 
 
-def read_chunks(path: Path) -> Iterator[bytes]:
+def read_chunks(path: Path, stats: CaptureStats | None = None) -> Iterator[bytes]:
     """The file's decompressed bytes in READ_CHUNK pieces. A damaged gzip stream (truncated,
-    corrupt, bad checksum) ends the file where the damage starts, with a warning: what came
-    before it is still the capture."""
+    corrupt, bad checksum) ends the file where the damage starts, with a warning (and in
+    `stats.damaged`): what came before it is still the capture."""
     with open_capture(path) as stream:
         offset = 0
         while True:
             try:
                 chunk = stream.read1(READ_CHUNK)  # read1: a damaged stream's last good bytes still come
             except (EOFError, OSError, zlib.error) as e:
-                log.warning("%s: compressed stream damaged after %d bytes of text (%s): reading what came "
-                            "before it", path, offset, e)
+                damage = f"{path}: compressed stream damaged after {offset} bytes of text ({e})"
+                log.warning("%s: reading what came before it", damage)
+                if stats is not None:
+                    stats.damaged.append(damage)
                 return
             if not chunk:
                 return
@@ -294,11 +300,11 @@ def read_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def read_lines(path: Path) -> Iterator[list[bytes]]:
+def read_lines(path: Path, stats: CaptureStats | None = None) -> Iterator[list[bytes]]:
     """The file's lines in batches, without their line ends; one batch per chunk read
     (splitting a big chunk at once is much cheaper than a readline per line)."""
     tail = b""
-    for chunk in read_chunks(path):
+    for chunk in read_chunks(path, stats):
         lines = (tail + chunk).split(b"\n")
         tail = lines.pop()
         yield lines
@@ -313,7 +319,7 @@ def read_stamped_lines(paths: Iterable[Path | str], stats: CaptureStats) -> Iter
     for path in paths:
         path = stats.path = Path(path)
         line_no = 0
-        for lines in read_lines(path):
+        for lines in read_lines(path, stats):
             stats.lines += len(lines)
             for line in lines:
                 line_no += 1
@@ -358,7 +364,7 @@ def read_capture(
     for path in paths:
         path = stats.path = Path(path)
         line_no = 0
-        for lines in read_lines(path):
+        for lines in read_lines(path, stats):
             stats.lines += len(lines)
             for line in lines:
                 line_no += 1

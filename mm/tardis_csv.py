@@ -37,6 +37,8 @@ price, an unknown side or is_snapshot, a local_timestamp before the previous row
 `CaptureStats.malformed` as `file:line: reason`. A malformed L2 row breaks that symbol's book:
 the update it belongs to goes out as an empty diff that skips an id (the book sees a gap and stays
 out of sync until the next snapshot). A file whose rows give no usable event fails, naming it.
+While an event is handed on, `CaptureStats.where` names the row behind it (`file:line`): the first row
+of its message, or its first malformed row, so what the book refuses is named as a JSON capture's is.
 """
 
 from __future__ import annotations
@@ -210,7 +212,7 @@ def _rows(path: Path, kind: str, stats: CaptureStats | None, limit: int = 0) -> 
     columns = len(HEADERS.get(kind) or snapshot_header(int(kind.rpartition("_")[2])))
     line_no = 0
     last_local = 0
-    for lines in read_lines(path):
+    for lines in read_lines(path, stats):
         if stats is not None:
             stats.lines += len(lines)
         for line in lines:
@@ -329,6 +331,7 @@ class _Group(NamedTuple):
     asks: list[tuple[str, str]]
     extra: str  # L2: "snapshot" | "update"; a trade: "<id>,<side>"
     broken: bool  # an L2 row of this message was malformed
+    where: str  # `file:line` its events are named by: its first row, or its first malformed one
 
 
 class _FileReader:
@@ -383,19 +386,20 @@ class _FileReader:
                 stats.skipped["trades of side unknown"] += 1
                 continue
             self.usable += 1
-            yield _Group(row.local_us, TRADES, row.symbol, row.ts_us, [level], [], f"{row.fields[4]},{side}", False)
+            yield _Group(row.local_us, TRADES, row.symbol, row.ts_us, [level], [], f"{row.fields[4]},{side}", False,
+                         row.where)
 
     def _l2(self) -> Iterator[_Group]:
         stats = self.stats
         open_group: _Group | None = None
-        broken_next = False
+        broken_next = ""  # where the malformed row before any message was
         for row in _rows(self.path, L2, stats):
             if type(row) is not Row:
                 stats.add_malformed(*row)
-                if open_group is not None:
-                    open_group = open_group._replace(broken=True)
-                else:
-                    broken_next = True
+                if open_group is None:
+                    broken_next = broken_next or row[0]
+                elif not open_group.broken:
+                    open_group = open_group._replace(broken=True, where=row[0])
                 continue
             fields = row.fields
             try:
@@ -415,10 +419,12 @@ class _FileReader:
                 if open_group is not None:
                     self.usable += 1
                     yield open_group
-                open_group = _Group(row.local_us, L2, row.symbol, row.ts_us, [], [], extra, broken_next)
-                broken_next = False
+                open_group = _Group(row.local_us, L2, row.symbol, row.ts_us, [], [], extra, bool(broken_next),
+                                    broken_next or row.where)
+                broken_next = ""
             if error is not None:
-                open_group = open_group._replace(broken=True)
+                if not open_group.broken:
+                    open_group = open_group._replace(broken=True, where=row.where)
             elif fields[5] == "bid":
                 open_group.bids.append(level)
             else:
@@ -451,7 +457,7 @@ class _FileReader:
                 stats.skipped[f"{kind} rows of an empty book"] += 1
                 continue
             self.usable += 1
-            yield _Group(row.local_us, kind, row.symbol, row.ts_us, bids, asks, "top", False)
+            yield _Group(row.local_us, kind, row.symbol, row.ts_us, bids, asks, "top", False, row.where)
 
 
 def _sort_key(level: tuple[str, str]) -> Decimal:
@@ -531,7 +537,8 @@ class TardisConverter:
                 last = book.snapshot
                 if last is not None:  # continues the snapshot forwarded last (another symbol's rows came between)
                     group = group._replace(bids=last.bids + group.bids, asks=last.asks + group.asks,
-                                           broken=last.broken or group.broken)
+                                           broken=last.broken or group.broken,
+                                           where=group.where if group.broken and not last.broken else last.where)
                 book.snapshot = group
                 # an incomplete snapshot: the book goes out of sync instead
                 yield _diff(name, book, group, [], [], True) if group.broken else _snapshot(name, book, group)
@@ -575,6 +582,7 @@ def read_tardis(paths: Iterable[Path | str], stats: CaptureStats | None = None) 
     converter = TardisConverter(grids, stats)
     convert = converter.convert
     for group in heapq.merge(*(r.groups() for r in readers), key=_local_us):
+        stats.where_text = group.where  # CaptureStats.where of the events it gives
         yield from convert(group)
     for reader in readers:
         if not reader.usable:

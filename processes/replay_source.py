@@ -4,7 +4,11 @@ Binance frames are decoded once (mm/capture.py); OKX, Kraken and Hyperliquid fra
 their venue's book checks first. Either way processes/feed_convert.py turns them into messages,
 the decimal text converted exactly to ticks and lots on the instrument's grid (mm/ticks.py) -- the
 converter the live feed uses, so replay refuses what live refuses. A refused frame is counted by
-its reason in `dropped`; a malformed line is counted by the capture reader.
+its reason in `dropped`; a malformed line is counted by the capture reader. What the book stage
+will refuse of a Binance capture or tardis CSV (a crossed snapshot, a gap in the update ids) is found
+here too, by the book's own sync rules on the ids, since only here are the file and line known. Each
+refusal is kept as `file:line: what` in `problems` (cached with the messages) and logged, the first
+MAX_PROBLEMS of them.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
 
+from ipc.messages import BookSnapshot, DepthDiff
+from mm.book_sync import BookSync, Outcome
 from mm.capture import CaptureStats, DepthSnapshot, read_capture, read_lines, read_stamped_lines
 from mm.config import Config
 from mm.errors import OffGridError
@@ -24,7 +31,7 @@ from mm.hyperliquid_frames import L2BookFrame, parse_frame
 from mm.kraken_book import decode_kraken_book_frame
 from mm.tardis_csv import csv_kind, tardis_instrument
 from mm.okx_book import BOOK_CHANNELS, decode_okx_book_frame, infer_text_grid
-from mm.ticks import TickGrid, grid_from_sizes, infer_grid_from_levels
+from mm.ticks import TickGrid, format_price, grid_from_sizes, infer_grid_from_levels
 from mm.venue_books import BINANCE, CHECKED_VENUES, KRAKEN, OKX, venue_of_file
 from processes import capture_cache
 from processes.feed_convert import CheckedBookFeed, Drop, binance_message, symbol_name
@@ -32,7 +39,7 @@ from processes.feed_convert import CheckedBookFeed, Drop, binance_message, symbo
 log = logging.getLogger(__name__)
 
 GRID_FRAMES = 200  # book frames of the instrument whose decimals give a checked venue's grid
-LOG_DROPS = 20  # drops logged one by one; the rest are only counted
+MAX_PROBLEMS = 20  # refusals kept and logged one by one; the rest are only counted
 
 
 class CaptureInstrument(NamedTuple):
@@ -44,13 +51,30 @@ class CaptureInstrument(NamedTuple):
     grid: TickGrid
 
 
-def first_snapshot(paths: list[Path], symbol: str | None) -> tuple[str, DepthSnapshot]:
-    """The first Binance depth snapshot in the files (of `symbol`, or of any symbol when None)."""
-    for event in read_capture(paths):
-        if isinstance(event.frame, DepthSnapshot) and (symbol is None or event.symbol == symbol):
-            return event.symbol, event.frame
-    raise OffGridError(f"{', '.join(map(str, paths))}: no depth snapshot"
-                       + (f" of {symbol}" if symbol else "") + ": cannot build a book")
+def first_snapshot_grid(paths: list[Path], symbol: str | None) -> tuple[str, TickGrid]:
+    """The symbol and grid of the first Binance depth snapshot in the files (of `symbol`, or of any
+    symbol when None) that gives one. A snapshot with a NaN, negative or no level is passed over, as
+    the book drops it; when no snapshot gives a grid, the error names the first refused by file:line
+    (or, with none at all, the malformed lines that may have been one)."""
+    stats = CaptureStats()
+    files = ", ".join(map(str, paths))
+    of = f" of {symbol}" if symbol else ""
+    refused = ""
+    for event in read_capture(paths, stats):
+        frame = event.frame
+        if type(frame) is DepthSnapshot and (symbol is None or event.symbol == symbol):
+            try:
+                return event.symbol, infer_grid_from_levels(event.symbol, [*frame.bids, *frame.asks])
+            except OffGridError as e:
+                refused = refused or f"{stats.where()}: depth snapshot {frame.lastUpdateId} refused: {e}"
+    if refused:
+        raise OffGridError(f"{refused}; no other depth snapshot{of} in {files}: cannot build a book")
+    why = f"{stats.lines} lines"
+    if stats.malformed_count:
+        why += f", {stats.malformed_count} malformed; the first: {stats.malformed[0]}"
+    if stats.damaged:
+        why += f"; {stats.damaged[0]}"
+    raise OffGridError(f"{files}: no depth snapshot{of} ({why}): cannot build a book")
 
 
 def _book_levels(venue: str, body: bytes) -> tuple[str, list[tuple[str, str]], bool] | None:
@@ -95,8 +119,8 @@ def capture_instrument(paths: list[Path], symbol: str | None) -> CaptureInstrume
         return CaptureInstrument(BINANCE, name, TickGrid(name, price_decimals, qty_decimals, tick_units, 1))
     venue = venue_of_file(paths[0]) or BINANCE
     if venue not in CHECKED_VENUES:
-        found, snapshot = first_snapshot(paths, symbol)
-        return CaptureInstrument(BINANCE, found, infer_grid_from_levels(found, [*snapshot.bids, *snapshot.asks]))
+        found, grid = first_snapshot_grid(paths, symbol)
+        return CaptureInstrument(BINANCE, found, grid)
     wanted = symbol_name(symbol) if symbol else None
     instrument, levels, frames = None, [], 0
     for path in paths:
@@ -148,6 +172,8 @@ class ReplaySource:
         self.instrument = instrument or grid.symbol
         self.capture_stats = CaptureStats()
         self.dropped: Counter[str] = Counter()
+        self.problems: list[str] = []  # the first MAX_PROBLEMS refusals, "file:line: what"
+        self.problem_count = 0
         self.first_ts_ns = 0
         self.last_ts_ns = 0
         self.from_cache = False
@@ -158,7 +184,7 @@ class ReplaySource:
         key = capture_cache.cache_key(self.paths, self.symbol, self.grid)
         where = capture_cache.cache_path(self.paths, key)
         cached = capture_cache.load(where, key)
-        if cached is not None:
+        if cached is not None and "problems" in cached.capture:  # a cache from before problems were kept: decode
             stats = cached.capture
             self.capture_stats.lines = stats["lines"]
             self.capture_stats.events.update(stats["events"])
@@ -167,6 +193,11 @@ class ReplaySource:
             self.capture_stats.malformed.extend(stats["malformed_lines"])
             self.dropped.update(cached.dropped)
             self.first_ts_ns, self.last_ts_ns = cached.first_ts_ns, cached.last_ts_ns
+            self.problem_count = stats["problem_count"]
+            self.problems.extend(stats["problems"])
+            for problem in self.problems:
+                self._log_problem(problem)
+            self._log_more_problems()
             self.from_cache = True
             yield from cached.messages
             return
@@ -174,8 +205,10 @@ class ReplaySource:
         for msg in self._decode():
             messages.append(msg)
             yield msg
+        self._log_more_problems()
+        capture = {**self.capture_stats.as_dict(), "problems": self.problems, "problem_count": self.problem_count}
         capture_cache.store(where, capture_cache.CachedFeed(
-            version=capture_cache.CONVERTER_VERSION, key=key, messages=messages, capture=self.capture_stats.as_dict(),
+            version=capture_cache.CONVERTER_VERSION, key=key, messages=messages, capture=capture,
             dropped=dict(self.dropped), first_ts_ns=self.first_ts_ns, last_ts_ns=self.last_ts_ns))
 
     def _decode(self) -> Iterator[Any]:
@@ -184,7 +217,14 @@ class ReplaySource:
     def _decode_binance(self) -> Iterator[Any]:
         grid = self.grid
         symbol = self.symbol
-        for event in read_capture(self.paths, self.capture_stats):
+        stats = self.capture_stats
+        # the book's sync rules on the ids and the snapshots' levels (diffs' levels left out: cheap), to name
+        # by file:line the crossed snapshot and the gap that the book stage will count
+        sync = BookSync(symbol)
+        sync.price_text = partial(format_price, grid)
+        on_diff = sync.on_diff
+        no_levels: list[tuple[int, int]] = []
+        for event in read_capture(self.paths, stats):
             if event.symbol != symbol:
                 continue
             ts = event.recv_ts_ns
@@ -192,10 +232,20 @@ class ReplaySource:
                 self.first_ts_ns = ts
             self.last_ts_ns = ts
             msg = binance_message(symbol, event.frame, grid, ts, 0)
-            if type(msg) is Drop:
-                self._count_drop(msg, ts)
+            kind = type(msg)
+            if kind is DepthDiff:
+                outcome = on_diff(msg.first_id, msg.final_id, msg.prev_final_id, no_levels, no_levels)
+            elif kind is BookSnapshot:
+                outcome = sync.on_snapshot(msg.last_id, msg.bids, msg.asks)
+            elif kind is Drop:
+                self._count_drop(msg, stats.where())
+                continue
             else:
                 yield msg
+                continue
+            if outcome is Outcome.GAP or outcome is Outcome.CROSSED:
+                self._problem(stats.where(), sync.last_problem)
+            yield msg
 
     def _decode_checked(self) -> Iterator[Any]:
         """OKX / Kraken / Hyperliquid lines (`<recv_ts_ns> <json>`) through the venue's checks."""
@@ -215,12 +265,25 @@ class ReplaySource:
                     if item.reason == "decode_error":
                         stats.add_malformed(where, item.detail)
                     else:
-                        self._count_drop(item, ts)
+                        self._count_drop(item, where)
                 else:
                     stats.events[type(item).__name__] += 1
                     yield item
 
-    def _count_drop(self, drop: Drop, ts: int) -> None:
+    def _count_drop(self, drop: Drop, where: str) -> None:
         self.dropped[drop.reason] += 1
-        if self.dropped.total() <= LOG_DROPS:
-            log.warning("dropped a frame at %d (%s): %s", ts, drop.reason, drop.detail)
+        self._problem(where, f"frame dropped ({drop.reason}): {drop.detail}")
+
+    def _problem(self, where: str, what: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            problem = f"{where}: {what}" if where else what
+            self.problems.append(problem)
+            self._log_problem(problem)
+
+    def _log_problem(self, problem: str) -> None:
+        log.warning("replay: %s", problem)
+
+    def _log_more_problems(self) -> None:
+        if self.problem_count > len(self.problems):
+            log.warning("replay: %d more refusals like these, counted only", self.problem_count - len(self.problems))
