@@ -318,6 +318,7 @@ class Feed(Actor):
             stats["stream"] = dict(self.stream.client.counts)
         if self.replay is not None:
             stats.update(tickers_skipped=self.tickers_skipped, dropped=dict(self.replay.dropped),
+                         problems=self.replay.problems, problem_count=self.replay.problem_count,
                          capture=self.replay.capture_stats.as_dict(),
                          first_ts_ns=self.replay.first_ts_ns, last_ts_ns=self.replay.last_ts_ns)
         return stats

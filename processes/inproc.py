@@ -405,7 +405,8 @@ class InprocReplay:
         stats = {
             "feed": {**base("feed"), "events": self.schedule.events, "snapshots": 0,
                      "barriers": self.schedule.barriers, "tickers_skipped": self.schedule.tickers_skipped,
-                     "dropped": dict(source.dropped),
+                     "dropped": dict(source.dropped), "problems": source.problems,
+                     "problem_count": source.problem_count,
                      "capture": source.capture_stats.as_dict(), "first_ts_ns": source.first_ts_ns,
                      "last_ts_ns": source.last_ts_ns},
             "book": {**base("book"), **self.market_side.book.stats()},

@@ -179,5 +179,9 @@ def test_mm_replay_of_a_crossed_snapshot_and_a_gap_goes_on_and_names_them(tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"replay: {path}:1: book XYZUSDT: crossed in snapshot 10: bid 1.02 >= ask 1.01" in done.stderr
     assert f"replay: {path}:4: book XYZUSDT: gap after update 21: next diff U=25" in done.stderr
-    book = json.loads((tmp_path / "report.json").read_text())["book"]
-    assert (book["crossed"], book["gaps"]) == (1, 1)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["book"]["crossed"], report["book"]["gaps"]) == (1, 1)
+    assert report["feed"]["problems"] == [
+        f"{path}:1: book XYZUSDT: crossed in snapshot 10: bid 1.02 >= ask 1.01",
+        f"{path}:4: book XYZUSDT: gap after update 21: next diff U=25 u=25 pu=-1 (spot rule)"]
+    assert report["feed"]["problem_count"] == 2
