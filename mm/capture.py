@@ -277,6 +277,7 @@ def open_capture(path: Path):
 
 
 READ_CHUNK = 1 << 20  # at most this many bytes of decompressed text per read
+_DAMAGE_WARNED: set[str] = set()  # a file is read several times (grid, symbols, messages): say its damage once
 
 
 def read_chunks(path: Path, stats: CaptureStats | None = None) -> Iterator[bytes]:
@@ -290,7 +291,9 @@ def read_chunks(path: Path, stats: CaptureStats | None = None) -> Iterator[bytes
                 chunk = stream.read1(READ_CHUNK)  # read1: a damaged stream's last good bytes still come
             except (EOFError, OSError, zlib.error) as e:
                 damage = f"{path}: compressed stream damaged after {offset} bytes of text ({e})"
-                log.warning("%s: reading what came before it", damage)
+                if damage not in _DAMAGE_WARNED:
+                    _DAMAGE_WARNED.add(damage)
+                    log.warning("%s: reading what came before it", damage)
                 if stats is not None:
                     stats.damaged.append(damage)
                 return

@@ -52,6 +52,19 @@ def test_truncated_gzip_yields_every_complete_line_before_the_cut_and_warns(tmp_
     assert f"{path}: compressed stream damaged" in caplog.text
 
 
+def test_a_damaged_file_read_again_warns_once_and_each_read_records_it(tmp_path, lines, caplog):
+    """A replay reads its capture several times (grid, symbols, messages): one warning, not five."""
+    path = tmp_path / "cut-twice.jsonl.gz"
+    body = _write(path, lines)
+    path.write_bytes(body[: len(body) // 2])
+    first, second = CaptureStats(), CaptureStats()
+    with caplog.at_level(logging.WARNING, logger="mm.capture"):
+        for stats in (first, second):
+            assert [line for batch in read_lines(path, stats) for line in batch]
+    assert caplog.text.count(f"{path}: compressed stream damaged") == 1
+    assert first.damaged == second.damaged and len(first.damaged) == 1
+
+
 def test_corrupt_gzip_stops_at_the_damage_and_keeps_the_lines_before(tmp_path, lines, caplog):
     path = tmp_path / "corrupt.jsonl.gz"
     body = bytearray(_write(path, lines))
