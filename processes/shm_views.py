@@ -4,6 +4,8 @@ A writer that restarts (supervisord after kill -9) creates a fresh segment under
 a reader still mapped to the old one would read a frozen book forever. When a read does not
 give the seq the notice announced, and in any case at most every INODE_CHECK_NS, the reader
 checks whether the name now points to another segment (its inode changed) and re-attaches.
+A name that is gone (a writer that stopped removes its segment) is not another segment: the
+reader keeps the last value its mapping holds until a successor creates one.
 """
 
 from __future__ import annotations
@@ -66,12 +68,15 @@ class SlotView:
         seq = self._read_once()
         now_ns = time.monotonic_ns()
         suspicious = bool(expect_seq) and seq != expect_seq
-        if (suspicious or now_ns >= self._next_inode_check_ns) and _inode(self.segment) != self._inode:
-            self.reattaches += 1
-            log.info("%s was recreated by its writer: re-attached", self.segment)
-            if not self.attach():
-                return False
-            seq = self._read_once()
+        if suspicious or now_ns >= self._next_inode_check_ns:
+            inode = _inode(self.segment)
+            # -1: the name is gone (its writer stopped and removed it): our mapping still holds its last value
+            if inode != self._inode and inode != -1:
+                self.reattaches += 1
+                log.info("%s was recreated by its writer: re-attached", self.segment)
+                if not self.attach():
+                    return False
+                seq = self._read_once()
         if suspicious or now_ns >= self._next_inode_check_ns:
             self._next_inode_check_ns = now_ns + INODE_CHECK_NS
         if seq <= 0:

@@ -48,3 +48,28 @@ def test_a_finished_header_of_another_layout_is_still_a_mismatch_not_a_wait(shm_
         assert not isinstance(refused.value, SegmentNotReadyError)
     finally:
         writer.close()
+
+
+def test_a_slot_whose_writer_stopped_keeps_its_last_value_until_a_successor_writes(shm_name, caplog):
+    """A stopped writer unlinks its segment (mm run's end: the book before risk's last mark): the
+    reader still reads the last value, without taking the gone name for a recreated segment, and
+    re-attaches once a new writer creates the name again."""
+    name = shm_name("prediction", writer="signal")
+    writer = SeqlockWriter.create(name, SIGNAL_DTYPE)
+    view = SlotView(name, SIGNAL_DTYPE)
+    successor = None
+    try:
+        writer.publish((1, 0, 0.5, 0.0, 0.0, 0.0, 1))
+        assert view.read() is True
+        writer.close()  # unlinks the name
+        view._next_inode_check_ns = 0  # the periodic check is due
+        assert view.read() is True and view.value["predicted_return"][0] == 0.5
+        assert view.reattaches == 0 and "recreated" not in caplog.text
+        successor = SeqlockWriter.create(name, SIGNAL_DTYPE)
+        successor.publish((2, 0, -0.25, 0.0, 0.0, 0.0, 1))
+        view._next_inode_check_ns = 0
+        assert view.read() is True and view.value["predicted_return"][0] == -0.25 and view.reattaches == 1
+    finally:
+        view.close()
+        if successor is not None:
+            successor.close()
