@@ -89,6 +89,7 @@ E_KEY_REJECTED = -2015
 MSG_WOULD_TAKE = "Order would immediately match and take."
 MSG_INSUFFICIENT = "Account has insufficient balance for requested action."
 MSG_DUPLICATE = "Duplicate order sent."
+MSG_NO_LIQUIDITY = "Order book liquidity is less than LOT_SIZE filter minimum quantity."
 MSG_UNKNOWN_ORDER = "Unknown order sent."
 MSG_NO_SUCH_ORDER = "Order does not exist."
 MSG_BAD_SIGNATURE = "Signature for this request is not valid."
@@ -404,7 +405,7 @@ class MatchingEngine:
         if side_text not in ("BUY", "SELL"):
             raise VenueError(400, -1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
         order_type = params.get("type", "")
-        if order_type not in ("LIMIT", "LIMIT_MAKER"):
+        if order_type not in ("LIMIT", "LIMIT_MAKER", "MARKET"):
             raise VenueError(400, -1116, "Invalid orderType.")
         tif = params.get("timeInForce", "")
         if order_type == "LIMIT":
@@ -413,9 +414,19 @@ class MatchingEngine:
         elif tif:
             raise VenueError(400, -1106, "Parameter 'timeInForce' sent when not required.")
         grid = self.grids[symbol]
-        price = _decimal(params, "price")
-        qty = _decimal(params, "quantity")
-        _check_filters(rules, grid, price, qty)
+        side = 1 if side_text == "BUY" else -1
+        if order_type == "MARKET":
+            if "price" in params:
+                raise VenueError(400, -1106, "Parameter 'price' sent when not required.")
+            if "quoteOrderQty" in params:  # exchangeInfo says quoteOrderQtyMarketAllowed: false
+                raise VenueError(400, -1106, "Parameter 'quoteOrderQty' sent when not required.")
+            qty = _decimal(params, "quantity")
+            best, price = self.market_reach(symbol, side, now_ns)
+            _check_filters(rules, grid, best, qty)
+        else:
+            price = _decimal(params, "price")
+            qty = _decimal(params, "quantity")
+            _check_filters(rules, grid, price, qty)
         px_tick = int(price / grid.tick_size)
         qty_lot = int(qty / grid.lot_size)
         client_id = params.get("newClientOrderId") or f"venue-{self._next_order_id}"
@@ -424,7 +435,6 @@ class MatchingEngine:
         existing = self.by_client.get((symbol, client_id))
         if existing is not None and self.orders[existing].is_open:
             raise VenueError(400, E_REJECTED, MSG_DUPLICATE)
-        side = 1 if side_text == "BUY" else -1
         self._reserve(api_key, symbol, side, price, qty)
         model = self.model(symbol, now_ns)
         order_id = self._next_order_id
@@ -443,9 +453,19 @@ class MatchingEngine:
         self.by_client[(symbol, client_id)] = order_id
         self.counts["orders_accepted"] += 1
         self._apply(events, symbol, now_ns)
-        if tif == "IOC" and order.is_open:
+        if (tif == "IOC" or order_type == "MARKET") and order.is_open:
             self._apply(model.cancel(now_ns, model_id), symbol, now_ns, expire=True)
         return order
+
+    def market_reach(self, symbol: str, side: int, now_ns: int) -> tuple[Decimal, Decimal]:
+        """A MARKET order's (best, farthest) price on the other side of the venue's book: it is matched as an
+        IOC limit at the farthest, taking the book best price first; what the book cannot fill expires."""
+        self.model(symbol, now_ns)
+        book = self._seed_book(symbol) if self._seed_book is not None else None
+        levels = (book[1] if side > 0 else book[0]) if book is not None else []
+        if not levels:
+            raise VenueError(400, E_REJECTED, MSG_NO_LIQUIDITY)
+        return Decimal(levels[0][0]), Decimal(levels[-1][0])
 
     def find(self, params: Mapping[str, str]) -> VenueOrder | None:
         symbol = params.get("symbol", "").upper()
@@ -614,7 +634,7 @@ class MatchingEngine:
         grid = self.grids[order.symbol]
         reply = {
             "symbol": order.symbol, "orderId": order.order_id, "orderListId": -1, "clientOrderId": order.client_id,
-            "price": format_price(grid, order.px_tick), "origQty": format_qty(grid, order.qty_lot),
+            "price": order_price(grid, order), "origQty": format_qty(grid, order.qty_lot),
             "executedQty": format_qty(grid, order.filled_lot), "cummulativeQuoteQty": _text(order.quote_filled),
             "status": order.status, "timeInForce": order.tif, "type": order.type,
             "side": "BUY" if order.side > 0 else "SELL", "stopPrice": "0.00000000", "icebergQty": "0.00000000",
@@ -640,6 +660,11 @@ class MatchingEngine:
             "balances": [{"asset": a, "free": _text(account.free.get(a, Decimal(0))),
                           "locked": _text(account.locked.get(a, Decimal(0)))} for a in assets],
         }
+
+
+def order_price(grid: TickGrid, order: VenueOrder) -> str:
+    """The order's limit price as Binance shows it: zero for a MARKET order (its reach is the venue's own)."""
+    return format_price(grid, 0 if order.type == "MARKET" else order.px_tick)
 
 
 def _text(value: Decimal) -> str:
@@ -711,7 +736,7 @@ def exchange_info_json(symbols: Mapping[str, SymbolRules], limits: OrderLimits, 
             "baseAssetPrecision": rules.decimals, "quoteAsset": rules.quote_asset,
             "quotePrecision": rules.decimals, "quoteAssetPrecision": rules.decimals,
             "baseCommissionPrecision": rules.decimals, "quoteCommissionPrecision": rules.decimals,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER"], "icebergAllowed": False, "ocoAllowed": False,
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "icebergAllowed": False, "ocoAllowed": False,
             "otoAllowed": False, "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": False,
             "cancelReplaceAllowed": True, "amendAllowed": False, "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,

@@ -76,6 +76,7 @@ from processes.venue_orders import (
     _decimal,
     book_seeder,
     key_secret,
+    order_price,
     parse_venue_keys,
 )
 from processes.venue_tape import STREAM_KINDS, int_param, limit_param
@@ -184,30 +185,41 @@ class UsdmEngine(MatchingEngine):
         symbol = params.get("symbol", "").upper()
         if symbol not in self.symbols:
             raise VenueError(400, -1121, "Invalid symbol.")
-        if params.get("type", "") != "LIMIT":
+        order_type = params.get("type", "")
+        if order_type not in ("LIMIT", "MARKET"):
             raise VenueError(400, -1116, "Invalid orderType.")
         tif = params.get("timeInForce", "")
-        if tif not in ("GTC", "IOC", "GTX"):
+        if order_type == "LIMIT" and tif not in ("GTC", "IOC", "GTX"):
             raise VenueError(400, -1115, "Invalid timeInForce.")
         if params.get("positionSide", "BOTH") != "BOTH":
             raise VenueError(400, E_POSITION_SIDE, "Order's position side does not match user's setting.")
         client_id = params.get("newClientOrderId")
         if client_id is not None and not _CLIENT_ID.match(client_id):
             raise VenueError(400, E_CLIENT_ID, "Client order id is not valid.")
-        price = _decimal(params, "price")
-        qty = _decimal(params, "quantity")
-        self._check_usdm_filters(symbol, price, qty)
-        reduce_only = params.get("reduceOnly", "false").lower() == "true"
         side = params.get("side", "")
+        qty = _decimal(params, "quantity")
+        if order_type == "MARKET":
+            if "price" in params:
+                raise VenueError(400, -1106, "Parameter 'price' sent when not required.")
+            self._check_usdm_qty(symbol, qty)
+            best, _ = self.market_reach(symbol, 1 if side == "BUY" else -1, now_ns)
+            self._check_usdm_notional(symbol, best, qty)
+        else:
+            self._check_usdm_filters(symbol, _decimal(params, "price"), qty)
+        reduce_only = params.get("reduceOnly", "false").lower() == "true"
         if reduce_only:
             amount = self.usdm[api_key].position(symbol).amount
             if amount == 0 or (amount > 0) == (side == "BUY") or float(qty) > abs(amount) + 1e-12:
                 raise VenueError(400, E_REDUCE_ONLY, "ReduceOnly Order is rejected.")
-        spot = {"symbol": symbol, "side": side, "price": params["price"], "quantity": params["quantity"]}
-        if tif == "GTX":
+        spot = {"symbol": symbol, "side": side, "quantity": params["quantity"]}
+        if order_type == "MARKET":
+            spot["type"] = "MARKET"
+        elif tif == "GTX":
             spot["type"] = "LIMIT_MAKER"
         else:
             spot["type"], spot["timeInForce"] = "LIMIT", tif
+        if order_type == "LIMIT":
+            spot["price"] = params["price"]
         if client_id is not None:
             spot["newClientOrderId"] = client_id
         try:
@@ -233,6 +245,13 @@ class UsdmEngine(MatchingEngine):
             raise VenueError(400, -4016, "Price greater than max price.")
         if (price - Decimal(rules.min_price)) % grid.tick_size:
             raise VenueError(400, -4014, "Price not increased by tick size.")
+        self._check_usdm_qty(symbol, qty)
+        self._check_usdm_notional(symbol, price, qty)
+
+    def _check_usdm_qty(self, symbol: str, qty: Decimal) -> None:
+        """LOT_SIZE and MARKET_LOT_SIZE (the same numbers here)."""
+        rules = self.symbols[symbol]
+        grid = self.grids[symbol]
         if qty <= 0:
             raise VenueError(400, -4003, "Quantity less than or equal to zero.")
         if qty < Decimal(rules.min_qty):
@@ -241,6 +260,10 @@ class UsdmEngine(MatchingEngine):
             raise VenueError(400, -4005, "Quantity greater than max quantity.")
         if (qty - Decimal(rules.min_qty)) % grid.lot_size:
             raise VenueError(400, -4023, "Quantity not increased by step size.")
+
+    def _check_usdm_notional(self, symbol: str, price: Decimal, qty: Decimal) -> None:
+        """MIN_NOTIONAL at the order's price (a MARKET order's: the best it would take)."""
+        rules = self.symbols[symbol]
         if price * qty < Decimal(rules.min_notional):
             raise VenueError(400, -4164, f"Order's notional must be no smaller than {rules.min_notional} "
                                          f"(unless you choose reduce only).")
@@ -364,13 +387,13 @@ class UsdmEngine(MatchingEngine):
         avg = order.quote_filled / filled if filled else Decimal(0)
         reply = {
             "orderId": order.order_id, "symbol": order.symbol, "status": order.status,
-            "clientOrderId": order.client_id, "price": format_price(grid, order.px_tick),
+            "clientOrderId": order.client_id, "price": order_price(grid, order),
             "avgPrice": _num(float(avg), max(decimals_of(str(grid.tick_size)), 2)),
             "origQty": format_qty(grid, order.qty_lot), "executedQty": format_qty(grid, order.filled_lot),
             "cumQty": format_qty(grid, order.filled_lot), "cumQuote": _num(float(order.quote_filled)),
-            "timeInForce": order_tif(order), "type": "LIMIT", "reduceOnly": order.order_id in self.reduce_only,
+            "timeInForce": order_tif(order), "type": usdm_type(order), "reduceOnly": order.order_id in self.reduce_only,
             "closePosition": False, "side": "BUY" if order.side > 0 else "SELL", "positionSide": "BOTH",
-            "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": "LIMIT",
+            "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": usdm_type(order),
             "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
             "updateTime": order.update_ms,
         }
@@ -449,6 +472,10 @@ def _klines_weight(params: Mapping[str, str]) -> int:
 def _rate_of_bps(bps: float) -> str:
     """A fee in bps as commissionRate writes it: 2.0 -> "0.000200"."""
     return f"{Decimal(repr(bps)) / 10000:.6f}"
+
+
+def usdm_type(order: VenueOrder) -> str:
+    return "MARKET" if order.type == "MARKET" else "LIMIT"  # GTX rests in the engine as LIMIT_MAKER
 
 
 def order_tif(order: VenueOrder) -> str:
@@ -828,7 +855,7 @@ def usdm_exchange_info(symbols: Mapping[str, SymbolRules], limits: OrderLimits, 
                 {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
                  "multiplierDecimal": "4"},
             ],
-            "orderTypes": ["LIMIT"], "timeInForce": ["GTC", "IOC", "GTX"],
+            "orderTypes": ["LIMIT", "MARKET"], "timeInForce": ["GTC", "IOC", "GTX"],
             "permissionSets": ["GRID", "COPY"],
         })
     asset = next(iter(symbols.values())).quote_asset if symbols else "USDT"

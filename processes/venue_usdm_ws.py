@@ -127,12 +127,12 @@ def order_trade_update(side: UsdmSide, execution_type: str, order: VenueOrder, t
     reply = engine.usdm_order_json(order, with_time=False)
     buys, sells = engine._side_notional(order.api_key, order.symbol)
     now_ms = now_ns // MS
-    event = {"s": order.symbol, "c": order.client_id, "S": reply["side"], "o": "LIMIT", "f": order_tif(order),
+    event = {"s": order.symbol, "c": order.client_id, "S": reply["side"], "o": reply["type"], "f": order_tif(order),
              "q": reply["origQty"], "p": reply["price"], "ap": reply["avgPrice"], "sp": "0", "x": execution_type,
              "X": order.status, "i": order.order_id, "l": format_qty(grid, 0), "z": reply["executedQty"],
              "L": "0", "N": engine.usdm[order.api_key].asset, "n": "0", "T": now_ms, "t": 0,
              "b": f"{buys:.8f}", "a": f"{sells:.8f}", "m": False, "R": reply["reduceOnly"], "wt": "CONTRACT_PRICE",
-             "ot": "LIMIT", "ps": "BOTH", "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0,
+             "ot": reply["origType"], "ps": "BOTH", "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0,
              "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0}
     if trade is not None:
         event |= {"l": trade["qty"], "L": trade["price"], "n": trade["commission"], "N": trade["commissionAsset"],

@@ -64,7 +64,7 @@ import msgspec
 from aiohttp import web
 from picows import WSMsgType, WSTransport, WSUpgradeRequest
 
-from mm.ticks import format_price, format_qty
+from mm.ticks import format_qty
 from mm.ws_api import is_every, is_valid_request_id, signature_payload, text_params
 from processes.venue_market import _Connection
 from processes.venue_orders import (
@@ -78,6 +78,7 @@ from processes.venue_orders import (
     _text,
     check_timing,
     key_secret,
+    order_price,
 )
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ def execution_report(side: OrderSide, execution_type: str, order: VenueOrder, tr
     event = {
         "e": "executionReport", "E": now_ns // MS, "s": order.symbol, "c": client_id,
         "S": "BUY" if order.side > 0 else "SELL", "o": order.type, "f": order.tif,
-        "q": format_qty(grid, order.qty_lot), "p": format_price(grid, order.px_tick), "P": zero, "F": zero,
+        "q": format_qty(grid, order.qty_lot), "p": order_price(grid, order), "P": zero, "F": zero,
         "g": -1, "C": order.client_id if execution_type == "CANCELED" else "",
         "x": execution_type, "X": order.status, "r": "NONE", "i": order.order_id,
         "l": zero, "z": format_qty(grid, order.filled_lot), "L": zero, "n": "0", "N": None,

@@ -132,3 +132,32 @@ def test_fetch_orders_closed_and_canceled_read_all_orders() -> None:
             await venue.stop()
 
     run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_market_orders_take_the_venue_book_and_their_fills_are_the_engines() -> None:
+    async def scenario() -> None:
+        venue = await start_spot()
+        exchange = client(venue)
+        try:
+            await exchange.load_markets()
+            assert "MARKET" in exchange.market(UNIFIED)["info"]["orderTypes"]
+            start = (await exchange.fetch_balance())["BTC"]["total"]
+            bought = await exchange.create_order(UNIFIED, "market", "buy", 0.0003)
+            assert (bought["type"], bought["status"], bought["filled"]) == ("market", "closed", 0.0003)
+            assert bought["info"]["price"] == "0.00000000" and bought["average"] > 0
+            assert (await exchange.fetch_balance())["BTC"]["total"] == pytest.approx(start + 0.0003)
+            sold = await exchange.create_market_sell_order(UNIFIED, 0.0003)
+            assert (sold["status"], sold["filled"]) == ("closed", 0.0003)
+            mine = await exchange.fetch_my_trades(UNIFIED)  # GET /api/v3/myTrades: the engine's fills
+            assert {t["order"] for t in mine} == {bought["id"], sold["id"]}
+            assert sum(t["amount"] for t in mine if t["side"] == "buy") == pytest.approx(0.0003)
+            assert all(t["takerOrMaker"] == "taker" for t in mine)
+            assert (await exchange.fetch_balance())["BTC"]["total"] == pytest.approx(start)
+            with pytest.raises(ccxt_async.BadRequest, match="-1106"):
+                await exchange.privatePostOrder({"symbol": SYMBOL, "side": "BUY", "type": "MARKET",
+                                                 "quantity": "0.0003", "price": "1.00"})
+        finally:
+            await exchange.close()
+            await venue.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)

@@ -101,3 +101,28 @@ def test_ccxt_pro_watch_trades_gets_the_trade_stream() -> None:
             await market.stop()
 
     run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_market_orders_open_and_reduce_only_close_the_position() -> None:
+    async def scenario() -> None:
+        market = await start_usdm()
+        exchange = client(market)
+        try:
+            await exchange.load_markets()
+            assert "MARKET" in exchange.market(UNIFIED)["info"]["orderTypes"]
+            bought = await exchange.create_order(UNIFIED, "market", "buy", 0.002)
+            assert (bought["type"], bought["status"], bought["filled"]) == ("market", "closed", 0.002)
+            assert bought["info"]["origType"] == "MARKET" and bought["average"] > 0
+            [position] = await exchange.fetch_positions([UNIFIED])
+            assert (position["side"], position["contracts"]) == ("long", 0.002)
+            assert position["entryPrice"] == pytest.approx(bought["average"])
+            closed = await exchange.create_order(UNIFIED, "market", "sell", 0.002, None, {"reduceOnly": True})
+            assert (closed["status"], closed["filled"], closed["reduceOnly"]) == ("closed", 0.002, True)
+            assert await exchange.fetch_positions([UNIFIED]) == []
+            with pytest.raises(ccxt_async.ExchangeError, match="-2022"):  # nothing left to reduce
+                await exchange.create_order(UNIFIED, "market", "sell", 0.002, None, {"reduceOnly": True})
+        finally:
+            await exchange.close()
+            await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
