@@ -150,6 +150,20 @@ class VenueTape:
         tickers = [self.ticker_json(name, now_ms) for name in names]
         return tickers[0] if is_one else tickers
 
+    def ticker_price(self, params: Mapping[str, str], now_ms: int) -> dict | list:
+        """`ticker/price`: the tape's last print (zero before the first); one object for `symbol=`, else a list.
+        USD-M adds the print's `time`."""
+        names, is_one = requested_symbols(params, self.market.books.books)
+        prices = []
+        for name in names:
+            grid, tape = self._tape_of(name)
+            last = tape.prints[-1] if tape.prints else None
+            body = {"symbol": name, "price": format_price(grid, last.px_tick if last is not None else 0)}
+            if self.futures:
+                body["time"] = last.time_ms if last is not None else now_ms
+            prices.append(body)
+        return prices[0] if is_one else prices
+
     def market_ms(self, tape: TradeTape, now_ms: int) -> int:
         """The tape's clock: the wall clock for the simulator; a capture's own time (its last print) for a
         capture, so that its 24 h window and its open kline are those of the recorded market."""
@@ -250,6 +264,7 @@ class VenueTape:
     def mount_spot(self, app: web.Application) -> None:
         router = app.router
         router.add_get("/api/v3/ticker/24hr", self._route(self.ticker_24h))
+        router.add_get("/api/v3/ticker/price", self._route(self.ticker_price))
         router.add_get("/api/v3/klines", self._route(lambda params, now_ms: self.klines(params, 1000)))
         router.add_get("/api/v3/uiKlines", self._route(lambda params, now_ms: self.klines(params, 1000)))
         router.add_get("/api/v3/aggTrades", self._route(lambda params, now_ms: self.agg_trades(params)))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import re
 import string
@@ -93,7 +94,9 @@ DEFAULT_DEPTH = 500
 USDM_WEIGHTS = {"exchange_info": 1, "time": 1, "new": 0, "modify": 0, "cancel": 1, "query": 1, "open_orders": 1,
                 "open_orders_all": 40, "cancel_all": 1, "account": 5, "balance": 5, "position_risk": 5,
                 "leverage": 1, "leverage_bracket": 1, "position_mode": 30, "countdown": 10, "listen_key": 1,
-                "my_trades": 5, "all_orders": 5, "margin_type": 1, "commission_rate": 20, "symbol_config": 5}
+                "my_trades": 5, "all_orders": 5, "margin_type": 1, "commission_rate": 20, "symbol_config": 5,
+                "open_order": 1, "batch_new": 5, "batch_cancel": 1}
+BATCH_NEW_MAX, BATCH_CANCEL_MAX = 5, 10  # orders one batchOrders request may place / cancel
 FUNDING_RATE = "0.00010000"  # mark = index (both the book's mid): premium 0, so funding = the 0.01 % interest rate
 INTEREST_RATE = "0.00010000"
 # (notional cap, max leverage, maintenance margin ratio, maintenance amount): BTCUSDT's first brackets
@@ -474,6 +477,27 @@ def _rate_of_bps(bps: float) -> str:
     return f"{Decimal(repr(bps)) / 10000:.6f}"
 
 
+def _batch_list(params: Mapping[str, str], name: str, most: int) -> list:
+    """A batch parameter: a JSON list of 1..`most` entries, or -1102 / -1130 naming it."""
+    text = params.get(name)
+    if not text:
+        raise VenueError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        entries = None
+    if not isinstance(entries, list) or not 1 <= len(entries) <= most:
+        raise VenueError(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+    return entries
+
+
+def _param_text(value: object) -> str:
+    """A batch entry's value as the text a query parameter would carry (JSON true -> "true")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def usdm_type(order: VenueOrder) -> str:
     return "MARKET" if order.type == "MARKET" else "LIMIT"  # GTX rests in the engine as LIMIT_MAKER
 
@@ -505,7 +529,7 @@ class UsdmSide(OrderSide):
         self.engine: UsdmEngine = engine
         self.market = market
         self.weights = dict(USDM_WEIGHTS)
-        self.order_endpoints = frozenset({"new", "modify"})
+        self.order_endpoints = frozenset({"new", "modify", "batch_new"})
         self.listen_keys = None  # processes.venue_usdm_ws.ListenKeys, when the user-data stream is mounted
 
     def mount(self, app: web.Application) -> None:
@@ -521,6 +545,10 @@ class UsdmSide(OrderSide):
         r.add_get("/fapi/v1/klines", self._market_view(_klines_weight, lambda p, now_ms: tape.klines(p, 1500)))
         r.add_get("/fapi/v1/aggTrades", self._market_view(lambda p: 20, lambda p, now_ms: tape.agg_trades(p)))
         r.add_get("/fapi/v1/trades", self._market_view(lambda p: 5, lambda p, now_ms: tape.recent_trades(p)))
+        for version in ("v1", "v2"):
+            r.add_get(f"/fapi/{version}/ticker/price", self._market_view(lambda p: 1 if "symbol" in p else 2,
+                                                                         tape.ticker_price))
+        r.add_get("/fapi/v1/fundingInfo", self._market_view(lambda p: 1, self._funding_info))
         r.add_get("/fapi/v1/premiumIndex", self._market_view(lambda p: 1 if "symbol" in p else 10, self._premium_index))
         r.add_get("/fapi/v1/fundingRate", self._market_view(lambda p: 1, self._funding_rates))
         r.add_post("/fapi/v1/marginType", self._handler("margin_type", self._margin_type))
@@ -531,6 +559,9 @@ class UsdmSide(OrderSide):
         r.add_delete("/fapi/v1/order", self._handler("cancel", self._cancel))
         r.add_get("/fapi/v1/order", self._handler("query", self._query))
         r.add_get("/fapi/v1/openOrders", self._handler("open_orders", self._open))
+        r.add_get("/fapi/v1/openOrder", self._handler("open_order", self._open_order))
+        r.add_post("/fapi/v1/batchOrders", self._handler("batch_new", self._batch_new))
+        r.add_delete("/fapi/v1/batchOrders", self._handler("batch_cancel", self._batch_cancel))
         r.add_delete("/fapi/v1/allOpenOrders", self._handler("cancel_all", self._cancel_all_usdm))
         for version in ("v2", "v3"):
             v3 = version == "v3"
@@ -611,6 +642,11 @@ class UsdmSide(OrderSide):
         rows = [f for f in self.market.funding_history if (not symbol or f["symbol"] == symbol)
                 and (start is None or f["fundingTime"] >= start) and (end is None or f["fundingTime"] <= end)]
         return rows[:limit] if start is not None else rows[-limit:]
+
+    def _funding_info(self, params: Mapping[str, str], now_ms: int) -> list:
+        """fundingInfo: every symbol funds every FUNDING_MS, capped as Binance's default."""
+        return [{"symbol": name, "adjustedFundingRateCap": "0.02000000", "adjustedFundingRateFloor": "-0.02000000",
+                 "fundingIntervalHours": FUNDING_MS // 3_600_000, "disclaimer": False} for name in sorted(self.symbols)]
 
     def _margin_type(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
         """The venue runs cross margin only: CROSSED is -4046 (already so, which ccxt takes as done);
@@ -745,6 +781,52 @@ class UsdmSide(OrderSide):
         if order is None or order.api_key != api_key:
             raise VenueError(400, E_NO_SUCH_ORDER, MSG_NO_SUCH_ORDER)
         return self.engine.usdm_order_json(order)
+
+    def _open_order(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
+        """openOrder: one open order; a filled or cancelled one "does not exist" (-2013), as on Binance."""
+        order = self.engine.find(params)
+        if order is None or order.api_key != api_key or not order.is_open:
+            raise VenueError(400, E_NO_SUCH_ORDER, MSG_NO_SUCH_ORDER)
+        return self.engine.usdm_order_json(order)
+
+    def _batch_new(self, api_key: str, params: Mapping[str, str], now_ns: int) -> list:
+        """POST batchOrders: up to BATCH_NEW_MAX orders, each placed as POST /order would place it, in
+        order; each answer is the order or its own error."""
+        replies = []
+        for one in _batch_list(params, "batchOrders", BATCH_NEW_MAX):
+            if not isinstance(one, dict):
+                raise VenueError(400, -1130, "Data sent for parameter 'batchOrders' is not valid.")
+            try:
+                replies.append(self._new(api_key, {k: _param_text(v) for k, v in one.items()}, now_ns))
+            except VenueError as e:
+                self.counts[f"error_{e.code}"] += 1
+                replies.append({"code": e.code, "msg": e.msg})
+        return replies
+
+    def _batch_cancel(self, api_key: str, params: Mapping[str, str], now_ns: int) -> list:
+        """DELETE batchOrders: `orderIdList` or `origClientOrderIdList` (JSON lists, up to BATCH_CANCEL_MAX;
+        ccxt writes the names in lower case, which Binance accepts); each answer is the order or its error."""
+        names = {k.lower(): k for k in params}
+        symbol = params.get("symbol", "").upper()
+        if symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        if "orderidlist" in names:
+            wanted = [{"symbol": symbol, "orderId": _param_text(i)}
+                      for i in _batch_list(params, names["orderidlist"], BATCH_CANCEL_MAX)]
+        elif "origclientorderidlist" in names:
+            wanted = [{"symbol": symbol, "origClientOrderId": _param_text(c)}
+                      for c in _batch_list(params, names["origclientorderidlist"], BATCH_CANCEL_MAX)]
+        else:
+            raise VenueError(400, -1102, "Param 'origClientOrderIdList' or 'orderIdList' must be sent, "
+                                         "but both were empty/null!")
+        replies = []
+        for one in wanted:
+            try:
+                replies.append(self._cancel(api_key, one, now_ns))
+            except VenueError as e:
+                self.counts[f"error_{e.code}"] += 1
+                replies.append({"code": e.code, "msg": e.msg})
+        return replies
 
     def _open(self, api_key: str, params: Mapping[str, str], now_ns: int) -> list:
         symbol = params.get("symbol", "").upper() or None

@@ -11,6 +11,7 @@ import argparse
 import ccxt.async_support as ccxt_async
 import pytest
 
+from mm.ticks import format_price
 from processes.venue_market import VenueMarket, add_venue_arguments, venue_from_args
 from processes.venue_orders import KEYS_ENV, attach, build_order_side
 from processes.venue_ws_api import ws_api_from_args
@@ -156,6 +157,28 @@ def test_market_orders_take_the_venue_book_and_their_fills_are_the_engines() -> 
             with pytest.raises(ccxt_async.BadRequest, match="-1106"):
                 await exchange.privatePostOrder({"symbol": SYMBOL, "side": "BUY", "type": "MARKET",
                                                  "quantity": "0.0003", "price": "1.00"})
+        finally:
+            await exchange.close()
+            await venue.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_fetch_last_prices_is_the_tapes_last_print() -> None:
+    async def scenario() -> None:
+        venue = await start_spot()
+        exchange = client(venue)
+        try:
+            await exchange.load_markets()
+            await wait_until_async(lambda: venue.tape.tapes.get(SYMBOL) and venue.tape.tapes[SYMBOL].prints, 5.0,
+                                   what="a print on the tape")
+            last = (await exchange.fetch_last_prices([UNIFIED]))[UNIFIED]  # GET /api/v3/ticker/price?symbols=
+            grid = venue.tape.grid(SYMBOL)
+            assert last["info"]["price"] in {format_price(grid, p.px_tick) for p in venue.tape.tapes[SYMBOL].prints}
+            one = await exchange.publicGetTickerPrice({"symbol": SYMBOL})
+            assert set(one) == {"symbol", "price"} and float(one["price"]) > 0
+            with pytest.raises(ccxt_async.BadSymbol, match="-1121"):
+                await exchange.publicGetTickerPrice({"symbol": "NOPEUSDT"})
         finally:
             await exchange.close()
             await venue.stop()

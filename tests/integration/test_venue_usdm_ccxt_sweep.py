@@ -126,3 +126,42 @@ def test_market_orders_open_and_reduce_only_close_the_position() -> None:
             await market.stop()
 
     run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_batch_orders_open_order_last_prices_and_funding_interval() -> None:
+    async def scenario() -> None:
+        market = await start_usdm()
+        exchange = client(market)
+        try:
+            await exchange.load_markets()
+            bid = (await exchange.fetch_bids_asks([UNIFIED]))[UNIFIED]["bid"]
+            placed = await exchange.create_orders([  # POST /fapi/v1/batchOrders
+                {"symbol": UNIFIED, "type": "limit", "side": "buy", "amount": 0.002, "price": round(bid * 0.98, 1)},
+                {"symbol": UNIFIED, "type": "limit", "side": "buy", "amount": 0.002, "price": round(bid * 0.97, 1)},
+                {"symbol": UNIFIED, "type": "limit", "side": "buy", "amount": 0.00001, "price": round(bid * 0.97, 1)}])
+            refused = [o["info"] for o in placed if o["id"] is None]  # ccxt sorts the answers by time
+            assert [r["code"] for r in refused] == [-4164]  # the third one's own error; the others stand
+            ids = [o["id"] for o in placed if o["id"] is not None]
+            assert len(ids) == 2 and all(o["status"] == "open" for o in placed if o["id"] is not None)
+            assert sorted(o["id"] for o in await exchange.fetch_open_orders(UNIFIED)) == sorted(ids)
+            one = await exchange.fetch_open_order(ids[0], UNIFIED)  # GET /fapi/v1/openOrder
+            assert (one["id"], one["status"], one["amount"]) == (ids[0], "open", 0.002)
+            canceled = await exchange.cancel_orders([ids[0], ids[1]], UNIFIED)  # DELETE /fapi/v1/batchOrders
+            assert [(o["id"], o["status"]) for o in canceled] == [(ids[0], "canceled"), (ids[1], "canceled")]
+            assert await exchange.fetch_open_orders(UNIFIED) == []
+            with pytest.raises(ccxt_async.ExchangeError, match="-2013"):  # cancelled: "does not exist"
+                await exchange.fetch_open_order(ids[0], UNIFIED)
+            with pytest.raises(ccxt_async.OrderNotFound, match="-2011"):  # ccxt reads the entry's own error
+                await exchange.fapiPrivateDeleteBatchOrders({"symbol": SYMBOL, "orderIdList": f"[{ids[0]}]"})
+            with pytest.raises(ccxt_async.BadRequest, match="-1130"):
+                await exchange.fapiPrivatePostBatchOrders({"batchOrders": "[]"})
+            last = (await exchange.fetch_last_prices([UNIFIED]))[UNIFIED]  # GET /fapi/v2/ticker/price
+            tape = market.tape.tapes[SYMBOL].prints
+            assert last["price"] in {float(market.tape.grid(SYMBOL).tick_size) * p.px_tick for p in tape}
+            interval = await exchange.fetch_funding_interval(UNIFIED)  # GET /fapi/v1/fundingInfo
+            assert interval["interval"] == "8h"
+        finally:
+            await exchange.close()
+            await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
