@@ -95,7 +95,9 @@ USDM_WEIGHTS = {"exchange_info": 1, "time": 1, "new": 0, "modify": 0, "cancel": 
                 "open_orders_all": 40, "cancel_all": 1, "account": 5, "balance": 5, "position_risk": 5,
                 "leverage": 1, "leverage_bracket": 1, "position_mode": 30, "countdown": 10, "listen_key": 1,
                 "my_trades": 5, "all_orders": 5, "margin_type": 1, "commission_rate": 20, "symbol_config": 5,
-                "open_order": 1, "batch_new": 5, "batch_cancel": 1}
+                "open_order": 1, "batch_new": 5, "batch_cancel": 1, "account_config": 5, "income": 30,
+                "force_orders": 20, "position_mode_change": 1}
+INCOME_TYPES = ("REALIZED_PNL", "COMMISSION")  # what a fill books; the venue charges no funding
 BATCH_NEW_MAX, BATCH_CANCEL_MAX = 5, 10  # orders one batchOrders request may place / cancel
 FUNDING_RATE = "0.00010000"  # mark = index (both the book's mid): premium 0, so funding = the 0.01 % interest rate
 INTEREST_RATE = "0.00010000"
@@ -571,6 +573,11 @@ class UsdmSide(OrderSide):
             r.add_get(f"/fapi/{version}/balance", self._handler("balance", self._balance))
         r.add_post("/fapi/v1/leverage", self._handler("leverage", self._leverage))
         r.add_get("/fapi/v1/leverageBracket", self._handler("leverage_bracket", self._brackets))
+        r.add_post("/fapi/v1/positionSide/dual", self._handler("position_mode_change", self._position_mode))
+        r.add_get("/fapi/v1/accountConfig", self._handler("account_config", self._account_config))
+        r.add_get("/fapi/v1/income", self._handler("income", self._income))
+        r.add_get("/fapi/v1/forceOrders", self._handler("force_orders", self._force_orders))
+        r.add_get("/fapi/v1/openInterest", self._market_view(lambda p: 1, self._open_interest))
         r.add_get("/fapi/v1/positionSide/dual", self._handler(
             "position_mode", lambda key, params, now_ns: {"dualSidePosition": False}))
         r.add_get("/fapi/v1/userTrades", self._handler("my_trades", self._user_trades))
@@ -665,6 +672,65 @@ class UsdmSide(OrderSide):
         if self.engine.open_orders(api_key, symbol):
             raise VenueError(400, -4047, "Margin type cannot be changed if there exists open orders.")
         raise VenueError(400, -1020, "This operation is not supported.")
+
+    def _position_mode(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
+        """The venue runs one-way mode only: `false` is -4059 (already so); hedge mode is refused as Binance
+        refuses it (-4068 with a position, -4067 with open orders), else -1020."""
+        dual = params.get("dualSidePosition", "").lower()
+        if dual not in ("true", "false"):
+            raise VenueError(400, -1102, "Mandatory parameter 'dualSidePosition' was not sent, was empty/null, "
+                                         "or malformed.")
+        if dual == "false":
+            raise VenueError(400, -4059, "No need to change position side.")
+        if any(p.amount for p in self.engine.usdm[api_key].positions.values()):
+            raise VenueError(400, -4068, "Position side cannot be changed if there exists position.")
+        if self.engine.open_orders(api_key, None):
+            raise VenueError(400, -4067, "Position side cannot be changed if there exists open orders.")
+        raise VenueError(400, -1020, "This operation is not supported.")
+
+    def _account_config(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
+        return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True, "dualSidePosition": False,
+                "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1}
+
+    def _income(self, api_key: str, params: Mapping[str, str], now_ns: int) -> list:
+        """income: what this key's fills booked (INCOME_TYPES), oldest first, within [startTime, endTime];
+        the first `limit` (default 100, max 1000) from `startTime`, else the last `limit`."""
+        symbol = params.get("symbol", "").upper()
+        if symbol and symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        kind = params.get("incomeType", "")
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
+        limit = limit_param(params, 1000, default=100)
+        rows = []
+        for trade in self.engine.trades:
+            if trade["_key"] != api_key or (symbol and trade["symbol"] != symbol) or not (
+                    (start is None or trade["time"] >= start) and (end is None or trade["time"] <= end)):
+                continue
+            booked = {"COMMISSION": "-" + trade["commission"], "REALIZED_PNL": trade["realizedPnl"]}
+            for n, name in enumerate(INCOME_TYPES):
+                if (not kind or kind == name) and float(booked[name]):
+                    rows.append({"symbol": trade["symbol"], "incomeType": name, "income": booked[name],
+                                 "asset": trade["commissionAsset"], "info": name, "time": trade["time"],
+                                 "tranId": trade["id"] * len(INCOME_TYPES) + n, "tradeId": str(trade["id"])})
+        return rows[:limit] if start is not None else rows[-limit:]
+
+    def _force_orders(self, api_key: str, params: Mapping[str, str], now_ns: int) -> list:
+        """forceOrders: the venue never liquidates, so there are none."""
+        symbol = params.get("symbol", "").upper()
+        if symbol and symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        return []
+
+    def _open_interest(self, params: Mapping[str, str], now_ms: int) -> dict:
+        """openInterest: the long contracts open at this venue, which are all its accounts' longs."""
+        symbol = params.get("symbol", "").upper()
+        if not symbol:
+            raise VenueError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        if symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        grid = self.engine.grids[symbol]
+        lots = sum(max(0, round(a.position(symbol).amount / float(grid.lot_size))) for a in self.engine.usdm.values())
+        return {"openInterest": format_qty(grid, lots), "symbol": symbol, "time": now_ms}
 
     def _commission_rate(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
         symbol = params.get("symbol", "").upper()

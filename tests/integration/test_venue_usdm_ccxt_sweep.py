@@ -13,7 +13,7 @@ import pytest
 
 from processes.venue_market import add_venue_arguments
 from processes.venue_orders import KEYS_ENV
-from processes.venue_usdm import UsdmMarket, build_usdm
+from processes.venue_usdm import UsdmMarket, UsdmSide, build_usdm
 from tests.conftest import run_async, wait_until_async
 
 TEST_TIMEOUT_S = 20.0
@@ -24,13 +24,17 @@ SECRET = "mmUsdmSweepSecret-Zz9Yy8"
 
 
 async def start_usdm() -> UsdmMarket:
+    return (await start_usdm_side())[0]
+
+
+async def start_usdm_side() -> tuple[UsdmMarket, UsdmSide]:
     parser = argparse.ArgumentParser()
     add_venue_arguments(parser)
     args = parser.parse_args(["--market", "usdm", "--port", "0", "--http-port", "0", "--speed", "1"])
-    market, _, _ = build_usdm(args, {KEYS_ENV: f"{KEY}:{SECRET}"})
+    market, side, _ = build_usdm(args, {KEYS_ENV: f"{KEY}:{SECRET}"})
     await market.start()
     await wait_until_async(lambda: market.mid(SYMBOL), 5.0, what="venue book")
-    return market
+    return market, side
 
 
 def client(market: UsdmMarket) -> ccxt_async.binanceusdm:
@@ -160,6 +164,42 @@ def test_batch_orders_open_order_last_prices_and_funding_interval() -> None:
             assert last["price"] in {float(market.tape.grid(SYMBOL).tick_size) * p.px_tick for p in tape}
             interval = await exchange.fetch_funding_interval(UNIFIED)  # GET /fapi/v1/fundingInfo
             assert interval["interval"] == "8h"
+        finally:
+            await exchange.close()
+            await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_ledger_open_interest_position_mode_and_liquidations_from_the_engines_fills() -> None:
+    async def scenario() -> None:
+        market, side = await start_usdm_side()
+        exchange = client(market)
+        exchange.enableRateLimit = False  # ccxt spaces income (weight 30) by seconds; the venue limits weights
+        try:
+            await exchange.load_markets()
+            assert await exchange.fetch_ledger() == []  # GET /fapi/v1/income: nothing booked yet
+            with pytest.raises(ccxt_async.ExchangeError, match="-4059"):  # one-way already
+                await exchange.set_position_mode(False, UNIFIED)
+            bought = await exchange.create_order(UNIFIED, "market", "buy", 0.004)
+            sold = await exchange.create_order(UNIFIED, "market", "sell", 0.002, None, {"reduceOnly": True})
+            ledger = await exchange.fetch_ledger()
+            fills = [t for t in side.engine.trades if t["orderId"] in (int(bought["id"]), int(sold["id"]))]
+            commissions = [e for e in ledger if e["info"]["incomeType"] == "COMMISSION"]
+            assert [e["info"]["tradeId"] for e in commissions] == [str(t["id"]) for t in fills]
+            assert [e["amount"] for e in commissions] == [float(t["commission"]) for t in fills]
+            assert all(e["direction"] == "out" and e["currency"] == "USDT" for e in commissions)
+            pnl = [e["info"]["income"] for e in ledger if e["info"]["incomeType"] == "REALIZED_PNL"]
+            assert pnl == [t["realizedPnl"] for t in fills if float(t["realizedPnl"])]
+            assert len({e["id"] for e in ledger}) == len(ledger)
+            assert await exchange.fetch_funding_history(UNIFIED) == []  # the venue charges no funding
+            interest = await exchange.fetch_open_interest(UNIFIED)  # GET /fapi/v1/openInterest
+            assert interest["openInterestAmount"] == pytest.approx(0.002)
+            assert await exchange.fetch_my_liquidations(UNIFIED) == []  # GET /fapi/v1/forceOrders
+            with pytest.raises(ccxt_async.ExchangeError, match="-4068"):  # hedge mode, with a position
+                await exchange.set_position_mode(True, UNIFIED)
+            fees = await exchange.fetch_trading_fees()  # GET /fapi/v1/accountConfig: ccxt reads the tier
+            assert fees[UNIFIED]["info"] == {"feeTier": 0}
         finally:
             await exchange.close()
             await market.stop()
