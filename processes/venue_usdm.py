@@ -479,6 +479,15 @@ def _rate_of_bps(bps: float) -> str:
     return f"{Decimal(repr(bps)) / 10000:.6f}"
 
 
+def depth_weight(params: Mapping[str, str]) -> int:
+    """depth's weight by `limit` (the most for a limit it refuses)."""
+    try:
+        limit = int(params.get("limit", DEFAULT_DEPTH))
+    except (TypeError, ValueError):
+        return 20
+    return DEPTH_WEIGHTS.get(limit, 20)
+
+
 def _batch_list(params: Mapping[str, str], name: str, most: int) -> list:
     """A batch parameter: a JSON list of 1..`most` entries, or -1102 / -1130 naming it."""
     text = params.get(name)
@@ -784,29 +793,30 @@ class UsdmSide(OrderSide):
     async def _on_depth(self, request: web.Request) -> web.Response:
         ip = request.remote or ""
         now_ns = time.time_ns()
-        try:
-            limit = int(request.query.get("limit", DEFAULT_DEPTH))
-        except ValueError:
-            limit = -1
-        error = self._limits.charge_weight(ip, DEPTH_WEIGHTS.get(limit, 20), now_ns / 1e9)
+        error = self._limits.charge_weight(ip, depth_weight(request.query), now_ns / 1e9)
         if error is not None:
             return self._error_response(error, ip, now_ns)
-        if limit not in DEPTH_WEIGHTS:
-            return self._error_response(VenueError(400, -1100, "Illegal characters found in parameter 'limit'; "
-                                                               "legal range is '5, 10, 20, 50, 100, 500, 1000'."),
-                                        ip, now_ns)
-        symbol = request.query.get("symbol", "").upper()
-        state = self.market.books.books.get(symbol)
-        if state is None or state.grid is None:
-            return self._error_response(VenueError(400, -1121, "Invalid symbol."), ip, now_ns)
-        if not state.sync.is_synced:
-            return self._error_response(VenueError(503, -1001, "Internal error; unable to process your request. "
-                                                               "Please try again."), ip, now_ns)
-        top = state.top(limit)
+        try:
+            body = self.depth_json(request.query, now_ns // MS)
+        except VenueError as e:
+            return self._error_response(e, ip, now_ns)
         self.counts["depth_requests"] += 1
-        now_ms = now_ns // MS
-        return self._json({"lastUpdateId": state.sync.last_id, "E": now_ms, "T": now_ms, "bids": top["bids"],
-                           "asks": top["asks"]}, ip, now_ns)
+        return self._json(body, ip, now_ns)
+
+    def depth_json(self, params: Mapping[str, str], now_ms: int) -> dict:
+        """depth (REST and ws-fapi): the venue book's top `limit` levels and its last update id."""
+        try:
+            limit = int(params.get("limit", DEFAULT_DEPTH))
+        except (TypeError, ValueError):
+            limit = -1
+        if limit not in DEPTH_WEIGHTS:
+            raise VenueError(400, -1100, "Illegal characters found in parameter 'limit'; "
+                                         "legal range is '5, 10, 20, 50, 100, 500, 1000'.")
+        state = self._book_of(params.get("symbol", ""))
+        if not state.sync.is_synced:
+            raise VenueError(503, -1001, "Internal error; unable to process your request. Please try again.")
+        top = state.top(limit)
+        return {"lastUpdateId": state.sync.last_id, "E": now_ms, "T": now_ms, "bids": top["bids"], "asks": top["asks"]}
 
     async def _on_book_ticker(self, request: web.Request) -> web.Response:
         """GET /fapi/v1/ticker/bookTicker: `symbol=` one object (weight 2), none: a list of every symbol
@@ -817,18 +827,31 @@ class UsdmSide(OrderSide):
         error = self._limits.charge_weight(ip, 2 if one is not None else 5, now_ns / 1e9)
         if error is not None:
             return self._error_response(error, ip, now_ns)
+        try:
+            body = self.book_ticker_json(request.query, now_ns // MS)
+        except VenueError as e:
+            return self._error_response(e, ip, now_ns)
+        self.counts["book_ticker_requests"] += 1
+        return self._json(body, ip, now_ns)
+
+    def book_ticker_json(self, params: Mapping[str, str], now_ms: int) -> dict | list:
+        """ticker/bookTicker (REST) and ticker.book (ws-fapi): `symbol=` one object, none: every symbol."""
+        one = params.get("symbol")
         tickers = []
-        for name in [one.upper()] if one is not None else sorted(self.market.books.books):
-            state = self.market.books.books.get(name)
-            if state is None or state.grid is None:
-                return self._error_response(VenueError(400, -1121, "Invalid symbol."), ip, now_ns)
+        for name in [one] if one is not None else sorted(self.market.books.books):
+            state = self._book_of(name)
             top = state.top(1)
             bid = top["bids"][0] if top["bids"] else ["0", "0"]
             ask = top["asks"][0] if top["asks"] else ["0", "0"]
-            tickers.append({"lastUpdateId": state.sync.last_id, "symbol": name, "bidPrice": bid[0], "bidQty": bid[1],
-                            "askPrice": ask[0], "askQty": ask[1], "time": now_ns // MS})
-        self.counts["book_ticker_requests"] += 1
-        return self._json(tickers[0] if one is not None else tickers, ip, now_ns)
+            tickers.append({"lastUpdateId": state.sync.last_id, "symbol": name.upper(), "bidPrice": bid[0],
+                            "bidQty": bid[1], "askPrice": ask[0], "askQty": ask[1], "time": now_ms})
+        return tickers[0] if one is not None else tickers
+
+    def _book_of(self, symbol: str):
+        state = self.market.books.books.get(symbol.upper())
+        if state is None or state.grid is None:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        return state
 
     # -- signed actions (sync) --
 

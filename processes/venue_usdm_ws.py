@@ -13,7 +13,7 @@ The spot user-data faults (processes.venue_ws_api.WsApiFaults: `drop_event_every
 
 WebSocket API at `/ws-fapi/v1` on the streams' port: processes.venue_ws_api.WsApi (the same request
 shapes, HMAC over the sorted params, weights, 429/418, faults) with USD-M's methods: `ping`, `time`,
-`session.status`, `order.place`, `order.cancel`, `order.modify`, `order.status`, `account.status`,
+`session.status`, `depth`, `ticker.book`, `ticker.price` (the venue's book and tape), `order.place`, `order.cancel`, `order.modify`, `order.status`, `account.status`,
 `account.position` / `v2/account.position`, and `userDataStream.start|ping|stop` (`apiKey` only).
 `session.logon` is not served: Binance accepts it only with Ed25519 keys, and this venue has HMAC keys.
 """
@@ -237,6 +237,9 @@ class UsdmWsApi(WsApi):
         "ping": ("", 1, "NONE"),
         "time": ("", 1, "NONE"),
         "session.status": ("", 1, "NONE"),
+        "depth": ("", 5, "NONE"),
+        "ticker.book": ("", 2, "NONE"),
+        "ticker.price": ("", 1, "NONE"),
         "order.place": ("new", 0, "SIGNED"),
         "order.cancel": ("cancel", 1, "SIGNED"),
         "order.modify": ("modify", 0, "SIGNED"),
@@ -258,6 +261,9 @@ class UsdmWsApi(WsApi):
             "ping": lambda conn, api_key, params, now_ns: {},
             "time": lambda conn, api_key, params, now_ns: {"serverTime": now_ns // MS},
             "session.status": self._session_status,
+            "depth": lambda conn, api_key, params, now_ns: side.depth_json(params, now_ns // MS),
+            "ticker.book": lambda conn, api_key, params, now_ns: side.book_ticker_json(params, now_ns // MS),
+            "ticker.price": lambda conn, api_key, params, now_ns: market.tape.ticker_price(params, now_ns // MS),
             "order.place": lambda conn, api_key, params, now_ns: side._new(api_key, params, now_ns),
             "order.cancel": lambda conn, api_key, params, now_ns: side._cancel(api_key, params, now_ns),
             "order.modify": lambda conn, api_key, params, now_ns: side._modify(api_key, params, now_ns),

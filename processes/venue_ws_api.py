@@ -6,8 +6,8 @@ ORDERS of the account on order placement) unless `returnRateLimits` is false (pe
 connection with `?returnRateLimits=false` in the URL). Methods (a `v3/` prefix is accepted):
 `ping`, `time`, `session.status`, `order.place`, `order.cancel`, `order.cancelReplace`, `order.status`,
 `openOrders.status`, `openOrders.cancelAll`, `account.status`, `allOrders`, `myTrades`, `trades.recent`,
-`trades.historical`, `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`. Anything else:
-400 -1020.
+`trades.historical`, `klines`, `userDataStream.subscribe.signature`, `userDataStream.unsubscribe`.
+Anything else: 400 -1020.
 
 The order methods run the REST order side's own actions (processes.venue_orders.OrderSide: the matching
 engine, filters, balances, error codes), its per-IP weight and per-key ORDERS counters (one budget for
@@ -133,6 +133,7 @@ METHODS: dict[str, tuple[str, int, str]] = {
     "myTrades": ("my_trades", 20, "SIGNED"),
     "trades.recent": ("", 25, "NONE"),
     "trades.historical": ("", 25, "NONE"),
+    "klines": ("", 2, "NONE"),
     "userDataStream.subscribe.signature": ("", 2, "SIGNED"),
     "userDataStream.unsubscribe": ("", 2, "NONE"),
 }
@@ -368,6 +369,7 @@ class WsApi:
             "trades.recent": lambda conn, api_key, params, now_ns: market.tape.recent_trades(params),
             "trades.historical": lambda conn, api_key, params, now_ns: market.tape.recent_trades(
                 params, is_historical=True),
+            "klines": lambda conn, api_key, params, now_ns: market.tape.klines(params, 1000),
             "userDataStream.subscribe.signature": self._subscribe,
             "userDataStream.unsubscribe": self._unsubscribe,
         }

@@ -11,6 +11,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxtpro
 import pytest
 
+from mm.ticks import format_price
 from processes.venue_market import add_venue_arguments
 from processes.venue_orders import KEYS_ENV
 from processes.venue_usdm import UsdmMarket, UsdmSide, build_usdm
@@ -200,6 +201,40 @@ def test_ledger_open_interest_position_mode_and_liquidations_from_the_engines_fi
                 await exchange.set_position_mode(True, UNIFIED)
             fees = await exchange.fetch_trading_fees()  # GET /fapi/v1/accountConfig: ccxt reads the tier
             assert fees[UNIFIED]["info"] == {"feeTier": 0}
+        finally:
+            await exchange.close()
+            await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_ws_fapi_depth_and_book_ticker_are_the_venue_book() -> None:
+    async def scenario() -> None:
+        market = await start_usdm()
+        exchange = ccxtpro.binanceusdm({"apiKey": KEY, "secret": SECRET, "enableRateLimit": False,
+                                        "options": {"fetchCurrencies": False, "fetchMargins": False}})
+        for name in list(exchange.urls["api"]):
+            if name.startswith("fapi"):
+                exchange.urls["api"][name] = f"{market.http_url}/fapi/" + exchange.urls["api"][name].rsplit("/", 1)[-1]
+        exchange.urls["api"]["ws"]["ws-api"]["linear"] = market.ws_url + "/ws-fapi/v1"
+        try:
+            await exchange.load_markets()
+            state = market.books.books[SYMBOL]
+            book = await exchange.fetch_order_book_ws(UNIFIED, 5)  # ws-fapi depth
+            assert len(book["bids"]) == len(book["asks"]) == 5 and book["bids"][0][0] < book["asks"][0][0]
+            assert 0 < book["nonce"] <= state.sync.last_id
+            if book["nonce"] == state.sync.last_id:  # the book has not moved since: the same levels
+                assert book["bids"] == [[float(p), float(q)] for p, q in state.top(5)["bids"]]
+            ticker = await exchange.fetch_ticker_ws(UNIFIED)  # ws-fapi ticker.book
+            assert ticker["symbol"] == UNIFIED and 0 < ticker["bid"] < ticker["ask"]
+            assert float(ticker["info"]["bidQty"]) > 0 and ticker["info"]["lastUpdateId"] <= state.sync.last_id
+            tape = await wait_until_async(lambda: market.tape.tapes.get(SYMBOL) or market.tape.agg_tapes.get(SYMBOL),
+                                          5.0, what="a print on the tape")
+            price = await exchange.fetch_ticker_ws(UNIFIED, {"method": "ticker.price"})  # the tape's last print
+            grid = market.tape.grid(SYMBOL)
+            assert price["info"]["price"] in {format_price(grid, p.px_tick) for p in tape.prints}
+            with pytest.raises(ccxt_async.BadRequest, match="-1100"):
+                await exchange.fetch_order_book_ws(UNIFIED, 7)
         finally:
             await exchange.close()
             await market.stop()

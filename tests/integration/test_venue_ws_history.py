@@ -1,12 +1,12 @@
 """The local venue's WebSocket API history methods (processes.venue_ws_api: `allOrders`, `myTrades`,
-`trades.recent`, `trades.historical`) driven by ccxt.pro 4.5.90's own, unmodified `binance` client
-(fetchOrdersWs, fetchMyTradesWs, fetchTradesWs) and by a raw websocket, in-process on 127.0.0.1
+`trades.recent`, `trades.historical`, `klines`) driven by ccxt.pro 4.5.90's own, unmodified `binance` client
+(fetchOrdersWs, fetchMyTradesWs, fetchTradesWs, fetchOHLCVWs) and by a raw websocket, in-process on 127.0.0.1
 ephemeral ports. What comes back is checked against what was placed and against the venue's own
 state: the matching engine's orders and fills, and its public tape.
 
 USD-M is left out on purpose: Binance's `/ws-fapi/v1` serves none of these methods (its WebSocket API
-lists order.place/modify/cancel/status, account and position requests, depth and tickers), so the
-venue answers them 400 -1020 although ccxt.pro's binanceusdm would send `myTrades` and
+lists order.place/modify/cancel/status, account and position requests, depth and tickers: those are
+in test_venue_usdm_ccxt_sweep.py), so the venue answers them 400 -1020 although ccxt.pro's binanceusdm would send `myTrades` and
 `trades.historical` there.
 """
 
@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import ccxt.async_support as ccxt_async
+import pytest
 
 from processes.venue_market import VenueMarket
 from processes.venue_orders import MatchingEngine, OrderSide, attach, book_seeder
@@ -209,6 +211,28 @@ def test_fetch_trades_ws_is_the_venues_tape() -> None:
                 assert trade["amount"] == float(grid.lot_size * p.qty_lot)
                 assert trade["timestamp"] == p.time_ms
                 assert trade["side"] == ("sell" if p.is_buyer_maker else "buy")
+        finally:
+            await exchange.close()
+            await venue.stop()
+
+    run_async(body, TEST_TIMEOUT_S)
+
+
+def test_fetch_ohlcv_ws_is_the_tapes_klines() -> None:
+    async def body() -> None:
+        venue = await start_venue()
+        exchange = client(venue)
+        try:
+            await exchange.load_markets()
+            tapes = venue.market.tape.tapes
+            await eventually(lambda: SYMBOL in tapes and tapes[SYMBOL].prints and tapes[SYMBOL].prints[0].time_ms
+                             < time.time_ns() // 1_000_000 // 1000 * 1000, what="a print in a closed second")
+            end_ms = time.time_ns() // 1_000_000 // 1000 * 1000 - 1  # only closed 1 s klines
+            candles = await exchange.fetch_ohlcv_ws(UNIFIED, "1s", params={"endTime": end_ms})  # klines
+            rows = venue.market.tape.klines({"symbol": SYMBOL, "interval": "1s", "endTime": str(end_ms)}, 1000)
+            assert candles and candles == [[r[0], *map(float, r[1:6])] for r in rows]
+            with pytest.raises(ccxt_async.BadRequest, match="-1120"):
+                await exchange.fetch_ohlcv_ws(UNIFIED, "1s", params={"interval": "7m"})
         finally:
             await exchange.close()
             await venue.stop()
