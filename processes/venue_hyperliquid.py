@@ -880,10 +880,13 @@ _INFO: dict[str, Callable[[HyperliquidExchange, dict], Any]] = {
     "exchangeStatus": lambda self, body: {"specialStatuses": None, "time": self.clock_ms()},
     "fundingHistory": lambda self, body: [],  # the venue pays no funding (its funding rate is 0)
     "userFunding": lambda self, body: [],
+    # deposits, withdrawals, transfers: accounts start funded and the venue moves no money (ccxt's fetch_ledger,
+    # fetch_deposits, fetch_withdrawals)
+    "userNonFundingLedgerUpdates": lambda self, body: [],
 }
 _USER_INFO = frozenset({"openOrders", "frontendOpenOrders", "orderStatus", "userFills", "clearinghouseState",
                         "userRateLimit", "userAbstraction", "userFillsByTime", "historicalOrders", "userFees",
-                        "userFunding"})
+                        "userFunding", "userNonFundingLedgerUpdates"})
 _ACTIONS: dict[str, Callable[[HyperliquidExchange, str, dict, int], dict]] = {
     "order": HyperliquidExchange._order_action,
     "cancel": HyperliquidExchange._cancel_action,

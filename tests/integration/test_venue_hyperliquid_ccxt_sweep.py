@@ -66,6 +66,8 @@ def test_ccxt_history_fees_status_funding_and_leverage():
                 [t0 - 60_000, 100.0, 100.0, 90.0, 97.0, 4.0]]
             assert await client.fetch_funding_rate_history(SYMBOL) == []
             assert await client.fetch_funding_history(SYMBOL) == []
+            assert await client.fetch_ledger() == []  # userNonFundingLedgerUpdates: the venue moves no money
+            assert await client.fetch_deposits() == [] and await client.fetch_withdrawals() == []
             assert await client.set_leverage(5, SYMBOL) == {"status": "ok", "response": {"type": "default"}}
             with pytest.raises(ccxt_async.ExchangeError, match="cross margin only"):
                 await client.set_margin_mode("isolated", SYMBOL, {"leverage": 5})
