@@ -75,7 +75,7 @@ _LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
 # Request weights (BINANCE.md §2.2, spot)
 WEIGHTS = {"exchange_info": 20, "new": 1, "cancel": 1, "query": 4, "open_orders": 6,
            "open_orders_all": 80, "cancel_all": 1, "account": 20, "my_trades": 20,
-           "all_orders": 20}
+           "all_orders": 20, "system_status": 1, "trade_fee": 1}
 
 # -- errors: (HTTP status, code, message) as Binance writes them (BINANCE.md §6) --
 E_FILTER = -1013
@@ -886,6 +886,8 @@ class OrderSide:
         router.add_get("/api/v3/account", self._handler("account", self._account))
         router.add_get("/api/v3/myTrades", self._handler("my_trades", self._my_trades))
         router.add_get("/api/v3/allOrders", self._handler("all_orders", self._all_orders))
+        router.add_get("/sapi/v1/system/status", self._on_system_status)
+        router.add_get("/sapi/v1/asset/tradeFee", self._handler("trade_fee", self._trade_fee))
         app.on_shutdown.append(self._on_shutdown)
 
     # -- market side hook --
@@ -917,6 +919,15 @@ class OrderSide:
         if error is not None:
             return self._error_response(error, ip, now_ns)
         return self._json(exchange_info_json(self.symbols, self.limits, now_ns), ip, now_ns)
+
+    async def _on_system_status(self, request: web.Request) -> web.Response:
+        """sapi system/status (ccxt's fetch_status, with `urls["api"]["sapi"]` at the venue): 0, normal."""
+        ip = request.remote or ""
+        now_ns = time.time_ns()
+        error = self._limits.charge_weight(ip, WEIGHTS["system_status"], now_ns / 1e9)
+        if error is not None:
+            return self._error_response(error, ip, now_ns)
+        return self._json({"status": 0, "msg": "normal"}, ip, now_ns)
 
     def _handler(self, endpoint: str, action):
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -1075,6 +1086,16 @@ class OrderSide:
             reply["origClientOrderId"] = order.client_id
             result.append(reply)
         return result
+
+    def _trade_fee(self, api_key: str, params: Mapping[str, str], now_ns: int) -> list:
+        """sapi asset/tradeFee (ccxt's fetch_trading_fee(s)): the engine's maker and taker rates per symbol."""
+        symbol = params.get("symbol", "").upper()
+        if symbol and symbol not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        engine = self.engine
+        maker, taker = (_text(Decimal(repr(bps)) / 10000) for bps in (engine.maker_fee_bps, engine.taker_fee_bps))
+        return [{"symbol": name, "makerCommission": maker, "takerCommission": taker}
+                for name in ([symbol] if symbol else sorted(self.symbols))]
 
     def _account(self, api_key: str, params: Mapping[str, str], now_ns: int) -> dict:
         return self.engine.account_json(api_key, now_ns)

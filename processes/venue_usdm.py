@@ -547,6 +547,7 @@ class UsdmSide(OrderSide):
         r = app.router
         r.add_get("/fapi/v1/ping", self._public("time", lambda request, now_ns: {}))
         r.add_get("/fapi/v1/time", self._public("time", lambda request, now_ns: {"serverTime": now_ns // MS}))
+        r.add_get("/sapi/v1/system/status", self._on_system_status)  # binanceusdm's fetch_status asks sapi
         r.add_get("/fapi/v1/exchangeInfo", self._public("exchange_info", self._exchange_info))
         r.add_get("/fapi/v1/depth", self._on_depth)
         r.add_get("/fapi/v1/ticker/bookTicker", self._on_book_ticker)

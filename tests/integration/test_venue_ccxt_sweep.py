@@ -184,3 +184,25 @@ def test_fetch_last_prices_is_the_tapes_last_print() -> None:
             await venue.stop()
 
     run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_fetch_status_and_trading_fees_with_sapi_at_the_venue() -> None:
+    async def scenario() -> None:
+        venue = await start_spot()
+        exchange = client(venue)
+        exchange.urls["api"]["sapi"] = venue.http_url + "/sapi/v1"  # ccxt asks sapi for these two
+        exchange.enableRateLimit = False
+        try:
+            await exchange.load_markets()
+            assert (await exchange.fetch_status())["status"] == "ok"  # GET /sapi/v1/system/status
+            fee = await exchange.fetch_trading_fee(UNIFIED)  # GET /sapi/v1/asset/tradeFee?symbol=
+            account = (await exchange.fetch_balance())["info"]["commissionRates"]  # the engine's rates
+            assert (fee["maker"], fee["taker"]) == (float(account["maker"]), float(account["taker"]))
+            assert (await exchange.fetch_trading_fees())[UNIFIED]["taker"] == fee["taker"]
+            with pytest.raises(ccxt_async.BadSymbol, match="-1121"):
+                await exchange.sapiGetAssetTradeFee({"symbol": "NOPEUSDT"})
+        finally:
+            await exchange.close()
+            await venue.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)

@@ -201,6 +201,8 @@ def test_ledger_open_interest_position_mode_and_liquidations_from_the_engines_fi
                 await exchange.set_position_mode(True, UNIFIED)
             fees = await exchange.fetch_trading_fees()  # GET /fapi/v1/accountConfig: ccxt reads the tier
             assert fees[UNIFIED]["info"] == {"feeTier": 0}
+            exchange.urls["api"]["sapi"] = market.http_url + "/sapi/v1"
+            assert (await exchange.fetch_status())["status"] == "ok"  # binanceusdm asks GET /sapi/v1/system/status
         finally:
             await exchange.close()
             await market.stop()
