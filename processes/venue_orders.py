@@ -72,6 +72,10 @@ SPOT_HISTORY_RANGE_MS = 24 * 3600 * 1000  # spot allOrders / myTrades: startTime
 _INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 _LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
 
+# Binance routes ccxt calls that this venue has no state for (it is no wallet): 400 -1020, not a 404
+WALLET_ROUTES = ("/sapi/v1/capital/deposit/address", "/sapi/v1/capital/deposit/hisrec",
+                 "/sapi/v1/capital/withdraw/history", "/sapi/v1/capital/withdraw/apply", "/sapi/v1/asset/transfer")
+
 # Request weights (BINANCE.md §2.2, spot)
 WEIGHTS = {"exchange_info": 20, "new": 1, "cancel": 1, "query": 4, "open_orders": 6,
            "open_orders_all": 80, "cancel_all": 1, "account": 20, "my_trades": 20,
@@ -888,6 +892,7 @@ class OrderSide:
         router.add_get("/api/v3/allOrders", self._handler("all_orders", self._all_orders))
         router.add_get("/sapi/v1/system/status", self._on_system_status)
         router.add_get("/sapi/v1/asset/tradeFee", self._handler("trade_fee", self._trade_fee))
+        self.mount_unserved(router, WALLET_ROUTES)
         app.on_shutdown.append(self._on_shutdown)
 
     # -- market side hook --
@@ -928,6 +933,20 @@ class OrderSide:
         if error is not None:
             return self._error_response(error, ip, now_ns)
         return self._json({"status": 0, "msg": "normal"}, ip, now_ns)
+
+    def mount_unserved(self, router: web.UrlDispatcher, paths: tuple[str, ...]) -> None:
+        """Routes of the real venue this one has nothing behind: weight 1, then 400 -1020."""
+
+        async def handle(request: web.Request) -> web.Response:
+            ip = request.remote or ""
+            now_ns = time.time_ns()
+            self.counts["requests_unserved"] += 1
+            error = self._limits.charge_weight(ip, 1, now_ns / 1e9) or VenueError(
+                400, -1020, "This operation is not supported.")
+            return self._error_response(error, ip, now_ns)
+
+        for path in paths:
+            router.add_route("*", path, handle)
 
     def _handler(self, endpoint: str, action):
         async def handle(request: web.Request) -> web.StreamResponse:

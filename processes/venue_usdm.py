@@ -74,6 +74,7 @@ from processes.venue_orders import (
     SymbolRules,
     VenueError,
     VenueOrder,
+    WALLET_ROUTES,
     _decimal,
     book_seeder,
     key_secret,
@@ -97,6 +98,14 @@ USDM_WEIGHTS = {"exchange_info": 1, "time": 1, "new": 0, "modify": 0, "cancel": 
                 "my_trades": 5, "all_orders": 5, "margin_type": 1, "commission_rate": 20, "symbol_config": 5,
                 "open_order": 1, "batch_new": 5, "batch_cancel": 1, "account_config": 5, "income": 30,
                 "force_orders": 20, "position_mode_change": 1}
+# served by Binance from histories this venue does not keep (mark / index / premium candles, the
+# futures/data statistics): 400 -1020 (OrderSide.mount_unserved)
+UNSERVED_ROUTES = ("/fapi/v1/markPriceKlines", "/fapi/v1/indexPriceKlines", "/fapi/v1/premiumIndexKlines",
+                   "/fapi/v1/continuousKlines", "/fapi/data/openInterestHist", "/fapi/data/topLongShortAccountRatio",
+                   "/fapi/data/topLongShortPositionRatio", "/fapi/data/globalLongShortAccountRatio",
+                   "/fapi/data/takerlongshortRatio", "/futures/data/openInterestHist",
+                   "/futures/data/topLongShortAccountRatio", "/futures/data/topLongShortPositionRatio",
+                   "/futures/data/globalLongShortAccountRatio", "/futures/data/takerlongshortRatio")
 INCOME_TYPES = ("REALIZED_PNL", "COMMISSION")  # what a fill books; the venue charges no funding
 BATCH_NEW_MAX, BATCH_CANCEL_MAX = 5, 10  # orders one batchOrders request may place / cancel
 FUNDING_RATE = "0.00010000"  # mark = index (both the book's mid): premium 0, so funding = the 0.01 % interest rate
@@ -548,6 +557,7 @@ class UsdmSide(OrderSide):
         r.add_get("/fapi/v1/ping", self._public("time", lambda request, now_ns: {}))
         r.add_get("/fapi/v1/time", self._public("time", lambda request, now_ns: {"serverTime": now_ns // MS}))
         r.add_get("/sapi/v1/system/status", self._on_system_status)  # binanceusdm's fetch_status asks sapi
+        self.mount_unserved(r, WALLET_ROUTES + UNSERVED_ROUTES)
         r.add_get("/fapi/v1/exchangeInfo", self._public("exchange_info", self._exchange_info))
         r.add_get("/fapi/v1/depth", self._on_depth)
         r.add_get("/fapi/v1/ticker/bookTicker", self._on_book_ticker)

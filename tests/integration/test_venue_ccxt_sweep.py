@@ -201,6 +201,8 @@ def test_fetch_status_and_trading_fees_with_sapi_at_the_venue() -> None:
             assert (await exchange.fetch_trading_fees())[UNIFIED]["taker"] == fee["taker"]
             with pytest.raises(ccxt_async.BadSymbol, match="-1121"):
                 await exchange.sapiGetAssetTradeFee({"symbol": "NOPEUSDT"})
+            with pytest.raises(ccxt_async.BadRequest, match="-1020"):  # the venue is no wallet: not a 404
+                await exchange.fetch_deposits("USDT")
         finally:
             await exchange.close()
             await venue.stop()

@@ -203,6 +203,9 @@ def test_ledger_open_interest_position_mode_and_liquidations_from_the_engines_fi
             assert fees[UNIFIED]["info"] == {"feeTier": 0}
             exchange.urls["api"]["sapi"] = market.http_url + "/sapi/v1"
             assert (await exchange.fetch_status())["status"] == "ok"  # binanceusdm asks GET /sapi/v1/system/status
+            for unkept in (exchange.fetch_mark_ohlcv(UNIFIED, "1m"), exchange.fetch_open_interest_history(UNIFIED)):
+                with pytest.raises(ccxt_async.BadRequest, match="-1020"):  # no history kept: -1020, not a 404
+                    await unkept
         finally:
             await exchange.close()
             await market.stop()
