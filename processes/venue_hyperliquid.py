@@ -23,7 +23,8 @@ refuses with "Too many cumulative requests sent" early, the behaviour that hurts
 
 Info also answers what ccxt's unified methods ask: `historicalOrders` (every order's last status,
 refused ones included), `userFillsByTime`, `userFees` (the venue's one tier), `exchangeStatus`,
-`fundingHistory` / `userFunding` (empty: the venue pays no funding), `candleSnapshot` (candles of
+`fundingHistory` / `userFunding` (empty: the venue pays no funding), `userNonFundingLedgerUpdates`
+(empty: no deposits, withdrawals or transfers), `candleSnapshot` (candles of
 the market's trades, every interval but "1M"). `updateLeverage` sets the
 cross leverage (1..maxLeverage); isolated margin (`updateLeverage` with `isCross: false`,
 `updateIsolatedMargin`) is refused: positions are cross only. Not served (422 as for any unknown

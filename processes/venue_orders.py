@@ -3,8 +3,12 @@
 Mounted on the market side's aiohttp app (`add_order_routes`, or `OrderSide.mount`):
 `GET /api/v3/exchangeInfo`; `POST / DELETE / GET /api/v3/order` (new, cancel, query by `orderId` or
 `origClientOrderId`); `POST /api/v3/order/cancelReplace` (both halves in the reply, or in the error's
-`data`); `GET / DELETE /api/v3/openOrders`; `GET /api/v3/account`; `GET /api/v3/myTrades`.
-LIMIT and LIMIT_MAKER (post-only: -2010 if it would cross), timeInForce GTC / IOC. Parameters come
+`data`); `GET / DELETE /api/v3/openOrders`; `GET /api/v3/account`; `GET /api/v3/myTrades`;
+`GET /api/v3/allOrders`; `GET /sapi/v1/system/status`, `GET /sapi/v1/asset/tradeFee` (for a client whose
+sapi URL is the venue); the sapi wallet routes (WALLET_ROUTES) answer 400 -1020.
+LIMIT and LIMIT_MAKER (post-only: -2010 if it would cross), timeInForce GTC / IOC; MARKET by
+`quantity` (MatchingEngine.market_reach: an IOC to the far end of the venue's book; `quoteOrderQty` is
+refused, as exchangeInfo's quoteOrderQtyMarketAllowed says). Parameters come
 from the query string and the form body; a name in both takes the query's value (BINANCE.md §2.1).
 
 Security (BINANCE.md §3.1): `X-MBX-APIKEY` names a key of `MM_VENUE_KEYS` (`key:secret[,...]`);

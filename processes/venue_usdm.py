@@ -9,14 +9,18 @@ The spot venue's machinery, specialised, on the same two ports:
   decimals, quantities with the lot's. A capture (`--feed`) is served verbatim, as on spot.
 - REST `/fapi/v1|v2|v3` (`UsdmSide`, an OrderSide: the same HMAC over query‖body, `recvWindow`/`timestamp`
   rule, per-IP weight and per-key ORDERS windows, 429/418, faults) with USD-M's weights and error codes:
-  `time`, `ping`, `exchangeInfo`, `depth`, `order` (POST / PUT modify / DELETE / GET), `openOrders`,
-  `allOpenOrders`, `positionRisk` (v2, v3), `account` (v2, v3), `balance` (v2, v3), `leverage`,
-  `leverageBracket`, `positionSide/dual`, `userTrades`, `countdownCancelAll`, `listenKey` POST/PUT/DELETE;
-  `marginType` (cross margin only), `commissionRate`, `symbolConfig`; public `ticker/24hr`, `klines`,
-  `aggTrades`, `trades` (processes.venue_tape), `premiumIndex` (mark = index = the book's mid) and
-  `fundingRate` (the funding times passed while the venue ran).
+  `time`, `ping`, `exchangeInfo`, `depth`, `order` (POST / PUT modify / DELETE / GET), `openOrder`,
+  `openOrders`, `batchOrders` (POST / DELETE), `allOpenOrders`, `positionRisk` (v2, v3), `account` (v2, v3),
+  `balance` (v2, v3), `leverage`, `leverageBracket`, `positionSide/dual` (GET; POST refused: one-way only),
+  `userTrades`, `income` (the fills' commissions and realized PnL), `forceOrders` (none), `accountConfig`,
+  `countdownCancelAll`, `listenKey` POST/PUT/DELETE; `marginType` (cross margin only), `commissionRate`,
+  `symbolConfig`; public `ticker/24hr`, `ticker/price`, `klines`, `aggTrades`, `trades` (processes.venue_tape),
+  `premiumIndex` (mark = index = the book's mid), `fundingRate` (the funding times passed while the venue
+  ran), `fundingInfo`, `openInterest` (the venue's accounts' longs); `/sapi/v1/system/status`. Routes of
+  histories the venue does not keep (UNSERVED_ROUTES, WALLET_ROUTES) answer 400 -1020.
 - Orders (`UsdmEngine`, a MatchingEngine: the same FillModel matching): LIMIT with GTC, IOC or GTX
-  (post-only: an order that would take is rejected -5022 and never recorded); one-way position mode
+  (post-only: an order that would take is rejected -5022 and never recorded), MARKET (an IOC to the far end
+  of the venue's book); one-way position mode
   (`positionSide` BOTH only, -4061 otherwise), `reduceOnly`; cross margin from mm.usdm_account
   (a new order needs its initial margin, notional / leverage, free: -2019 otherwise; the open orders'
   margin per symbol is the larger of the buy and the sell side's notional over the leverage); the mark
