@@ -259,7 +259,8 @@ class FillModel:
         if self._is_fifo_clamped:
             arrival_ns = self._last_arrival_ns = max(arrival_ns, self._last_arrival_ns)
         heapq.heappush(self._requests, (arrival_ns, self._seq, request))
-        events.extend(self._deliver(ts_ns))
+        if arrival_ns <= ts_ns:  # no delay: it arrives now (nothing else is due: delivered above)
+            events.extend(self._deliver(ts_ns))
         return events
 
     def _deliver(self, ts_ns: int) -> list[FillEvent]:

@@ -478,7 +478,9 @@ class OrderTracker:
     # -- internals --
 
     def _move(self, order: Order, target: OrderState) -> None:
-        order.state = transition(order.client_id, order.state, target)
+        if target not in _TRANSITIONS[order.state]:  # transition(), inlined: every order event moves one
+            transition(order.client_id, order.state, target)  # raises
+        order.state = target
         if target in TERMINAL:
             self._open.pop(order.client_id, None)
 

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,7 +43,7 @@ from ipc.messages import (
 )
 from ipc.sockets import Codec, send
 from mm.fill_model import Accepted, Canceled, Filled, Rejected
-from mm.stages.commands import Cancel, CancelEverything, Place
+from mm.stages.commands import CancelEverything
 from mm.stages.gateway import GatewayStep
 from mm.stats import SampleBuffer, percentiles_ns
 from mm.config import journal_path, md_readers
@@ -172,35 +173,44 @@ class Gateway(Actor):
             return
         wall = time.time_ns()
         self.mark_forwarded(wall)
-        now = self.clock_ns()
         self._in_flight_until_ns = wall + self._latency_ns
         match msg:
-            case PlaceOrder():
-                self._record_latency(msg, wall)
-                self._emit(self.step.on_command(now, Place(msg.client_id, msg.side, msg.px_tick, msg.qty_lot,
-                                                           msg.post_only)))
-            case CancelOrder():
-                self._record_latency(msg, wall)
-                self._emit(self.step.on_command(now, Cancel(msg.client_id)))
+            case PlaceOrder() | CancelOrder():
+                self._on_commands((msg,))
             case OrderBatch():  # one decision's commands: their immediate answers leave in one frame
                 if self._batch_out is not None:  # within a turn's frame (turn): it goes with the rest
-                    for command in msg.commands:
-                        self._on_order(command)
+                    self._on_commands(msg.commands)
                     return
                 self._batch_out = []
                 try:
-                    for command in msg.commands:
-                        self._on_order(command)
+                    self._on_commands(msg.commands)
                 finally:
                     out, self._batch_out = self._batch_out, None
                 self._send_events(out)
             case CancelAll():
-                self._emit(self.step.on_command(now, CancelEverything(msg.reason)))
+                self._emit(self.step.on_command(self.clock_ns(), CancelEverything(msg.reason)))
             case Barrier():
                 self._barrier_orders = msg.seq
                 self._maybe_pass_barrier()
             case _:
                 log.warning("gateway: unexpected %s on orders", type(msg).__name__)
+
+    def _on_commands(self, commands: Sequence[PlaceOrder | CancelOrder]) -> None:
+        """Each command to the sim venue as it leaves (its wall time), on the venue's clock."""
+        step = self.step
+        for command in commands:
+            wall = time.time_ns()
+            now = self.market_ts_ns if self.event_time else wall  # clock_ns(), without a call per command
+            self._in_flight_until_ns = wall + self._latency_ns
+            if command.ts_feed_ns != self._last_cause_ns:  # else not its market event's first order
+                self._record_latency(command, wall)
+            if type(command) is PlaceOrder:
+                events = step.place(now, command.client_id, command.side, command.px_tick, command.qty_lot,
+                                    command.post_only)
+            else:
+                events = step.cancel(now, command.client_id)
+            if events:
+                self._emit(events)
 
     def _record_latency(self, msg: PlaceOrder | CancelOrder, now: int) -> None:
         """Tick-to-order: from the market event to the FIRST order message it caused leaving for the venue."""
@@ -276,13 +286,11 @@ class Gateway(Actor):
             return
         for record in self.step.record(events, self.clock_ns()):
             self.journal.append(record)
-        out = [self._message(event) for event in events]
-        if self.lockstep:
-            self._held.extend(out)
-        elif self._batch_out is not None:
-            self._batch_out.extend(out)
+        out = self._held if self.lockstep else self._batch_out  # None: they leave now, in a frame of their own
+        if out is None:
+            self._send_events([self._message(event) for event in events])
         else:
-            self._send_events(out)
+            out.extend(map(self._message, events))
 
     def _send_events(self, out: list[Any]) -> None:
         """One frame of order events: a lone event as itself, several as an OrderEvents (each frame

@@ -115,25 +115,36 @@ class GatewayStep:
         """Hand a command to the sim venue; the tracker records it first. The venue hears every
         command, even one the tracker knows is too late (its refusal is the answer risk and the
         quoter wait for)."""
-        tracker = self.tracker
-        assert tracker is not None, "on_command drives the sim venue only"
         match command:
             case Place():
-                self.counts["sent"] += 1
-                if (command.side in (1, -1) and command.px_tick > 0 and command.qty_lot > 0
-                        and tracker.get(command.client_id) is None):  # else the venue refuses it, untracked
-                    tracker.track(command.client_id, self.symbol, Side.BUY if command.side > 0 else Side.SELL,
-                                  command.px_tick, command.qty_lot, now_ns)
-                    tracker.mark_sent(command.client_id, now_ns)
-                return self.venue.submit(now_ns, command.client_id, command.side, command.px_tick, command.qty_lot,
-                                         command.post_only)
+                return self.place(now_ns, command.client_id, command.side, command.px_tick, command.qty_lot,
+                                  command.post_only)
             case Cancel():
-                tracker.request_cancel(command.client_id, now_ns)
-                return self.venue.cancel(now_ns, command.client_id)
+                return self.cancel(now_ns, command.client_id)
             case CancelEverything():
+                tracker = self.tracker
+                assert tracker is not None, "on_command drives the sim venue only"
                 tracker.cancel_all(now_ns)
                 return self.venue.cancel_all(now_ns)
         raise TypeError(f"gateway: unknown command {type(command).__name__}")
+
+    def place(self, now_ns: int, client_id: str, side: int, px_tick: int, qty_lot: int,
+              post_only: bool) -> list[FillEvent]:
+        """on_command(Place(...)) without the command (the gateway shell's path, per order)."""
+        tracker = self.tracker
+        assert tracker is not None, "place drives the sim venue only"
+        self.counts["sent"] += 1
+        if side in (1, -1) and px_tick > 0 and qty_lot > 0 and client_id not in tracker.orders:  # else refused
+            tracker.track(client_id, self.symbol, Side.BUY if side > 0 else Side.SELL, px_tick, qty_lot, now_ns)
+            tracker.mark_sent(client_id, now_ns)
+        return self.venue.submit(now_ns, client_id, side, px_tick, qty_lot, post_only)
+
+    def cancel(self, now_ns: int, client_id: str) -> list[FillEvent]:
+        """on_command(Cancel(...)) without the command."""
+        tracker = self.tracker
+        assert tracker is not None, "cancel drives the sim venue only"
+        tracker.request_cancel(client_id, now_ns)
+        return self.venue.cancel(now_ns, client_id)
 
     def advance(self, now_ns: int) -> list[FillEvent]:
         if self.tracker is not None and now_ns >= self._next_prune_ns:
@@ -186,7 +197,7 @@ class GatewayStep:
         None: nothing for the tracker (an order it never tracked, a refused duplicate id)."""
         tracker = self.tracker
         assert tracker is not None
-        order = tracker.get(event.client_id)
+        order = tracker.orders.get(event.client_id)
         if order is None:
             return None
         match event:
