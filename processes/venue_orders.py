@@ -6,7 +6,7 @@ Mounted on the market side's aiohttp app (`add_order_routes`, or `OrderSide.moun
 `data`); `GET / DELETE /api/v3/openOrders`; `GET /api/v3/account`; `GET /api/v3/myTrades`;
 `GET /api/v3/allOrders`; `GET /sapi/v1/system/status`, `GET /sapi/v1/asset/tradeFee` (for a client whose
 sapi URL is the venue); the sapi wallet routes (WALLET_ROUTES) answer 400 -1020.
-LIMIT and LIMIT_MAKER (post-only: -2010 if it would cross), timeInForce GTC / IOC; MARKET by
+LIMIT and LIMIT_MAKER (post-only: -2010 if it would cross), timeInForce GTC / IOC / FOK; MARKET by
 `quantity` (MatchingEngine.market_reach: an IOC to the far end of the venue's book; `quoteOrderQty` is
 refused, as exchangeInfo's quoteOrderQtyMarketAllowed says). Parameters come
 from the query string and the form body; a name in both takes the query's value (BINANCE.md §2.1).
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import hmac
 import hashlib
 import logging
@@ -417,7 +418,7 @@ class MatchingEngine:
             raise VenueError(400, -1116, "Invalid orderType.")
         tif = params.get("timeInForce", "")
         if order_type == "LIMIT":
-            if tif not in ("GTC", "IOC"):
+            if tif not in ("GTC", "IOC", "FOK"):
                 raise VenueError(400, -1115, "Invalid timeInForce.")
         elif tif:
             raise VenueError(400, -1106, "Parameter 'timeInForce' sent when not required.")
@@ -451,7 +452,9 @@ class MatchingEngine:
         order = VenueOrder(symbol, order_id, client_id, side, order_type, tif or "GTC", px_tick, qty_lot,
                            now_ns // MS, api_key)
         self._model_ids[(symbol, model_id)] = order_id
-        events = model.submit(now_ns, model_id, side, px_tick, qty_lot, order_type == "LIMIT_MAKER")
+        is_killed = tif == "FOK" and not _fills_whole(model, now_ns, side, px_tick, qty_lot)
+        events = [] if is_killed else model.submit(now_ns, model_id, side, px_tick, qty_lot,
+                                                   order_type == "LIMIT_MAKER")
         if any(type(e) is Rejected for e in events):
             self._unreserve(api_key, symbol, side, price, qty)
             del self._model_ids[(symbol, model_id)]
@@ -461,7 +464,12 @@ class MatchingEngine:
         self.by_client[(symbol, client_id)] = order_id
         self.counts["orders_accepted"] += 1
         self._apply(events, symbol, now_ns)
-        if (tif == "IOC" or order_type == "MARKET") and order.is_open:
+        if is_killed:  # recorded, never in the book: NEW then EXPIRED with nothing filled, as on Binance
+            self._notify("NEW", order, None, now_ns)
+            self._release(order)
+            order.status = "EXPIRED"
+            self._notify("EXPIRED", order, None, now_ns)
+        elif (tif in ("IOC", "FOK") or order_type == "MARKET") and order.is_open:
             self._apply(model.cancel(now_ns, model_id), symbol, now_ns, expire=True)
         return order
 
@@ -668,6 +676,14 @@ class MatchingEngine:
             "balances": [{"asset": a, "free": _text(account.free.get(a, Decimal(0))),
                           "locked": _text(account.locked.get(a, Decimal(0)))} for a in assets],
         }
+
+
+def _fills_whole(model: FillModel, now_ns: int, side: int, px_tick: int, qty_lot: int) -> bool:
+    """Whether a limit order would fill all of `qty_lot` on arrival (FOK): tried on a copy of the model,
+    so the book it walks is the one the real order would meet."""
+    trial = copy.deepcopy(model)
+    events = trial.submit(now_ns, "fill-or-kill trial", side, px_tick, qty_lot, False)
+    return sum(e.qty_lot for e in events if type(e) is Filled) >= qty_lot
 
 
 def order_price(grid: TickGrid, order: VenueOrder) -> str:

@@ -18,7 +18,7 @@ The spot venue's machinery, specialised, on the same two ports:
   `premiumIndex` (mark = index = the book's mid), `fundingRate` (the funding times passed while the venue
   ran), `fundingInfo`, `openInterest` (the venue's accounts' longs); `/sapi/v1/system/status`. Routes of
   histories the venue does not keep (UNSERVED_ROUTES, WALLET_ROUTES) answer 400 -1020.
-- Orders (`UsdmEngine`, a MatchingEngine: the same FillModel matching): LIMIT with GTC, IOC or GTX
+- Orders (`UsdmEngine`, a MatchingEngine: the same FillModel matching): LIMIT with GTC, IOC, FOK or GTX
   (post-only: an order that would take is rejected -5022 and never recorded), MARKET (an IOC to the far end
   of the venue's book); one-way position mode
   (`positionSide` BOTH only, -4061 otherwise), `reduceOnly`; cross margin from mm.usdm_account
@@ -207,7 +207,7 @@ class UsdmEngine(MatchingEngine):
         if order_type not in ("LIMIT", "MARKET"):
             raise VenueError(400, -1116, "Invalid orderType.")
         tif = params.get("timeInForce", "")
-        if order_type == "LIMIT" and tif not in ("GTC", "IOC", "GTX"):
+        if order_type == "LIMIT" and tif not in ("GTC", "IOC", "FOK", "GTX"):
             raise VenueError(400, -1115, "Invalid timeInForce.")
         if params.get("positionSide", "BOTH") != "BOTH":
             raise VenueError(400, E_POSITION_SIDE, "Order's position side does not match user's setting.")
@@ -1041,7 +1041,7 @@ def usdm_exchange_info(symbols: Mapping[str, SymbolRules], limits: OrderLimits, 
                 {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
                  "multiplierDecimal": "4"},
             ],
-            "orderTypes": ["LIMIT", "MARKET"], "timeInForce": ["GTC", "IOC", "GTX"],
+            "orderTypes": ["LIMIT", "MARKET"], "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
             "permissionSets": ["GRID", "COPY"],
         })
     asset = next(iter(symbols.values())).quote_asset if symbols else "USDT"

@@ -208,3 +208,31 @@ def test_fetch_status_and_trading_fees_with_sapi_at_the_venue() -> None:
             await venue.stop()
 
     run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_fill_or_kill_fills_whole_or_expires_with_nothing_filled() -> None:
+    async def scenario() -> None:
+        venue = await start_spot()
+        exchange = client(venue)
+        try:
+            await exchange.load_markets()
+            book = await exchange.fetch_order_book(UNIFIED, 5)
+            usdt = (await exchange.fetch_balance())["USDT"]["free"]
+            killed = await exchange.create_order(UNIFIED, "limit", "buy", 0.0003, round(book["bids"][0][0] - 0.1, 2),
+                                                 {"timeInForce": "FOK"})  # nothing to take at that price
+            assert (killed["status"], killed["filled"], killed["timeInForce"]) == ("expired", 0.0, "FOK")
+            assert (await exchange.fetch_balance())["USDT"]["free"] == usdt  # nothing stays locked
+            partly = await exchange.create_order(UNIFIED, "limit", "buy", 9.0, book["asks"][0][0],
+                                                 {"timeInForce": "FOK"})  # more than the book holds that low
+            assert (partly["status"], partly["filled"]) == ("expired", 0.0)
+            assert await exchange.fetch_my_trades(UNIFIED) == []
+            filled = await exchange.create_order(UNIFIED, "limit", "buy", 0.0003, round(book["asks"][0][0] * 1.01, 2),
+                                                 {"timeInForce": "FOK"})
+            assert (filled["status"], filled["filled"]) == ("closed", 0.0003)
+            assert [o["status"] for o in await exchange.fetch_orders(UNIFIED)] == ["expired", "expired", "closed"]
+            assert await exchange.fetch_open_orders(UNIFIED) == []
+        finally:
+            await exchange.close()
+            await venue.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)

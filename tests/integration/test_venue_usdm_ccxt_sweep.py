@@ -108,7 +108,7 @@ def test_ccxt_pro_watch_trades_gets_the_trade_stream() -> None:
     run_async(scenario, TEST_TIMEOUT_S)
 
 
-def test_market_orders_open_and_reduce_only_close_the_position() -> None:
+def test_market_orders_open_and_reduce_only_close_the_position_and_fok_expires() -> None:
     async def scenario() -> None:
         market = await start_usdm()
         exchange = client(market)
@@ -126,6 +126,10 @@ def test_market_orders_open_and_reduce_only_close_the_position() -> None:
             assert await exchange.fetch_positions([UNIFIED]) == []
             with pytest.raises(ccxt_async.ExchangeError, match="-2022"):  # nothing left to reduce
                 await exchange.create_order(UNIFIED, "market", "sell", 0.002, None, {"reduceOnly": True})
+            bid = (await exchange.fetch_order_book(UNIFIED, 5))["bids"][0][0]
+            killed = await exchange.create_order(UNIFIED, "limit", "buy", 0.002, round(bid - 1, 1), {"timeInForce": "FOK"})
+            assert (killed["status"], killed["filled"], killed["timeInForce"]) == ("expired", 0.0, "FOK")
+            assert await exchange.fetch_positions([UNIFIED]) == [] and await exchange.fetch_open_orders(UNIFIED) == []
         finally:
             await exchange.close()
             await market.stop()
