@@ -7,8 +7,8 @@ Mounted on the market side's aiohttp app (`add_order_routes`, or `OrderSide.moun
 `GET /api/v3/allOrders`; `GET /sapi/v1/system/status`, `GET /sapi/v1/asset/tradeFee` (for a client whose
 sapi URL is the venue); the sapi wallet routes (WALLET_ROUTES) answer 400 -1020.
 LIMIT and LIMIT_MAKER (post-only: -2010 if it would cross), timeInForce GTC / IOC / FOK; MARKET by
-`quantity` (MatchingEngine.market_reach: an IOC to the far end of the venue's book; `quoteOrderQty` is
-refused, as exchangeInfo's quoteOrderQtyMarketAllowed says). Parameters come
+`quantity` or `quoteOrderQty` (the whole lots that quote buys or sells, best price first; then, as with
+`quantity`, MatchingEngine.market_reach: an IOC to the far end of the venue's book). Parameters come
 from the query string and the form body; a name in both takes the query's value (BINANCE.md §2.1).
 
 Security (BINANCE.md §3.1): `X-MBX-APIKEY` names a key of `MM_VENUE_KEYS` (`key:secret[,...]`);
@@ -427,10 +427,13 @@ class MatchingEngine:
         if order_type == "MARKET":
             if "price" in params:
                 raise VenueError(400, -1106, "Parameter 'price' sent when not required.")
-            if "quoteOrderQty" in params:  # exchangeInfo says quoteOrderQtyMarketAllowed: false
-                raise VenueError(400, -1106, "Parameter 'quoteOrderQty' sent when not required.")
-            qty = _decimal(params, "quantity")
             best, price = self.market_reach(symbol, side, now_ns)
+            if "quoteOrderQty" in params:
+                if "quantity" in params:
+                    raise VenueError(400, -1106, "Parameter 'quantity' sent when not required.")
+                qty = self._qty_for_quote(symbol, side, price, _decimal(params, "quoteOrderQty"), now_ns)
+            else:
+                qty = _decimal(params, "quantity")
             _check_filters(rules, grid, best, qty)
         else:
             price = _decimal(params, "price")
@@ -472,6 +475,24 @@ class MatchingEngine:
         elif (tif in ("IOC", "FOK") or order_type == "MARKET") and order.is_open:
             self._apply(model.cancel(now_ns, model_id), symbol, now_ns, expire=True)
         return order
+
+    def _qty_for_quote(self, symbol: str, side: int, reach: Decimal, quote: Decimal, now_ns: int) -> Decimal:
+        """A MARKET `quoteOrderQty`'s quantity: the whole lots the book, best price first, gives for at most
+        `quote` (tried on a copy of the model: the levels the order will take)."""
+        grid = self.grids[symbol]
+        trial = copy.deepcopy(self.model(symbol, now_ns))
+        most = int(Decimal(self.symbols[symbol].max_qty) / grid.lot_size)
+        left, lots = quote, 0
+        for event in trial.submit(now_ns, "quote trial", side, int(reach / grid.tick_size), most, False):
+            if type(event) is not Filled:
+                continue
+            lot_cost = Decimal(event.px_tick) * grid.tick_size * grid.lot_size
+            take = min(event.qty_lot, int(left / lot_cost))
+            lots += take
+            left -= take * lot_cost
+            if take < event.qty_lot:
+                break
+        return lots * grid.lot_size
 
     def market_reach(self, symbol: str, side: int, now_ns: int) -> tuple[Decimal, Decimal]:
         """A MARKET order's (best, farthest) price on the other side of the venue's book: it is matched as an
@@ -761,7 +782,7 @@ def exchange_info_json(symbols: Mapping[str, SymbolRules], limits: OrderLimits, 
             "quotePrecision": rules.decimals, "quoteAssetPrecision": rules.decimals,
             "baseCommissionPrecision": rules.decimals, "quoteCommissionPrecision": rules.decimals,
             "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "icebergAllowed": False, "ocoAllowed": False,
-            "otoAllowed": False, "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": False,
+            "otoAllowed": False, "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False,
             "cancelReplaceAllowed": True, "amendAllowed": False, "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,
             "filters": [

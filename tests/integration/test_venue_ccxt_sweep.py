@@ -154,6 +154,10 @@ def test_market_orders_take_the_venue_book_and_their_fills_are_the_engines() -> 
             assert sum(t["amount"] for t in mine if t["side"] == "buy") == pytest.approx(0.0003)
             assert all(t["takerOrMaker"] == "taker" for t in mine)
             assert (await exchange.fetch_balance())["BTC"]["total"] == pytest.approx(start)
+            spent = await exchange.create_market_buy_order_with_cost(UNIFIED, 20)  # quoteOrderQty=20
+            assert spent["status"] == "closed" and 20 - 0.00001 * spent["average"] * 1.01 < spent["cost"] <= 20
+            assert spent["filled"] == pytest.approx(sum(t["amount"] for t in await exchange.fetch_my_trades(UNIFIED)
+                                                        if t["order"] == spent["id"]))
             with pytest.raises(ccxt_async.BadRequest, match="-1106"):
                 await exchange.privatePostOrder({"symbol": SYMBOL, "side": "BUY", "type": "MARKET",
                                                  "quantity": "0.0003", "price": "1.00"})
