@@ -365,10 +365,12 @@ class HyperliquidExchange:
                     {"lowerBound": "0.0", "maxLeverage": self.max_leverage}]}]]}
 
     def asset_ctx(self) -> dict:
+        """The coin's context: mark = oracle = the book's mid, open interest = the venue's accounts' longs."""
         mid = self.book.mid()
         mid_text = wire(Decimal(repr(mid))) if mid is not None else None
         mark = mid_text or "0.0"
-        return {"funding": "0.0", "openInterest": "0.0", "prevDayPx": mark, "dayNtlVlm": "0.0", "premium": "0.0",
+        longs = sum(max(0.0, a.positions[self.coin].amount) for a in self.accounts.values() if self.coin in a.positions)
+        return {"funding": "0.0", "openInterest": _float_text(longs), "prevDayPx": mark, "dayNtlVlm": "0.0", "premium": "0.0",
                 "oraclePx": mark, "markPx": mark, "midPx": mid_text,
                 "impactPxs": [self.book.bids[0][0], self.book.asks[0][0]] if mid is not None else None,
                 "dayBaseVlm": "0.0"}

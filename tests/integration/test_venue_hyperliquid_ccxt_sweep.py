@@ -89,6 +89,7 @@ def test_ccxt_history_fees_status_funding_and_leverage():
 
             positions = await client.fetch_positions([SYMBOL])
             assert [(p["side"], p["contracts"], p["leverage"]) for p in positions] == [("long", 0.002, 5)]
+            assert (await client.fetch_open_interest(SYMBOL))["openInterestAmount"] == 0.002  # the venue's longs
             trades = await client.fetch_my_trades(SYMBOL, since=since)  # userFillsByTime
             assert trades and sum(t["amount"] for t in trades) == pytest.approx(0.002)
             assert all(t["order"] == taker["id"] and t["takerOrMaker"] == "taker" for t in trades)
