@@ -730,7 +730,7 @@ class UsdmSide(OrderSide):
             if trade["_key"] != api_key or (symbol and trade["symbol"] != symbol) or not (
                     (start is None or trade["time"] >= start) and (end is None or trade["time"] <= end)):
                 continue
-            booked = {"COMMISSION": "-" + trade["commission"], "REALIZED_PNL": trade["realizedPnl"]}
+            booked = {"COMMISSION": f"{-Decimal(trade['commission']):f}", "REALIZED_PNL": trade["realizedPnl"]}
             for n, name in enumerate(INCOME_TYPES):
                 if (not kind or kind == name) and float(booked[name]):
                     rows.append({"symbol": trade["symbol"], "incomeType": name, "income": booked[name],
