@@ -1,5 +1,6 @@
 """The local venue's public trade tape: every market print it produced for one symbol, and what
-Binance derives from it (24 h ticker statistics, klines, aggregate trades), in ticks, lots and ms.
+Binance derives from it (24 h ticker statistics, klines, aggregate trades), in ticks, lots and ms;
+and klines of a sampled price (`sample_klines`: USD-M's mark, which is no trade).
 
 Pure: the venue shell appends prints (`TradeTape.append`) and asks for views on `now_ms`. A print is
 one trade (from `@trade`: agg_id = first_id = last_id = its trade id) or, on a tape built from
@@ -10,6 +11,7 @@ one trade (from `@trade`: agg_id = first_id = last_id = its trade id) or, on a t
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from itertools import islice
 from typing import NamedTuple
 
@@ -177,6 +179,32 @@ def kline_of(open_ms: int, interval_ms: int, items: list[Print]) -> Kline:
                  taker_buy_lot=sum(p.qty_lot for p in buys),
                  taker_buy_notional_tick_lot=sum(p.px_tick * p.qty_lot for p in buys),
                  first_id=items[0].first_id, last_id=items[-1].last_id)
+
+
+class SampleKline(NamedTuple):
+    """One interval of a sampled price (USD-M's mark): its first, highest, lowest and last sample."""
+
+    open_ms: int
+    open_px: float
+    high_px: float
+    low_px: float
+    close_px: float
+    count: int
+
+
+def sample_klines(samples: Iterable[tuple[int, float]], interval_ms: int, start_ms: int | None,
+                  end_ms: int | None, limit: int) -> list[SampleKline]:
+    """Klines of (time_ms, price) samples, oldest first, opening within [start_ms, end_ms]; an interval
+    without a sample is left out. The first `limit` from start_ms when it is given, else the last `limit`."""
+    by_open: dict[int, list[float]] = {}
+    for time_ms, px in samples:
+        open_ms = time_ms - time_ms % interval_ms
+        if (start_ms is None or open_ms >= start_ms) and (end_ms is None or open_ms <= end_ms):
+            by_open.setdefault(open_ms, []).append(px)
+    out = [SampleKline(o, pxs[0], max(pxs), min(pxs), pxs[-1], len(pxs)) for o, pxs in sorted(by_open.items())]
+    if limit <= 0:
+        return []
+    return out[:limit] if start_ms is not None else out[-limit:]
 
 
 class NewTrades:

@@ -15,7 +15,7 @@ The spot venue's machinery, specialised, on the same two ports:
   `userTrades`, `income` (the fills' commissions and realized PnL), `forceOrders` (none), `accountConfig`,
   `countdownCancelAll`, `listenKey` POST/PUT/DELETE; `marginType` (cross margin only), `commissionRate`,
   `symbolConfig`; public `ticker/24hr`, `ticker/price`, `klines`, `aggTrades`, `trades` (processes.venue_tape),
-  `premiumIndex` (mark = index = the book's mid), `fundingRate` (the funding times passed while the venue
+  `markPriceKlines` / `indexPriceKlines` / `premiumIndexKlines` (of the marks published), `premiumIndex` (mark = index = the book's mid), `fundingRate` (the funding times passed while the venue
   ran), `fundingInfo`, `openInterest` (the venue's accounts' longs); `/sapi/v1/system/status`. Routes of
   histories the venue does not keep (UNSERVED_ROUTES, WALLET_ROUTES) answer 400 -1020.
 - Orders (`UsdmEngine`, a MatchingEngine: the same FillModel matching): LIMIT with GTC, IOC, FOK or GTX
@@ -41,6 +41,7 @@ import logging
 import re
 import string
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -53,6 +54,7 @@ from mm.fees import venue_tier
 from mm.fill_model import Accepted, Canceled, Rejected
 from mm.queue_models import queue_model
 from mm.ticks import decimals_of, format_price, format_qty, grid_from_sizes
+from mm.trade_tape import INTERVAL_MS, sample_klines
 from mm.usdm_account import Countdown, UsdmAccount, check_leverage
 from processes.venue_market import (
     VenueFaults,
@@ -102,16 +104,17 @@ USDM_WEIGHTS = {"exchange_info": 1, "time": 1, "new": 0, "modify": 0, "cancel": 
                 "my_trades": 5, "all_orders": 5, "margin_type": 1, "commission_rate": 20, "symbol_config": 5,
                 "open_order": 1, "batch_new": 5, "batch_cancel": 1, "account_config": 5, "income": 30,
                 "force_orders": 20, "position_mode_change": 1}
-# served by Binance from histories this venue does not keep (mark / index / premium candles, the
-# futures/data statistics): 400 -1020 (OrderSide.mount_unserved)
-UNSERVED_ROUTES = ("/fapi/v1/markPriceKlines", "/fapi/v1/indexPriceKlines", "/fapi/v1/premiumIndexKlines",
-                   "/fapi/v1/continuousKlines", "/fapi/data/openInterestHist", "/fapi/data/topLongShortAccountRatio",
+# served by Binance from histories this venue does not keep (continuous contract candles, the futures/data
+# statistics): 400 -1020
+# (OrderSide.mount_unserved)
+UNSERVED_ROUTES = ("/fapi/v1/continuousKlines", "/fapi/data/openInterestHist", "/fapi/data/topLongShortAccountRatio",
                    "/fapi/data/topLongShortPositionRatio", "/fapi/data/globalLongShortAccountRatio",
                    "/fapi/data/takerlongshortRatio", "/futures/data/openInterestHist",
                    "/futures/data/topLongShortAccountRatio", "/futures/data/topLongShortPositionRatio",
                    "/futures/data/globalLongShortAccountRatio", "/futures/data/takerlongshortRatio")
 INCOME_TYPES = ("REALIZED_PNL", "COMMISSION")  # what a fill books; the venue charges no funding
 BATCH_NEW_MAX, BATCH_CANCEL_MAX = 5, 10  # orders one batchOrders request may place / cancel
+MARK_HISTORY = 7 * 24 * 3600  # marks kept per symbol (one a second: a week)
 FUNDING_RATE = "0.00010000"  # mark = index (both the book's mid): premium 0, so funding = the 0.01 % interest rate
 INTEREST_RATE = "0.00010000"
 # (notional cap, max leverage, maintenance margin ratio, maintenance amount): BTCUSDT's first brackets
@@ -569,6 +572,9 @@ class UsdmSide(OrderSide):
         r.add_get("/fapi/v1/ticker/24hr", self._market_view(lambda p: 1 if "symbol" in p else 40,
                                                             lambda p, now_ms: tape.ticker_24h(p, now_ms)))
         r.add_get("/fapi/v1/klines", self._market_view(_klines_weight, lambda p, now_ms: tape.klines(p, 1500)))
+        for path, name, is_premium in (("markPriceKlines", "symbol", False), ("indexPriceKlines", "pair", False),
+                                       ("premiumIndexKlines", "symbol", True)):
+            r.add_get(f"/fapi/v1/{path}", self._market_view(_klines_weight, self._mark_klines(name, is_premium)))
         r.add_get("/fapi/v1/aggTrades", self._market_view(lambda p: 20, lambda p, now_ms: tape.agg_trades(p)))
         r.add_get("/fapi/v1/trades", self._market_view(lambda p: 5, lambda p, now_ms: tape.recent_trades(p)))
         for version in ("v1", "v2"):
@@ -673,6 +679,27 @@ class UsdmSide(OrderSide):
         rows = [f for f in self.market.funding_history if (not symbol or f["symbol"] == symbol)
                 and (start is None or f["fundingTime"] >= start) and (end is None or f["fundingTime"] <= end)]
         return rows[:limit] if start is not None else rows[-limit:]
+
+    def _mark_klines(self, name: str, is_premium: bool):
+        """mark / index / premium index klines from the marks the venue published (UsdmMarket.marks); the
+        symbol is in `name`; index = mark and the premium is 0 here, as premiumIndex says."""
+
+        def view(params: Mapping[str, str], now_ms: int) -> list:
+            symbol = params.get(name, "").upper()
+            if not symbol:
+                raise VenueError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+            if symbol not in self.symbols:
+                raise VenueError(400, -1121, "Invalid symbol.")
+            interval_ms = INTERVAL_MS.get(params.get("interval", ""))
+            if interval_ms is None:
+                raise VenueError(400, -1120, "Invalid interval.")
+            found = sample_klines(self.market.marks.get(symbol, ()), interval_ms, int_param(params, "startTime"),
+                                  int_param(params, "endTime"), limit_param(params, 1500))
+            return [[k.open_ms, *(f"{0.0 if is_premium else px:.8f}" for px in (k.open_px, k.high_px, k.low_px,
+                                                                                 k.close_px)),
+                     "0", k.open_ms + interval_ms - 1, "0", k.count, "0", "0", "0"] for k in found]
+
+        return view
 
     def _funding_info(self, params: Mapping[str, str], now_ms: int) -> list:
         """fundingInfo: every symbol funds every FUNDING_MS, capped as Binance's default."""
@@ -1082,6 +1109,7 @@ class UsdmMarket(VenueMarket):
         self._timer_tasks: list[asyncio.Task] = []
         self.tape.futures = True  # USD-M's ticker and trade shapes
         self.funding_history: list[dict] = []  # the funding times passed while the venue ran (fundingRate)
+        self.marks: dict[str, deque[tuple[int, float]]] = {}  # symbol -> (ms, mark) published (markPriceKlines)
         self._last_mark_ms = 0
 
     @property
@@ -1105,6 +1133,7 @@ class UsdmMarket(VenueMarket):
             if mid is None:
                 continue
             now_ms = time.time_ns() // MS
+            self.marks.setdefault(symbol, deque(maxlen=MARK_HISTORY)).append((now_ms, mid))
             price = f"{mid:.8f}"
             data = {"e": "markPriceUpdate", "E": now_ms, "s": symbol, "p": price, "ap": price, "P": price,
                     "i": price, "r": FUNDING_RATE, "T": (now_ms // FUNDING_MS + 1) * FUNDING_MS}

@@ -207,9 +207,8 @@ def test_ledger_open_interest_position_mode_and_liquidations_from_the_engines_fi
             assert fees[UNIFIED]["info"] == {"feeTier": 0}
             exchange.urls["api"]["sapi"] = market.http_url + "/sapi/v1"
             assert (await exchange.fetch_status())["status"] == "ok"  # binanceusdm asks GET /sapi/v1/system/status
-            for unkept in (exchange.fetch_mark_ohlcv(UNIFIED, "1m"), exchange.fetch_open_interest_history(UNIFIED)):
-                with pytest.raises(ccxt_async.BadRequest, match="-1020"):  # no history kept: -1020, not a 404
-                    await unkept
+            with pytest.raises(ccxt_async.BadRequest, match="-1020"):  # no history kept: -1020, not a 404
+                await exchange.fetch_open_interest_history(UNIFIED)
         finally:
             await exchange.close()
             await market.stop()
@@ -244,6 +243,31 @@ def test_ws_fapi_depth_and_book_ticker_are_the_venue_book() -> None:
             assert price["info"]["price"] in {format_price(grid, p.px_tick) for p in tape.prints}
             with pytest.raises(ccxt_async.BadRequest, match="-1100"):
                 await exchange.fetch_order_book_ws(UNIFIED, 7)
+        finally:
+            await exchange.close()
+            await market.stop()
+
+    run_async(scenario, TEST_TIMEOUT_S)
+
+
+def test_mark_index_and_premium_candles_are_the_marks_the_venue_published() -> None:
+    async def scenario() -> None:
+        market = await start_usdm()
+        exchange = client(market)
+        exchange.enableRateLimit = False
+        try:
+            await exchange.load_markets()
+            await wait_until_async(lambda: market.marks.get(SYMBOL), 3.0, what="a published mark")
+            marks = [px for _, px in market.marks[SYMBOL]]
+            mark = await exchange.fetch_mark_ohlcv(UNIFIED, "1m")  # GET /fapi/v1/markPriceKlines
+            index = await exchange.fetch_index_ohlcv(UNIFIED, "1m")  # indexPriceKlines?pair=: index = mark here
+            assert len(mark) == 1 and mark == index and mark[0][0] % 60_000 == 0
+            assert mark[0][1:5] == [round(p, 8) for p in (marks[0], max(marks), min(marks), marks[-1])]
+            premium = await exchange.fetch_premium_index_ohlcv(UNIFIED, "1m")
+            assert [c[1:5] for c in premium] == [[0.0] * 4]  # mark = index: no premium
+            assert await exchange.fetch_mark_ohlcv(UNIFIED, "1m", since=mark[0][0] + 60_000) == []
+            with pytest.raises(ccxt_async.BadRequest, match="-1120"):
+                await exchange.fapiPublicGetMarkPriceKlines({"symbol": SYMBOL, "interval": "7m"})
         finally:
             await exchange.close()
             await market.stop()
