@@ -180,9 +180,14 @@ class FillModel:
     def on_depth(self, ts_ns: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> list[FillEvent]:
         """Level updates with absolute quantities (0 removes)."""
         events = self._deliver(ts_ns)
-        our_levels = {(o.side, o.px) for o in self._orders.values()}
-        best_buy = max((px for side, px in our_levels if side > 0), default=None)
-        best_sell = min((px for side, px in our_levels if side < 0), default=None)
+        our_levels: set[tuple[int, int]] = set()
+        best_buy = best_sell = None  # our best resting bid / ask
+        for o in self._orders.values():
+            our_levels.add((o.side, o.px))
+            if o.side > 0 and (best_buy is None or o.px > best_buy):
+                best_buy = o.px
+            elif o.side < 0 and (best_sell is None or o.px < best_sell):
+                best_sell = o.px
         for side, levels, book in ((1, bids, self._bids), (-1, asks, self._asks)):
             best = self._best[side]
             for px, qty in levels:

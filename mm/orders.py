@@ -619,7 +619,9 @@ class OrdersView:
         its way still rests there); None: no such order on that side."""
         bid: int | None = None
         ask: int | None = None
-        for o in self.open_orders():
+        if self._tracker is None:
+            return bid, ask
+        for o in self._tracker.open_orders():
             if not o.is_acked:
                 continue
             if o.side is Side.BUY:
