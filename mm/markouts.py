@@ -103,6 +103,8 @@ class Markouts:
     def _resolve(self, until_ns: int, mid: float) -> None:
         """Every fill whose horizon ends at or before `until_ns` (not yet resolved) takes `mid`."""
         ts, n = self.ts, self._n
+        if self._cursor[-1] == n:
+            return  # all resolved: a longer horizon's cursor is never ahead of a shorter one's
         for k, h in enumerate(self.horizons_ns):
             c = self._cursor[k]
             while c < n and ts[c] + h <= until_ns:

@@ -14,6 +14,7 @@ Side is +1 buy (bid) / -1 sell (ask). Prices are int ticks, sizes int lots.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import msgspec
 
@@ -82,6 +83,7 @@ def reservation_and_half_spread(
     predicted_return: float,
     volatility_bps_per_s: float,
     alpha_enabled: bool,
+    half_spread_cost_bps: float | None = None,
 ) -> tuple[float, float]:
     """(reservation, half-spread) in ticks: mid + predicted drift - inventory skew, and the spread.
 
@@ -89,7 +91,9 @@ def reservation_and_half_spread(
         half = max(min_half_spread_ticks, vol_spread_mult * sigma_1s)
     risk_aversion > 0 (GLFT):     skew = c2 * sigma_1s * position / size_lot,
         half = max(min_half_spread_ticks, vol_spread_mult * sigma_1s, c1 + c2 * sigma_1s / 2)
-    then the maker fee (bps of mid) is added to the half-spread in both forms.
+    then the maker fee (bps of mid) is added to the half-spread in both forms, or what
+    `half_spread_cost_bps` says the half-spread must cover in its place (the quoter's fee plus
+    its expected adverse selection).
     sigma_1s = volatility_bps_per_s * 1e-4 * mid is the std of a 1 s mid move in ticks.
     """
     alpha_tick = cfg.alpha_weight * predicted_return * mid_tick if alpha_enabled else 0.0
@@ -101,7 +105,8 @@ def reservation_and_half_spread(
         half_spread_tick = max(half_spread_tick, c1 + 0.5 * c2 * sigma_tick)
     else:
         skew_tick = cfg.skew_ticks_per_lot * position_lot
-    half_spread_tick += (cfg.maker_fee_bps or 0.0) * 1e-4 * mid_tick  # None: resolved by the quoter step
+    cost_bps = cfg.maker_fee_bps if half_spread_cost_bps is None else half_spread_cost_bps
+    half_spread_tick += (cost_bps or 0.0) * 1e-4 * mid_tick  # a None fee: resolved by the quoter step
     half_spread_tick = max(half_spread_tick, 0.5)  # a rebate never makes us quote inside our own mid
     return mid_tick + alpha_tick - skew_tick, half_spread_tick
 
@@ -116,6 +121,7 @@ def compute_quote(
     predicted_return: float,
     volatility_bps_per_s: float,
     alpha_enabled: bool = True,
+    half_spread_cost_bps: float | None = None,
 ) -> Quote:
     """One level per side: bid = floor(reservation - half_spread), ask = ceil(reservation + half_spread)
     (see `reservation_and_half_spread`; the first level of `compute_quotes`).
@@ -134,6 +140,7 @@ def compute_quote(
     reservation_tick, half_spread_tick = reservation_and_half_spread(
         cfg, mid_tick=mid_tick, position_lot=position_lot, predicted_return=predicted_return,
         volatility_bps_per_s=volatility_bps_per_s, alpha_enabled=alpha_enabled,
+        half_spread_cost_bps=half_spread_cost_bps,
     )
     if not (math.isfinite(reservation_tick) and math.isfinite(half_spread_tick)):
         return NO_QUOTE
@@ -174,6 +181,7 @@ def compute_quotes(
     alpha_enabled: bool = True,
     size_ratio: float = 1.0,
     extra_half_spread_ticks: float = 0.0,
+    half_spread_cost_bps: float | None = None,
 ) -> Ladder:
     """`cfg.levels` levels per side around the same reservation price as `compute_quote`.
 
@@ -192,6 +200,7 @@ def compute_quotes(
     reservation_tick, half_spread_tick = reservation_and_half_spread(
         cfg, mid_tick=mid_tick, position_lot=position_lot, predicted_return=predicted_return,
         volatility_bps_per_s=volatility_bps_per_s, alpha_enabled=alpha_enabled,
+        half_spread_cost_bps=half_spread_cost_bps,
     )
     half_spread_tick += max(0.0, extra_half_spread_ticks)
     if not (math.isfinite(reservation_tick) and math.isfinite(half_spread_tick)):
@@ -242,7 +251,7 @@ def _pick_keeper(
 
 def plan_requote(
     desired: Quote,
-    working: list[WorkingOrder],
+    working: Collection[WorkingOrder],
     *,
     tolerance_ticks: int,
     max_age_ns: int,
@@ -290,7 +299,7 @@ def plan_requote(
 
 def plan_requote_levels(
     desired: Ladder,
-    working: list[WorkingOrder],
+    working: Collection[WorkingOrder],
     *,
     tolerance_ticks: int,
     max_age_ns: int,
@@ -338,7 +347,8 @@ def plan_requote_levels(
 
 
 def defer_self_crossing(
-    actions: list[CancelAction | PlaceAction], working: list[WorkingOrder], cancel_pending: list[WorkingOrder]
+    actions: list[CancelAction | PlaceAction], working: Collection[WorkingOrder],
+    cancel_pending: Collection[WorkingOrder],
 ) -> list[CancelAction | PlaceAction]:
     """`actions` less the places that would meet one of our own orders still at the venue.
 
@@ -351,11 +361,12 @@ def defer_self_crossing(
     if not (cancel_pending or (actions and type(actions[0]) is CancelAction)):
         return actions  # nothing cancelled: the plan already keeps its bids below its asks
     lowest_ask, highest_bid = _NO_ASK, _NO_BID
-    for order in working + cancel_pending:
-        if order.side == SELL:
-            if order.px_tick < lowest_ask:
-                lowest_ask = order.px_tick
-        elif order.px_tick > highest_bid:
-            highest_bid = order.px_tick
+    for orders in (working, cancel_pending):
+        for order in orders:
+            if order.side == SELL:
+                if order.px_tick < lowest_ask:
+                    lowest_ask = order.px_tick
+            elif order.px_tick > highest_bid:
+                highest_bid = order.px_tick
     return [a for a in actions if type(a) is CancelAction
             or (a.px_tick < lowest_ask if a.side == BUY else a.px_tick > highest_bid)]

@@ -110,10 +110,14 @@ class Quoter(Actor):
                 log.warning("quoter: unexpected %s on signal", type(msg).__name__)
 
     def on_order_event(self, topic: bytes, msg: Any) -> None:
+        if type(msg) is OrderEvents:  # the gateway's answers of one turn, in order
+            for event in msg.events:
+                self._on_order_event(event)
+        else:
+            self._on_order_event(msg)
+
+    def _on_order_event(self, msg: Any) -> None:
         match msg:
-            case OrderEvents():
-                for event in msg.events:
-                    self.on_order_event(topic, event)
             case OrderAccepted():
                 pass
             case OrderFilled():
@@ -181,21 +185,23 @@ class Quoter(Actor):
             self._send_commands(commands, (ts_recv_ns.item(0), ts_feed_ns.item(0), ts_book_ns.item(0)))
 
     def _send_commands(self, commands: list[Place | Cancel], stamps: tuple[int, int, int]) -> None:
-        """One frame per decision: a lone command as itself, several as an OrderBatch."""
-        msgs = [self._message(command, stamps) for command in commands]
+        """One frame per decision: a lone command as itself, several as an OrderBatch. The decision's
+        commands share one quoter stamp."""
+        ts_recv_ns, ts_feed_ns, ts_book_ns = stamps
+        symbol, ts_quoter_ns = self.symbol, time.time_ns()
+        msgs: list[PlaceOrder | CancelOrder] = []
+        for command in commands:
+            if type(command) is Cancel:
+                msgs.append(CancelOrder(client_id=command.client_id, symbol=symbol, ts_recv_ns=ts_recv_ns,
+                                        ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=ts_quoter_ns))
+            else:
+                msgs.append(PlaceOrder(client_id=command.client_id, symbol=symbol, side=command.side,
+                                       px_tick=command.px_tick, qty_lot=command.qty_lot, post_only=command.post_only,
+                                       ts_recv_ns=ts_recv_ns, ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns,
+                                       ts_quoter_ns=ts_quoter_ns))
         self.mark_forwarded(time.time_ns())
         send(self.intents, self.topic, msgs[0] if len(msgs) == 1 else OrderBatch(commands=msgs))
         self.msgs_out += 1
-
-    def _message(self, command: Place | Cancel, stamps: tuple[int, int, int]) -> Any:
-        ts_recv_ns, ts_feed_ns, ts_book_ns = stamps
-        if type(command) is Cancel:
-            return CancelOrder(client_id=command.client_id, symbol=self.symbol, ts_recv_ns=ts_recv_ns,
-                               ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns, ts_quoter_ns=time.time_ns())
-        return PlaceOrder(client_id=command.client_id, symbol=self.symbol, side=command.side,
-                          px_tick=command.px_tick, qty_lot=command.qty_lot, post_only=command.post_only,
-                          ts_recv_ns=ts_recv_ns, ts_feed_ns=ts_feed_ns, ts_book_ns=ts_book_ns,
-                          ts_quoter_ns=time.time_ns())
 
     def _cancel_all_working(self, reason: str) -> None:
         commands = self.step.cancel_working()

@@ -69,6 +69,7 @@ class QuoterStep:
             config = msgspec.structs.replace(
                 config, quoter=msgspec.structs.replace(config.quoter, maker_fee_bps=fees.quoter_maker_bps))
         self._config = config
+        self._max_order_age_ns = int(config.quoter.max_order_age_s * 1e9)
 
     # ---- events ---------------------------------------------------------------------------------
 
@@ -122,53 +123,70 @@ class QuoterStep:
                 if self._quoting[j] and self.clock_ns:
                     self.quoted_ns[j] += now_ns - self.clock_ns
             self.clock_ns = now_ns
+        mid_tick = 0.5 * (best_bid_tick + best_ask_tick)
         if best_bid_tick > 0 and best_ask_tick > best_bid_tick:
-            self.markouts.on_mid(now_ns, 0.5 * (best_bid_tick + best_ask_tick))
+            self.markouts.on_mid(now_ns, mid_tick)
         self._quoting = (False, False)
         if not self.may_quote():
             return []
         cfg = self.config.quoter
         fee_bps = cfg.maker_fee_bps or 0.0
-        covers = self.half_spread_costs_bps(fee_bps)
+        bid_cost_bps, ask_cost_bps = self.half_spread_costs_bps(fee_bps)
         predicted_return, volatility = prediction if prediction is not None else (
             0.0, self.config.signal.vol_prior_bps_per_s)
-        market = dict(best_bid_tick=best_bid_tick, best_ask_tick=best_ask_tick, position_lot=self.position_lot,
-                      max_position_lot=self.config.risk.max_position_lot, predicted_return=predicted_return,
-                      volatility_bps_per_s=volatility, alpha_enabled=self.trading == "active")
-        working = list(self.working.values())
-        plan = dict(tolerance_ticks=cfg.requote_tolerance_ticks, max_age_ns=int(cfg.max_order_age_s * 1e9),
-                    now_ns=now_ns)
+        alpha_enabled = self.trading == "active"
+        working = self.working.values()
         if cfg.levels > 1:  # a ladder of N levels a side (the soft stop shrinks and widens it)
-            bids = compute_quotes(_costing(cfg, covers[0]), **market, size_ratio=self.size_ratio,
-                                  extra_half_spread_ticks=self.widen_ticks)
-            asks = bids if covers[1] == covers[0] else compute_quotes(  # each side's own costs
-                _costing(cfg, covers[1]), **market, size_ratio=self.size_ratio, extra_half_spread_ticks=self.widen_ticks)
+            bids = self._ladder(cfg, best_bid_tick, best_ask_tick, predicted_return, volatility, bid_cost_bps)
+            asks = bids if ask_cost_bps == bid_cost_bps else self._ladder(  # each side's own costs
+                cfg, best_bid_tick, best_ask_tick, predicted_return, volatility, ask_cost_bps)
             ladder = Ladder(bids.bids, asks.asks)
             bid_ok, ask_ok = self._edge_ok(ladder.bids[0][0] if ladder.bids else None,
-                                           ladder.asks[0][0] if ladder.asks else None, market, fee_bps)
+                                           ladder.asks[0][0] if ladder.asks else None, mid_tick, predicted_return,
+                                           alpha_enabled, fee_bps)
             ladder = Ladder(ladder.bids if bid_ok else (), ladder.asks if ask_ok else ())
             self._quoting = (bool(ladder.bids), bool(ladder.asks))
-            actions = plan_requote_levels(ladder, working, **plan)
+            actions = plan_requote_levels(ladder, working, tolerance_ticks=cfg.requote_tolerance_ticks,
+                                          max_age_ns=self._max_order_age_ns, now_ns=now_ns)
         else:
             if self.size_ratio != 1.0 or self.widen_ticks:
                 cfg = msgspec.structs.replace(cfg, size_lot=max(1, int(cfg.size_lot * self.size_ratio)),
                                               min_half_spread_ticks=cfg.min_half_spread_ticks + self.widen_ticks)
-            bid_quote = compute_quote(_costing(cfg, covers[0]), **market)
-            ask_quote = bid_quote if covers[1] == covers[0] else compute_quote(
-                _costing(cfg, covers[1]), **market)  # each side's own costs
+            bid_quote = self._level(cfg, best_bid_tick, best_ask_tick, predicted_return, volatility, bid_cost_bps)
+            ask_quote = bid_quote if ask_cost_bps == bid_cost_bps else self._level(  # each side's own costs
+                cfg, best_bid_tick, best_ask_tick, predicted_return, volatility, ask_cost_bps)
             quote = Quote(bid_quote.bid_px_tick, bid_quote.bid_qty_lot, ask_quote.ask_px_tick, ask_quote.ask_qty_lot)
             bid_ok, ask_ok = self._edge_ok(quote.bid_px_tick if quote.bid_qty_lot else None,
-                                           quote.ask_px_tick if quote.ask_qty_lot else None, market, fee_bps)
+                                           quote.ask_px_tick if quote.ask_qty_lot else None, mid_tick,
+                                           predicted_return, alpha_enabled, fee_bps)
             if not (bid_ok and ask_ok):
                 quote = Quote(quote.bid_px_tick, quote.bid_qty_lot if bid_ok else 0, quote.ask_px_tick,
                               quote.ask_qty_lot if ask_ok else 0)
             self._quoting = (quote.bid_qty_lot > 0, quote.ask_qty_lot > 0)
-            actions = plan_requote(quote, working, **plan)
-        actions = defer_self_crossing(actions, working, list(self.cancel_pending.values()))
+            actions = plan_requote(quote, working, tolerance_ticks=cfg.requote_tolerance_ticks,
+                                   max_age_ns=self._max_order_age_ns, now_ns=now_ns)
+        actions = defer_self_crossing(actions, working, self.cancel_pending.values())
         if not actions:
             return []
         self.quotes += 1
         return [self._command(action, now_ns) for action in actions]
+
+    def _level(self, cfg: QuoterConfig, best_bid_tick: int, best_ask_tick: int, predicted_return: float,
+               volatility: float, cost_bps: float) -> Quote:
+        """One level a side on our position and risk's terms, its half-spread covering `cost_bps`."""
+        return compute_quote(cfg, best_bid_tick=best_bid_tick, best_ask_tick=best_ask_tick,
+                             position_lot=self.position_lot, max_position_lot=self.config.risk.max_position_lot,
+                             predicted_return=predicted_return, volatility_bps_per_s=volatility,
+                             alpha_enabled=self.trading == "active", half_spread_cost_bps=cost_bps)
+
+    def _ladder(self, cfg: QuoterConfig, best_bid_tick: int, best_ask_tick: int, predicted_return: float,
+                volatility: float, cost_bps: float) -> Ladder:
+        """`_level`'s ladder of `cfg.levels` levels a side, shrunk and widened by the soft stop."""
+        return compute_quotes(cfg, best_bid_tick=best_bid_tick, best_ask_tick=best_ask_tick,
+                              position_lot=self.position_lot, max_position_lot=self.config.risk.max_position_lot,
+                              predicted_return=predicted_return, volatility_bps_per_s=volatility,
+                              alpha_enabled=self.trading == "active", size_ratio=self.size_ratio,
+                              extra_half_spread_ticks=self.widen_ticks, half_spread_cost_bps=cost_bps)
 
     def half_spread_costs_bps(self, fee_bps: float) -> tuple[float, float]:
         """What the bid's and the ask's half-spread must cover beyond the pricing model's own, in bp of
@@ -176,10 +194,13 @@ class QuoterStep:
         fill on that side (the online per-side estimate from our own fills' markouts, mm.markouts;
         a favourable one, < 0, does not narrow the quote)."""
         weight = self.config.quoter.adverse_selection_weight
+        if weight == 0.0:  # the fee alone (the estimates are finite: 0 x them adds nothing)
+            return fee_bps, fee_bps
         return (fee_bps + weight * max(0.0, self.markouts.expected_adverse_bps(1)),
                 fee_bps + weight * max(0.0, self.markouts.expected_adverse_bps(-1)))
 
-    def _edge_ok(self, bid_px: int | None, ask_px: int | None, market: dict, fee_bps: float) -> tuple[bool, bool]:
+    def _edge_ok(self, bid_px: int | None, ask_px: int | None, mid_tick: float, predicted_return: float,
+                 alpha_enabled: bool, fee_bps: float) -> tuple[bool, bool]:
         """Whether each side's quote has a non-negative expected edge (None: no quote there): what
         a fill on that side is expected to earn at the markout horizon, plus the signal's drift in
         its favour, less the maker fee, in bp of the mid. `edge_prior` says what a fill earns:
@@ -200,15 +221,14 @@ class QuoterStep:
         weight = cfg.adverse_selection_weight
         if weight <= 0.0 or cfg.edge_prior == "adverse_selection":
             return True, True
-        drift_bps = cfg.alpha_weight * market["predicted_return"] * 1e4 if market["alpha_enabled"] else 0.0
+        drift_bps = cfg.alpha_weight * predicted_return * 1e4 if alpha_enabled else 0.0
         position = self.position_lot
-        mid = 0.5 * (market["best_bid_tick"] + market["best_ask_tick"])
         verdict = []
         for side, px in ((1, bid_px), (-1, ask_px)):
             if px is None:
                 verdict.append(True)
                 continue
-            prior = side * (mid - px) / mid * 1e4 if cfg.edge_prior == "quote_distance" else 0.0
+            prior = side * (mid_tick - px) / mid_tick * 1e4 if cfg.edge_prior == "quote_distance" else 0.0
             edge = side * drift_bps + self.markouts.expected_markout_bps(side, weight, prior) - fee_bps
             ok = edge >= 0.0 or side * position < 0
             if not ok:
@@ -242,11 +262,6 @@ class QuoterStep:
                 "expected_markout_bps": {"bid": round(self.markouts.expected_markout_bps(1), 6),
                                          "ask": round(self.markouts.expected_markout_bps(-1), 6)},
                 "markouts": self.markouts.summary()}
-
-
-def _costing(cfg: QuoterConfig, cost_bps: float) -> QuoterConfig:
-    """`cfg` pricing `cost_bps` into the half-spread where the maker fee goes (mm.quoting)."""
-    return cfg if cost_bps == (cfg.maker_fee_bps or 0.0) else msgspec.structs.replace(cfg, maker_fee_bps=cost_bps)
 
 
 class FixedSpreadStep(QuoterStep):
