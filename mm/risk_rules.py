@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import enum
 import math
+from typing import Protocol
 
 import msgspec
 
@@ -29,6 +30,11 @@ class TradingState(enum.Enum):
     HALTED = "halted"  # nothing passes until an operator resumes
 
 
+# the members every order check and mark compares with, bound once: a read of an Enum class's
+# attribute takes EnumType.__getattr__'s slow path (Python 3.11: about 8x a module global's cost)
+_ACTIVE, _REDUCING, _HALTED = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
+
+
 class Reject(enum.Enum):
     MAX_ORDER_SIZE = "max_order_size"
     MAX_NOTIONAL = "max_notional"
@@ -44,6 +50,14 @@ class Reject(enum.Enum):
     REDUCE_ONLY = "reduce_only"
     PEER_DEAD = "peer_dead"
     UNRECONCILED = "unreconciled"  # after a restart, before the venue's position is reconciled (RiskStep)
+
+
+class OrderTerms(Protocol):
+    """What the checks read of a place: an OrderCheck, or the command itself (RiskStep passes its own)."""
+
+    side: int  # +1 buy / -1 sell
+    px_tick: int
+    qty_lot: int
 
 
 class OrderCheck(msgspec.Struct, frozen=True):
@@ -67,6 +81,7 @@ class MarketView(msgspec.Struct, frozen=True):
     book_ts_ns: int  # when the book we price against was received
     signal_ts_ns: int  # when the prediction in force was made
     equity_quote: float = math.inf  # account equity now (capital + PnL): the % of equity limit's base
+    pnl_quote: float = 0.0  # total PnL (realised + unrealised - fees) in quote at this mid: what the stops mark
 
 
 class RateWindow:
@@ -94,13 +109,14 @@ class RateWindow:
 
     def allow(self, now_ns: int, max_per_s: float) -> bool:
         """True when one more order now keeps the count over the last second <= max_per_s."""
-        return self.count(now_ns) + 1 <= max_per_s
+        self._evict(now_ns)
+        return len(self._sent_ns) + 1 <= max_per_s
 
     def record(self, now_ns: int) -> None:
         self._sent_ns.append(now_ns)
 
 
-def _is_reducing(order: OrderCheck, exposure: Exposure) -> bool:
+def _is_reducing(order: OrderTerms, exposure: Exposure) -> bool:
     """The order, with what is already working on its side, shrinks |position| without flipping it."""
     if order.side > 0:
         return exposure.position_lot < 0 and exposure.open_buy_lot + order.qty_lot <= -exposure.position_lot
@@ -109,7 +125,7 @@ def _is_reducing(order: OrderCheck, exposure: Exposure) -> bool:
 
 def check_order(
     limits: RiskConfig,
-    order: OrderCheck,
+    order: OrderTerms,
     exposure: Exposure,
     market: MarketView,
     *,
@@ -143,7 +159,7 @@ def check_order(
     if order.qty_lot <= 0:
         raise ValueError(f"order qty_lot must be > 0, was {order.qty_lot}")
 
-    if state is TradingState.HALTED:
+    if state is _HALTED:
         return Reject.HALTED
     if paused:
         return Reject.PAUSED
@@ -153,7 +169,7 @@ def check_order(
         return Reject.STALE_BOOK
     if now_ns - market.signal_ts_ns > limits.max_signal_age_ms * _NS_PER_MS:
         return Reject.STALE_SIGNAL
-    if state is TradingState.REDUCING and not _is_reducing(order, exposure):
+    if state is _REDUCING and not _is_reducing(order, exposure):
         return Reject.REDUCE_ONLY
 
     if order.qty_lot > limits.max_order_lot:
@@ -263,10 +279,10 @@ StopAction = CancelAllAction | FlattenAction | AdjustQuotesAction
 
 def _derive(state: StopState) -> TradingState:
     if state.is_hard_stopped:
-        return TradingState.HALTED
+        return _HALTED
     if state.is_soft_stopped or state.is_operator_reduce_only:
-        return TradingState.REDUCING
-    return TradingState.ACTIVE
+        return _REDUCING
+    return _ACTIVE
 
 
 def apply_stop_event(
@@ -290,35 +306,7 @@ def apply_stop_event(
     actions: list[StopAction] = []
     match event:
         case MarkEvent(pnl_quote=pnl, volatility_bps_per_s=volatility):
-            if not math.isfinite(pnl):
-                return state, actions
-            peak = max(state.peak_pnl_quote, pnl)
-            soft_peak = max(state.soft_peak_pnl_quote, pnl)
-            state = msgspec.structs.replace(
-                state, peak_pnl_quote=peak, soft_peak_pnl_quote=soft_peak, last_pnl_quote=pnl,
-                last_volatility_bps_per_s=volatility,
-            )
-            if state.is_hard_stopped:
-                return state, actions
-            if 0.0 < limits.hard_stop_drawdown_quote <= peak - pnl:
-                return _hard_stop(limits, state, f"hard stop: drawdown {peak - pnl:.6g} from peak {peak:.6g}")
-            is_vol_high = 0.0 < limits.soft_stop_vol_bps_per_s <= volatility
-            is_drawdown = 0.0 < limits.soft_stop_drawdown_quote <= soft_peak - pnl
-            if not state.is_soft_stopped and (is_vol_high or is_drawdown):
-                reason = (f"soft stop: drawdown {soft_peak - pnl:.6g}" if is_drawdown
-                          else f"soft stop: volatility {volatility:.6g} bps/s")
-                state = msgspec.structs.replace(
-                    state, is_soft_stopped=True, soft_until_ns=now_ns + int(limits.soft_stop_cooldown_s * 1e9),
-                    size_ratio=limits.soft_stop_size_ratio, widen_ticks=limits.soft_stop_widen_ticks,
-                    soft_stops=state.soft_stops + 1, reason=reason,
-                )
-                actions = [CancelAllAction(reason), AdjustQuotesAction(state.size_ratio, state.widen_ticks)]
-            elif state.is_soft_stopped and now_ns >= state.soft_until_ns and not is_vol_high:
-                state = msgspec.structs.replace(
-                    state, is_soft_stopped=False, size_ratio=1.0, widen_ticks=0.0, soft_peak_pnl_quote=pnl,
-                    reason="soft stop ended",
-                )
-                actions = [AdjustQuotesAction(1.0, 0.0)]
+            return apply_mark(limits, state, pnl, volatility, now_ns)
         case OperatorReduceOnly(is_on=is_on):
             state = msgspec.structs.replace(state, is_operator_reduce_only=is_on)
             if is_on and not state.is_hard_stopped:
@@ -336,7 +324,53 @@ def apply_stop_event(
             return _hard_stop(limits, state, reason, is_kill=True)
         case _:
             raise TypeError(f"apply_stop_event: unknown event {type(event).__name__}")
-    return msgspec.structs.replace(state, trading=_derive(state)), actions
+    return _with_trading(state), actions
+
+
+def apply_mark(limits: RiskConfig, state: StopState, pnl_quote: float, volatility_bps_per_s: float,
+               now_ns: int) -> tuple[StopState, list[StopAction]]:
+    """`apply_stop_event` of `MarkEvent(pnl_quote, volatility_bps_per_s)`, without building the
+    event: risk marks on every order decision. A mark that changes nothing returns `state` itself."""
+    pnl, volatility = pnl_quote, volatility_bps_per_s
+    actions: list[StopAction] = []
+    if not math.isfinite(pnl):
+        return state, actions
+    peak = max(state.peak_pnl_quote, pnl)
+    soft_peak = max(state.soft_peak_pnl_quote, pnl)
+    if not (pnl == state.last_pnl_quote and volatility == state.last_volatility_bps_per_s
+            and pnl <= state.peak_pnl_quote and pnl <= state.soft_peak_pnl_quote):  # else the same mark again
+        state = msgspec.structs.replace(
+            state, peak_pnl_quote=peak, soft_peak_pnl_quote=soft_peak, last_pnl_quote=pnl,
+            last_volatility_bps_per_s=volatility,
+        )
+    if state.is_hard_stopped:
+        return state, actions
+    if 0.0 < limits.hard_stop_drawdown_quote <= peak - pnl:
+        return _hard_stop(limits, state, f"hard stop: drawdown {peak - pnl:.6g} from peak {peak:.6g}")
+    is_vol_high = 0.0 < limits.soft_stop_vol_bps_per_s <= volatility
+    is_drawdown = 0.0 < limits.soft_stop_drawdown_quote <= soft_peak - pnl
+    if not state.is_soft_stopped and (is_vol_high or is_drawdown):
+        reason = (f"soft stop: drawdown {soft_peak - pnl:.6g}" if is_drawdown
+                  else f"soft stop: volatility {volatility:.6g} bps/s")
+        state = msgspec.structs.replace(
+            state, is_soft_stopped=True, soft_until_ns=now_ns + int(limits.soft_stop_cooldown_s * 1e9),
+            size_ratio=limits.soft_stop_size_ratio, widen_ticks=limits.soft_stop_widen_ticks,
+            soft_stops=state.soft_stops + 1, reason=reason,
+        )
+        actions = [CancelAllAction(reason), AdjustQuotesAction(state.size_ratio, state.widen_ticks)]
+    elif state.is_soft_stopped and now_ns >= state.soft_until_ns and not is_vol_high:
+        state = msgspec.structs.replace(
+            state, is_soft_stopped=False, size_ratio=1.0, widen_ticks=0.0, soft_peak_pnl_quote=pnl,
+            reason="soft stop ended",
+        )
+        actions = [AdjustQuotesAction(1.0, 0.0)]
+    return _with_trading(state), actions
+
+
+def _with_trading(state: StopState) -> StopState:
+    """`state` with `trading` derived from its flags (itself when that changes nothing)."""
+    trading = _derive(state)
+    return state if trading is state.trading else msgspec.structs.replace(state, trading=trading)
 
 
 def _hard_stop(

@@ -213,21 +213,22 @@ class Risk(Actor):
         approved: list[PlaceOrder | CancelOrder] = []
         market = None
         for msg in commands:
-            if isinstance(msg, CancelOrder):
-                approved.append(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
+            if type(msg) is CancelOrder:
+                approved.append(msg)
                 continue
             now_ns = msg.ts_recv_ns if self.event_time else time.time_ns()
             if market is None:
                 market, actions = self.step.begin_decision(msg.ts_recv_ns, self.market_read(), now_ns)
                 self.execute(actions)
                 peers_alive = self.dependencies_alive()
-            rejection = self.step.check(Place(msg.client_id, msg.side, msg.px_tick, msg.qty_lot, msg.post_only),
-                                        now_ns, market, peers_alive)
+            rejection = self.step.check(msg, now_ns, market, peers_alive)
             if rejection is not None:
                 self._reject(rejection)
             else:
-                approved.append(msgspec.structs.replace(msg, ts_risk_ns=time.time_ns()))
-        return approved
+                approved.append(msg)
+        ts_risk_ns = time.time_ns()  # the decision's stamp, once its checks are done
+        replace = msgspec.structs.replace
+        return [replace(msg, ts_risk_ns=ts_risk_ns) for msg in approved]
 
     def _forward(self, msg: Any) -> None:
         self.mark_forwarded(time.time_ns())
@@ -240,10 +241,14 @@ class Risk(Actor):
     # ---- events ---------------------------------------------------------------------------------
 
     def on_order_event(self, topic: bytes, msg: Any) -> None:
+        if type(msg) is OrderEvents:  # the gateway's answers of one turn, in order
+            for event in msg.events:
+                self._on_order_event(event)
+        else:
+            self._on_order_event(msg)
+
+    def _on_order_event(self, msg: Any) -> None:
         match msg:
-            case OrderEvents():
-                for event in msg.events:
-                    self.on_order_event(topic, event)
             case OrderAccepted():
                 self.step.on_accepted(msg.client_id, msg.side, msg.px_tick, msg.qty_lot)
             case OrderFilled():

@@ -27,14 +27,14 @@ from mm.risk_rules import (
     FlattenAction,
     KillSwitch,
     MarketView,
-    MarkEvent,
     OperatorReduceOnly,
     OperatorResume,
-    OrderCheck,
     RateWindow,
+    StopAction,
     StopEvent,
     StopState,
     TradingState,
+    apply_mark,
     apply_stop_event,
     check_order,
     dependency_policy,
@@ -134,10 +134,10 @@ class RiskStep:
         else:
             self.touch = None
         self.last_volatility = read.volatility_bps_per_s if read.signal_ts_ns else 0.0
-        total = self.position.total_quote(self.last_mid_tick)
-        equity = self.config.risk.equity_quote + self.position.in_quote(total, self.last_mid_tick)
+        pnl_quote = self.position.in_quote(self.position.total_quote(self.last_mid_tick), self.last_mid_tick)
         return MarketView(mid_px_tick=self.last_mid_tick, book_ts_ns=read.book_ts_ns,
-                          signal_ts_ns=read.signal_ts_ns, equity_quote=equity)
+                          signal_ts_ns=read.signal_ts_ns, equity_quote=self.config.risk.equity_quote + pnl_quote,
+                          pnl_quote=pnl_quote)
 
     def _exposure(self) -> Exposure:
         buy_lot = sell_lot = 0
@@ -146,10 +146,12 @@ class RiskStep:
         for o in self.open_orders.values():
             if o.side > 0:
                 buy_lot += o.leaves_lot
-                best_bid = o.px_tick if best_bid is None else max(best_bid, o.px_tick)
+                if best_bid is None or o.px_tick > best_bid:
+                    best_bid = o.px_tick
             else:
                 sell_lot += o.leaves_lot
-                best_ask = o.px_tick if best_ask is None else min(best_ask, o.px_tick)
+                if best_ask is None or o.px_tick < best_ask:
+                    best_ask = o.px_tick
         return Exposure(position_lot=self.position.position_lot, open_buy_lot=buy_lot, open_sell_lot=sell_lot,
                         best_own_bid_tick=best_bid, best_own_ask_tick=best_ask)
 
@@ -171,14 +173,15 @@ class RiskStep:
         return market, self.mark(now_ns, market)
 
     def check(self, place: Place, now_ns: int, market: MarketView, peers_alive: bool) -> Rejection | None:
-        """A place passes every pre-trade check (None) or is refused. Cancels need no check.
+        """A place passes every pre-trade check (None) or is refused. Cancels need no check. `place`:
+        a Place or any command with its fields (the shell checks the PlaceOrder it received).
 
         After a restart (ours or the gateway's) nothing is approved until the venue's position is
         reconciled: a fill of an order approved before that could reach us before or after the venue
         snapshot it races (fills and snapshots come on different channels), and the difference booked
         would then drop a fill made while we were down or count a new one twice."""
         reject = check_order(
-            self.config.risk, OrderCheck(place.side, place.px_tick, place.qty_lot), self._exposure(), market,
+            self.config.risk, place, self._exposure(), market,
             tick_size=self.tick_size, lot_size=self.lot_size, contract_size=self.position.contract_size,
             now_ns=now_ns, state=self.trading,
             paused=self.paused, peers_alive=peers_alive, recent_orders=self.rate,
@@ -227,8 +230,14 @@ class RiskStep:
 
     def apply_stop(self, event: StopEvent, now_ns: int) -> list[Action]:
         """The pure stop-loss / kill-switch state machine, and what it says to do."""
+        return self._carry_out(apply_stop_event(self.config.risk, self.stops, event, now_ns), now_ns)
+
+    def _carry_out(self, stopped: tuple[StopState, list[StopAction]], now_ns: int) -> list[Action]:
+        """The stops' new state and actions (`apply_stop_event`'s answer) in the step's terms."""
         before = self.stops
-        self.stops, stop_actions = apply_stop_event(self.config.risk, self.stops, event, now_ns)
+        self.stops, stop_actions = stopped
+        if self.stops is before and not stop_actions:  # a mark that changed nothing
+            return []
         if self.stops.trading != before.trading and self.stops.trading == TradingState.HALTED:
             self.halts += 1
         actions: list[Action] = []
@@ -245,13 +254,13 @@ class RiskStep:
         return actions
 
     def mark(self, now_ns: int, market: MarketView) -> list[Action]:
-        """A PnL mark for the stops: on every fill and every order check (event time in replay).
-        No mark before the book gives a mid: PnL marked at 0 would be a false peak or drawdown."""
+        """A PnL mark for the stops (`market.pnl_quote`: pnl()'s total, in quote like their limits), on
+        every fill and every order check (event time in replay). No mark before the book gives a mid:
+        PnL marked at 0 would be a false peak or drawdown."""
         if market.mid_px_tick <= 0:
             return []
-        pnl_quote = self.position.in_quote(self.position.total_quote(self.last_mid_tick),  # pnl()'s total
-                                           market.mid_px_tick)  # the stops' limits are in quote
-        return self.apply_stop(MarkEvent(pnl_quote, self.last_volatility), now_ns)
+        stopped = apply_mark(self.config.risk, self.stops, market.pnl_quote, self.last_volatility, now_ns)
+        return self._carry_out(stopped, now_ns)
 
     def kill(self, reason: str, now_ns: int) -> list[Action]:
         return self.apply_stop(KillSwitch(reason), now_ns)
