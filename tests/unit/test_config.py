@@ -85,9 +85,3 @@ def test_dump_toml_round_trips():
     assert isinstance(msgspec.to_builtins(config), dict)
     assert isinstance(config, Config)
 
-
-@pytest.mark.parametrize("example", sorted((Path(__file__).parents[2] / "examples").glob("*.toml")),
-                         ids=lambda p: p.name)
-def test_every_example_config_loads(example: Path):
-    config = load_config(example)
-    assert config.pipeline.name and config.risk.max_order_lot > 0
