@@ -201,6 +201,10 @@ class InprocReplay:
         self.has_prediction = False
         self.market_ts_ns = 0
         self.held: list[Any] = []  # the venue's answers of this interval
+        # what risk sent the venue while it handled an interval's answers (a stop's cancel-all or
+        # flatten after a fill): the process engine's gateway has read on into the next interval's
+        # market by then, so the venue takes it after that market, before that interval's quotes
+        self.next_interval: list[CancelEverything | Place] = []
         self.schedule = Schedule()
         self.tick_to_order = SampleBuffer()
         self.hops = {hop: SampleBuffer() for hop in HOPS}
@@ -267,6 +271,9 @@ class InprocReplay:
         """The end of an interval: every consequence of its messages, in the lockstep's order;
         `news`: the book published a changed top (and the signal predicted on it)."""
         self.counts["risk"].msgs_out += 1  # risk forwards each barrier on its order socket (and counts it)
+        for action in self.next_interval:
+            self.held.extend(self.gateway.on_command(self.market_ts_ns, action))
+        self.next_interval.clear()
         commands: list[Place | Cancel] = []
         if news:
             self.counts["quoter"].msgs_in += 2  # the book's notice, and the signal's (read in lockstep)
@@ -334,8 +341,9 @@ class InprocReplay:
         for command in approved:
             self.held.extend(self.gateway.on_command(self.market_ts_ns, command))
 
-    def _risk_actions(self, actions: list[Any]) -> None:
-        """What risk's step said to do, carried out in the engine's terms."""
+    def _risk_actions(self, actions: list[Any], *, answering: bool = False) -> None:
+        """What risk's step said to do, carried out in the engine's terms; `answering`: while it
+        handles the venue's answers of an interval (its orders then reach the venue in the next)."""
         status = False
         for action in actions:
             if isinstance(action, StatusChanged):
@@ -343,7 +351,10 @@ class InprocReplay:
             elif isinstance(action, CancelEverything | Place):
                 self.counts["risk"].msgs_out += 1
                 self.counts["gateway"].msgs_in += 1
-                self.held.extend(self.gateway.on_command(self.market_ts_ns, action))
+                if answering:
+                    self.next_interval.append(action)
+                else:
+                    self.held.extend(self.gateway.on_command(self.market_ts_ns, action))
             elif isinstance(action, Rejection):
                 self.quoter.on_done(action.client_id, rejected=True)
         if status:
@@ -373,7 +384,7 @@ class InprocReplay:
                 quoter.on_fill(event.client_id, event.side, event.qty_lot, event.leaves_lot)
                 self._risk_actions(risk.on_fill(event.client_id, event.side, event.px_tick, event.qty_lot,
                                                 event.leaves_lot, event.fee_quote, event.ts_ns, None,
-                                                self._market_read()))
+                                                self._market_read()), answering=True)
             elif t is Accepted:
                 risk.on_accepted(event.client_id, event.side, event.px_tick, event.qty_lot)
             elif t is Canceled or t is Rejected:
