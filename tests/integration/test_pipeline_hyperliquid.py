@@ -60,7 +60,8 @@ def hl_config(make_config, port: int, **pipeline):
                        instrument={"symbol": "BTC", "tick_size": "1", "lot_size": "0.00001", "market": "hyperliquid"},
                        feed={"venue": "hyperliquid", "ws_url": ws, "rest_url": http},
                        gateway={"venue": "hyperliquid", "rest_url": http, "user_stream_url": ws, "countdown_ms": 6000},
-                       quoter={"size_lot": 100, "min_half_spread_ticks": 0.5, "adverse_selection_weight": 0.0},
+                       quoter={"size_lot": 100, "min_half_spread_ticks": 0.5, "adverse_selection_weight": 0.0,
+                               "requote_tolerance_ticks": 0},  # every move of the quote is a requote: modifies
                        risk={"max_orders_per_s": 10.0, "max_notional_quote": 100_000.0, "max_position_lot": 5000})
 
 
