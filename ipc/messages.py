@@ -11,6 +11,8 @@ Side is +1 buy / -1 sell. Prices and sizes are int ticks and lots.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from mm.orders import TradeSide
@@ -218,6 +220,11 @@ class OrderEvents(Msg, gc=False):
     """The venue's answers to one burst in one frame: one wakeup of risk and the quoter, not one each."""
 
     events: list[OrderAccepted | OrderRejected | OrderCanceled | OrderFilled]
+
+
+def unbatched(msg: Any) -> Any:
+    """The messages one frame of the events channel carries, in order: an OrderEvents' events, or itself."""
+    return msg.events if type(msg) is OrderEvents else (msg,)
 
 
 OrderEvent = (OrderAccepted | OrderRejected | OrderCanceled | OrderFilled | OrderEvents | RiskRejected | Barrier

@@ -23,7 +23,6 @@ from ipc.messages import (
     OrderBatch,
     OrderCanceled,
     OrderEvent,
-    OrderEvents,
     OrderFilled,
     OrderRejected,
     PlaceOrder,
@@ -32,6 +31,7 @@ from ipc.messages import (
     SignalMsg,
     SignalUpdated,
     VenueState,
+    unbatched,
 )
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
@@ -110,11 +110,8 @@ class Quoter(Actor):
                 log.warning("quoter: unexpected %s on signal", type(msg).__name__)
 
     def on_order_event(self, topic: bytes, msg: Any) -> None:
-        if type(msg) is OrderEvents:  # the gateway's answers of one turn, in order
-            for event in msg.events:
-                self._on_order_event(event)
-        else:
-            self._on_order_event(msg)
+        for event in unbatched(msg):  # the gateway's answers of one turn, in order
+            self._on_order_event(event)
 
     def _on_order_event(self, msg: Any) -> None:
         match msg:

@@ -25,7 +25,6 @@ from ipc.messages import (
     OrderCanceled,
     OrderCommand,
     OrderEvent,
-    OrderEvents,
     OrderFilled,
     OrderRejected,
     PlaceOrder,
@@ -33,6 +32,7 @@ from ipc.messages import (
     RiskStatus,
     StageReport,
     VenueState,
+    unbatched,
 )
 from ipc.shm_layout import SIGNAL_DTYPE, book_top_dtype
 from ipc.sockets import Codec, send
@@ -241,11 +241,8 @@ class Risk(Actor):
     # ---- events ---------------------------------------------------------------------------------
 
     def on_order_event(self, topic: bytes, msg: Any) -> None:
-        if type(msg) is OrderEvents:  # the gateway's answers of one turn, in order
-            for event in msg.events:
-                self._on_order_event(event)
-        else:
-            self._on_order_event(msg)
+        for event in unbatched(msg):  # the gateway's answers of one turn, in order
+            self._on_order_event(event)
 
     def _on_order_event(self, msg: Any) -> None:
         match msg:

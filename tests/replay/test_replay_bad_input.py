@@ -22,17 +22,7 @@ from mm.tardis_csv import HEADERS
 from processes.launcher import replay_config
 from processes.replay_source import replay_source
 from tests.conftest import run_mm
-
-
-def snapshot(last_id: int, bids: list, asks: list) -> str:
-    return json.dumps({"rest": "/api/v3/depth?symbol=XYZUSDT&limit=1000",
-                       "data": {"lastUpdateId": last_id, "bids": bids, "asks": asks}})
-
-
-def diff(first: int, last: int, bids: list, asks: list) -> str:
-    return json.dumps({"stream": "xyzusdt@depth@100ms",
-                       "data": {"e": "depthUpdate", "E": 1, "s": "XYZUSDT", "U": first, "u": last,
-                                "b": bids, "a": asks}})
+from tests.unit.test_book_refusals import diff, snapshot
 
 
 def trade(trade_id: int) -> str:
