@@ -68,6 +68,7 @@ PREFIX = ("exchange", "symbol", "timestamp", "local_timestamp")
 L2 = "incremental_book_L2"
 TRADES = "trades"
 QUOTES = "quotes"
+LIQUIDATIONS = "liquidations"
 HEADERS = {
     L2: (*PREFIX, "is_snapshot", "side", "price", "amount"),
     TRADES: (*PREFIX, "id", "side", "price", "amount"),
@@ -119,6 +120,11 @@ def kind_of_header(path: Path, header: bytes) -> str:
     names = tuple(header.removeprefix(_BOM).decode("utf-8", "replace").strip().split(","))
     for kind, columns in HEADERS.items():
         if names == columns:
+            if kind == TRADES and LIQUIDATIONS in path.name.lower():
+                # tardis's liquidations have the trades' columns: only the name tells them apart
+                raise CaptureFormatError(
+                    f"{path}: a tardis {LIQUIDATIONS} file (named so; its columns are the {TRADES}'): forced "
+                    f"orders, not the trade tape; mm does not read them (give the {TRADES} file)")
             return kind
     for depth in SNAPSHOT_DEPTHS:
         if names == snapshot_header(depth):

@@ -62,6 +62,16 @@ def test_tardis_csv_kind_by_header_not_name(tmp_path: Path):
         csv_kind(other)
 
 
+def test_tardis_liquidations_with_the_trades_columns_are_refused_by_name(tmp_path: Path):
+    liquidations = write(tmp_path / "binance-futures_liquidations_2024-08-08_BTCUSDT.csv.gz", TRADES_HEADER,
+                         TRADE_ROWS)
+    with pytest.raises(CaptureFormatError, match=r"liquidations_2024-08-08_BTCUSDT\.csv\.gz: a tardis "
+                                                 r"liquidations file .*not the trade tape"):
+        csv_kind(liquidations)
+    assert csv_kind(write(tmp_path / "binance-futures_trades_2024-08-08_BTCUSDT.csv", TRADES_HEADER,
+                          TRADE_ROWS)) == "trades"
+
+
 def test_tardis_l2_and_trades_merge_into_frames_by_local_timestamp(tmp_path: Path):
     book = write(tmp_path / "book.csv.gz", L2_HEADER, L2_ROWS)
     trades = write(tmp_path / "trades.csv", TRADES_HEADER, TRADE_ROWS)
