@@ -195,9 +195,9 @@ class ReplaySource:
             self.first_ts_ns, self.last_ts_ns = cached.first_ts_ns, cached.last_ts_ns
             self.problem_count = stats["problem_count"]
             self.problems.extend(stats["problems"])
-            for problem in self.problems:
-                self._log_problem(problem)
-            self._log_more_problems()
+            if self.problem_count:  # each was logged when the capture was decoded: say them once, in one line
+                log.warning("replay: %d refusal(s) of this capture, found when it was decoded (from the cache; the "
+                            "report's feed.problems lists them), the first: %s", self.problem_count, self.problems[0])
             self.from_cache = True
             yield from cached.messages
             return

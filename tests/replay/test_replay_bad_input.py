@@ -3,7 +3,7 @@
 A first snapshot the grid cannot be read from (NaN, negative price) is passed over as the book drops
 it; with no other snapshot the replay refuses (exit 1, one line). A crossed snapshot or a gap in the
 update ids goes on as the book does (it resyncs), named by `file:line` (ReplaySource.problems, a
-warning each, and again from the decoded-capture cache). A gzip cut short is read up to the cut."""
+warning each; a read from the decoded-capture cache says them once, in one line). A gzip cut short is read up to the cut."""
 
 from __future__ import annotations
 
@@ -106,7 +106,10 @@ def test_replay_crossed_first_snapshot_goes_on_named_by_file_line_also_from_the_
     again = source_of(path)
     with caplog.at_level(logging.WARNING, logger="processes.replay_source"):
         assert list(again.messages()) == messages
-    assert again.from_cache and again.problems == [named] and f"replay: {named}" in caplog.messages
+    assert again.from_cache and again.problems == [named]
+    assert [m for m in caplog.messages if named in m] == [
+        f"replay: 1 refusal(s) of this capture, found when it was decoded (from the cache; the report's "
+        f"feed.problems lists them), the first: {named}"]
 
 
 @pytest.mark.parametrize("name", ["feed.jsonl", "feed.jsonl.gz"])
@@ -175,3 +178,15 @@ def test_mm_replay_of_a_crossed_snapshot_and_a_gap_goes_on_and_names_them(tmp_pa
         f"{path}:1: book XYZUSDT: crossed in snapshot 10: bid 1.02 >= ask 1.01",
         f"{path}:4: book XYZUSDT: gap after update 21: next diff U=25 u=25 pu=-1 (spot rule)"]
     assert report["feed"]["problem_count"] == 2
+
+
+def test_mm_replay_processes_engine_names_each_problem_once(tmp_path):
+    """~4 s: the parent decodes the capture, the feed process reads the cache: one line each, not two."""
+    path = capture(tmp_path, snapshot(10, [["1.02", "5"]], [["1.01", "7"]]), GOOD, trade(1))
+    done = run_mm("replay", "--quiet", "--engine", "processes", "--report", str(tmp_path / "report.json"),
+                  str(path), timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    named = f"{path}:1: book XYZUSDT: crossed in snapshot 10: bid 1.02 >= ask 1.01"
+    assert done.stderr.count(f"replay: {named}") == 1, done.stderr[-3000:]  # decoded: named in full once
+    assert done.stderr.count(f"the first: {named}") <= 1  # the feed process from the cache: one line at most
+    assert json.loads((tmp_path / "report.json").read_text())["feed"]["problems"] == [named]
